@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+#include "flow/flow_record.h"
+
+namespace fa {
+
+// Where sources deliver what they observed. Packet sources (XDP, tc, generator) produce
+// FlowDeltas that the flow table aggregates; the conntrack source aggregates in the kernel and
+// produces finished FlowRecords (with NAT fields) that go straight to the exporters.
+class SourceSink {
+public:
+    virtual ~SourceSink() = default;
+    virtual void on_delta(const FlowDelta& delta) = 0;
+    virtual void on_record(const FlowRecord& record) = 0;
+};
+
+} // namespace fa

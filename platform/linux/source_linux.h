@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// A traffic source as the event loop sees it (xdp, tc, conntrack, generator).
+#pragma once
+#include "app/config.h"
+#include "core/time.h"
+#include "export/export_types.h"
+#include "source/source.h"
+
+namespace fa {
+
+class Source {
+public:
+    virtual ~Source() = default;
+    // Attach / subscribe. Called once the config is valid. Returns 0 or a negative errno after
+    // logging an error that says what to do about it.
+    virtual int start(const Config& cfg) = 0;
+    // A descriptor the loop waits on (events ready), or -1 when the source is only polled.
+    virtual int fd() const { return -1; }
+    virtual void on_readable(MonoMs now, SourceSink& sink) { (void)now; (void)sink; }
+    // Called every tick (default 100 ms): drain maps, budgeted dumps, generator steps.
+    virtual void on_tick(MonoMs now, SourceSink& sink) = 0;
+    // Shutdown: deliver everything still held (final drain), then detach. Nothing counted may
+    // be lost here.
+    virtual void stop(MonoMs now, SourceSink& sink) = 0;
+    // Packets/events the source saw but could not deliver, by reason (exported in options).
+    virtual DropCounters drops() const { return {}; }
+    // Interfaces the source meters, for the interface options table.
+    virtual void describe(char* buf, int len) const { if (len > 0) buf[0] = 0; }
+};
+
+} // namespace fa
