@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Installs everything flowagent needs to build and test on Debian 12 (bookworm), from Debian's
+# own packages. Idempotent. Needs root.
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: run as root (sudo $0)" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(
+    # build
+    build-essential cmake ninja-build pkg-config git
+    # eBPF: clang for the kernel programs, libbpf for the loader
+    clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+    # netlink, conntrack, config, tests
+    libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libnetfilter-conntrack-dev libmnl-dev
+    libinih-dev libcpputest-dev cpputest
+    # network test hosts and traffic
+    iproute2 iputils-ping nftables conntrack iperf3 ethtool procps psmisc python3
+    # real collectors and decoders that judge the output
+    tshark nfdump pmacct jq
+    # peers for benchmarks
+    softflowd
+)
+if [ -z "${FA_APT_UPDATED:-}" ]; then
+    apt-get update -q
+fi
+apt-get install -y -q --no-install-recommends "${pkgs[@]}" >/dev/null
+echo "install-deps: ok (${#pkgs[@]} packages)"

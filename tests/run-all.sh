@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The whole test suite, from a fresh Debian 12 machine: installs what it needs, builds with
+# -Werror, runs every test (unit, config, real decoders, eBPF, conntrack, end to end), runs the
+# unit tests again under ASan+UBSan, and the core unit tests on other CPUs under qemu-user.
+#
+#   sudo tests/run-all.sh
+#
+# Root is needed for the eBPF, namespace and conntrack tests; as non-root those tests skip.
+# Environment: FA_SKIP_DEPS=1 (no apt), FA_SKIP_CROSS=1 (no cross/qemu stage), FA_JOBS=N.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+src=$(pwd)
+jobs=${FA_JOBS:-2}
+passed=0
+failed=0
+skipped=0
+
+if [ -z "${FA_SKIP_DEPS:-}" ] && [ "$(id -u)" -eq 0 ]; then
+    bash tests/install-deps.sh || exit 1
+fi
+
+# Runs ctest in a build dir and adds its counts to the totals.
+run_ctest() {
+    local dir=$1; shift
+    local log
+    log=$(mktemp)
+    ctest --test-dir "$dir" --output-on-failure "$@" 2>&1 | tee "$log"
+    local total nfail nskip
+    total=$(sed -n 's/.*tests passed, [0-9]* tests\{0,1\} failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
+    nfail=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of.*/\1/p' "$log" | tail -1)
+    nskip=$(grep -c '\*\*\*Skipped\|Not Run' "$log" || true)
+    rm -f "$log"
+    if [ -z "$total" ]; then
+        echo "run-all: ctest in $dir printed no summary" >&2
+        failed=$((failed + 1))
+        return
+    fi
+    failed=$((failed + nfail))
+    skipped=$((skipped + nskip))
+    passed=$((passed + total - nfail - nskip))
+}
+
+stage() { printf '\n==== %s ====\n' "$*"; }
+
+stage "build (Werror)"
+cmake -S "$src" -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFA_WERROR=ON >/dev/null &&
+    cmake --build build -j "$jobs" || { echo "run-all: build failed"; echo "tests: 0 passed, 1 failed"; exit 1; }
+
+stage "tests (unit, decoders, eBPF, conntrack, e2e)"
+run_ctest build
+
+stage "unit tests under ASan + UBSan"
+if cmake -S "$src" -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFA_WERROR=ON \
+        -DFA_SANITIZE="address;undefined" -DFA_PLATFORM=OFF -DFA_BUILD_BENCH=OFF >/dev/null &&
+    cmake --build build-asan -j "$jobs"; then
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asan -L unit
+else
+    echo "run-all: sanitizer build failed"
+    failed=$((failed + 1))
+fi
+
+if [ -z "${FA_SKIP_CROSS:-}" ] && [ -f .ci/cross.sh ]; then
+    stage "core unit tests on other CPUs (qemu-user)"
+    if bash .ci/cross.sh; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+fi
+
+echo
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
