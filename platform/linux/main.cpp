@@ -1,4 +1,398 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Placeholder until the core modules land (see the lead's staging copy).
+// flowagent: meters traffic from one source and exports flow records to collectors.
+//
+// Logic:
+//  1. Parse the command line and the config; every error exits 2 naming file, line, key, value.
+//     Nothing is attached or opened before the whole config is valid (collectors resolved).
+//  2. Allocate everything (flow table, export buffers), open the collectors' sockets, start the
+//     source (attach XDP/tc, subscribe to conntrack, or start the generator).
+//  3. One thread, one epoll loop: a 100 ms timerfd tick (drain the source, expire flows, send
+//     pending datagrams), the source's descriptor, and a signalfd for TERM/INT/HUP.
+//  4. TERM/INT: final drain, every flow exported with forced_end, final statistics, exit 0.
+//     HUP: re-read the config; if valid, flush everything and restart with it; else keep going.
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
-int main() { std::puts("flowagent " FA_VERSION); return 0; }
+#include <cstring>
+#include <memory>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "app/agent.h"
+#include "app/cli.h"
+#include "app/config_parse.h"
+#include "clock_linux.h"
+#include "gen_source.h"
+#include "ifinfo.h"
+#include "log_sink.h"
+#include "privileges.h"
+#include "udp_transport.h"
+#if defined(FA_WITH_BPF) && __has_include("bpf_source.h")
+#include "bpf_source.h"
+#define FA_HAVE_BPF_SOURCE 1
+#endif
+#if defined(FA_WITH_CONNTRACK) && __has_include("conntrack_source.h")
+#include "conntrack_source.h"
+#define FA_HAVE_CT_SOURCE 1
+#endif
+
+using namespace fa;
+
+namespace {
+
+constexpr int kTickMs = 100;
+constexpr int kExitConfig = 2;
+constexpr int kExitRuntime = 1;
+
+class StdoutLineSink final : public LineSink {
+public:
+    void write_line(const char* line, size_t len) override
+    {
+        std::fwrite(line, 1, len, stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+    }
+};
+
+const char* source_name(SourceKind k)
+{
+    switch (k) {
+    case SourceKind::xdp: return "xdp";
+    case SourceKind::tc: return "tc";
+    case SourceKind::conntrack: return "conntrack";
+    case SourceKind::generator: return "generator";
+    }
+    return "?";
+}
+
+Source* make_source(SourceKind kind)
+{
+    switch (kind) {
+    case SourceKind::generator: return new_generator_source();
+    case SourceKind::xdp:
+    case SourceKind::tc:
+#ifdef FA_HAVE_BPF_SOURCE
+        return make_bpf_source().release();
+#else
+        return nullptr;
+#endif
+    case SourceKind::conntrack:
+#ifdef FA_HAVE_CT_SOURCE
+        return new_conntrack_source();
+#else
+        return nullptr;
+#endif
+    }
+    return nullptr;
+}
+
+// Resolves every collector so that a typo fails before anything starts. The message names the
+// file, the line of `address =`, the collector and the value.
+bool check_collectors(const Config& cfg)
+{
+    for (int i = 0; i < cfg.collector_count; ++i) {
+        const CollectorConfig& c = cfg.collectors[i];
+        sockaddr_storage ss{};
+        socklen_t len = 0;
+        char err[256];
+        if (resolve_collector(c.host, c.port, &ss, &len, err, sizeof err) < 0) {
+            std::fprintf(stderr, "flowagent: error: %s:%d: [collector %s] address = %s:%u: %s\n",
+                         cfg.path, c.address_line, c.name, c.host, c.port, err);
+            return false;
+        }
+    }
+    return true;
+}
+
+uint64_t random_seed()
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed) {
+        seed = uint64_t(getpid()) * 0x9e3779b97f4a7c15ULL ^ uint64_t(time(nullptr));
+    }
+    return seed;
+}
+
+// Everything that lives between a start and a stop (or a reload).
+struct Runtime {
+    Config cfg;
+    UdpTransport transports[kMaxCollectors];
+    std::unique_ptr<Source> source;
+    std::unique_ptr<Agent> agent;
+    StdoutLineSink json;
+    InterfaceInfo ifaces[kMaxInterfaces];
+};
+
+ExportTime now_time(LinuxClock& clock, MonoMs agent_start)
+{
+    ExportTime t;
+    t.mono_ms = clock.mono_ms();
+    t.wall_offset_ms = clock.wall_offset_ms();
+    t.agent_start_ms = agent_start;
+    return t;
+}
+
+// Brings a runtime up from a valid config. Returns 0 or an exit code.
+int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start)
+{
+    const Config& cfg = rt.cfg;
+    DatagramSink* sinks[kMaxCollectors];
+    for (int i = 0; i < cfg.collector_count; ++i) {
+        char err[256];
+        const CollectorConfig& c = cfg.collectors[i];
+        if (rt.transports[i].open(c.host, c.port, err, sizeof err) < 0) {
+            FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
+            return kExitRuntime;
+        }
+        sinks[i] = &rt.transports[i];
+        FA_INFO("collector %s: %s %s, observation domain %u", c.name, rt.transports[i].peer(),
+                c.protocol == Protocol::ipfix ? "IPFIX" : "NetFlow v9",
+                c.observation_domain ? c.observation_domain : cfg.observation_domain);
+    }
+
+    rt.source.reset(make_source(cfg.source));
+    if (!rt.source) {
+        FA_ERROR("source %s is not available in this build", source_name(cfg.source));
+        return kExitRuntime;
+    }
+    const bool packet_source = cfg.source == SourceKind::xdp || cfg.source == SourceKind::tc;
+    rt.agent.reset(new Agent());
+    Status s = rt.agent->init(cfg, sinks, cfg.collector_count, cfg.print_json ? &rt.json : nullptr,
+                              random_seed(), packet_source, cfg.source == SourceKind::conntrack,
+                              cfg.source == SourceKind::conntrack ? SamplingKind::flow
+                                                                  : SamplingKind::packet);
+    if (s != Status::ok) {
+        FA_ERROR("cannot allocate the flow table for max_flows = %u (%zu bytes): %s", cfg.max_flows,
+                 FlowTable::bytes_for(cfg.max_flows), status_name(s));
+        return kExitRuntime;
+    }
+    int n = cfg.interface_count > 0
+                ? collect_interfaces(cfg.interfaces, cfg.interface_count, rt.ifaces, kMaxInterfaces)
+                : collect_all_interfaces(rt.ifaces, kMaxInterfaces);
+    rt.agent->set_interfaces(rt.ifaces, n);
+    rt.agent->set_time(now_time(clock, agent_start));
+
+    int rc = rt.source->start(cfg);
+    if (rc < 0) {
+        FA_ERROR("source %s failed to start (%s)", source_name(cfg.source), std::strerror(-rc));
+        return kExitRuntime;
+    }
+    FA_INFO("started: source %s, max_flows %u (%u slots, %zu bytes), timeouts %u/%u s, "
+            "sampling 1:%u",
+            source_name(cfg.source), cfg.max_flows, rt.agent->table().capacity(),
+            FlowTable::bytes_for(cfg.max_flows), cfg.active_timeout_s, cfg.inactive_timeout_s,
+            cfg.sampling_rate);
+    return 0;
+}
+
+void log_summary(const Runtime& rt)
+{
+    const Agent& a = *rt.agent;
+    const AgentStats& st = a.stats();
+    const FlowTableStats& ts = a.table().stats();
+    DropCounters d = a.drops();
+    FA_INFO("totals: %llu packets %llu octets metered; %llu records exported (%llu packets, "
+            "%llu octets); flows created %llu, idle %llu, active %llu, tcp end %llu, evicted %llu, "
+            "flushed %llu",
+            (unsigned long long)st.delta_packets, (unsigned long long)st.delta_octets,
+            (unsigned long long)st.records, (unsigned long long)st.record_packets,
+            (unsigned long long)st.record_octets, (unsigned long long)ts.flows_created,
+            (unsigned long long)ts.expired_idle, (unsigned long long)ts.expired_active,
+            (unsigned long long)ts.ended_tcp, (unsigned long long)ts.evicted_full,
+            (unsigned long long)ts.flushed);
+    FA_INFO("dropped: table full %llu flows %llu packets; source %llu packets, %llu events",
+            (unsigned long long)d.table_full_flows, (unsigned long long)d.table_full_packets,
+            (unsigned long long)d.source_packets, (unsigned long long)d.source_events);
+    for (int i = 0; i < a.exporter_count(); ++i) {
+        const ExporterCounters& c = a.exporter(i).counters();
+        FA_INFO("collector %s: %llu datagrams, %llu records, %llu octets sent; not sent: %llu "
+                "datagrams, %llu records (refused %llu, again %llu, error %llu)",
+                rt.cfg.collectors[i].name, (unsigned long long)c.messages,
+                (unsigned long long)c.records, (unsigned long long)c.octets,
+                (unsigned long long)c.not_sent_messages, (unsigned long long)c.not_sent_flows,
+                (unsigned long long)c.send_refused, (unsigned long long)c.send_again,
+                (unsigned long long)c.send_error);
+    }
+}
+
+// Final drain and flush: nothing counted is lost at a stop or a reload.
+void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start)
+{
+    if (!rt.agent) return;
+    rt.agent->set_time(now_time(clock, agent_start));
+    if (rt.source) {
+        rt.source->stop(rt.agent->time().mono_ms, *rt.agent);
+        rt.agent->set_source_drops(rt.source->drops());
+    }
+    rt.agent->flush_all();
+    log_summary(rt);
+    rt.source.reset();
+    rt.agent.reset();
+    for (auto& t : rt.transports) t.close();
+}
+
+int add_fd(int ep, int fd)
+{
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+bool load_config(const char* path, const CliOptions& cli, Config& cfg)
+{
+    ConfigError err;
+    if (parse_config_file(path, cfg, err) != Status::ok) {
+        std::fprintf(stderr, "flowagent: error: %s\n", err.message);
+        return false;
+    }
+    if (cli.print) cfg.print_json = true;
+    return check_collectors(cfg);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CliOptions cli;
+    char err[256];
+    if (parse_cli(argc, argv, cli, err, sizeof err) != Status::ok) {
+        std::fprintf(stderr, "flowagent: %s\n\n%s", err, cli_usage());
+        return kExitConfig;
+    }
+    if (cli.help) {
+        std::fputs(cli_usage(), stdout);
+        return 0;
+    }
+    if (cli.version) {
+        std::printf("flowagent %s\n", FA_VERSION);
+        return 0;
+    }
+    if (!cli.config_path) {
+        std::fprintf(stderr, "flowagent: no config file: use -c FILE (see --help)\n");
+        return kExitConfig;
+    }
+
+    static Runtime rt;  // large (export state per collector): not on the stack
+    if (!load_config(cli.config_path, cli, rt.cfg)) return kExitConfig;
+    if (cli.check_config) {
+        std::printf("%s: config OK (source %s, %d collector%s)\n", cli.config_path,
+                    source_name(rt.cfg.source), rt.cfg.collector_count,
+                    rt.cfg.collector_count == 1 ? "" : "s");
+        return 0;
+    }
+
+    static StderrLogSink stderr_sink;
+    static std::unique_ptr<SyslogLogSink> syslog_sink;
+    if (rt.cfg.log_syslog) {
+        syslog_sink.reset(new SyslogLogSink());
+        set_log_sink(syslog_sink.get());
+    } else {
+        set_log_sink(&stderr_sink);
+    }
+    set_log_level(rt.cfg.log_level);
+    if (cli.log_level) {
+        LogLevel lv = rt.cfg.log_level;
+        if (parse_log_level(cli.log_level, lv)) set_log_level(lv);
+    }
+
+    // Block the signals we handle so they arrive through the signalfd only.
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    LinuxClock clock;
+    const MonoMs agent_start = clock.mono_ms();
+    int rc = start_runtime(rt, clock, agent_start);
+    if (rc != 0) {
+        stop_runtime(rt, clock, agent_start);
+        return rc;
+    }
+
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    itimerspec its{};
+    its.it_interval.tv_nsec = kTickMs * 1000000L;
+    its.it_value.tv_nsec = kTickMs * 1000000L;
+    if (ep < 0 || sfd < 0 || tfd < 0 || timerfd_settime(tfd, 0, &its, nullptr) < 0 ||
+        add_fd(ep, sfd) < 0 || add_fd(ep, tfd) < 0) {
+        FA_ERROR("event loop setup failed: %s", std::strerror(errno));
+        stop_runtime(rt, clock, agent_start);
+        return kExitRuntime;
+    }
+    int src_fd = rt.source->fd();
+    if (src_fd >= 0) add_fd(ep, src_fd);
+    // Attached and connected: from here on only what the running source needs.
+    (void)drop_privileges(rt.cfg.source);
+
+    MonoMs last_stats = agent_start;
+    bool running = true;
+    while (running) {
+        epoll_event evs[8];
+        int n = epoll_wait(ep, evs, 8, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            FA_ERROR("epoll_wait: %s", std::strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n && running; ++i) {
+            int fd = evs[i].data.fd;
+            if (fd == tfd) {
+                uint64_t expirations;
+                ssize_t r = read(tfd, &expirations, sizeof expirations);
+                (void)r;
+                rt.agent->set_time(now_time(clock, agent_start));
+                MonoMs now = rt.agent->time().mono_ms;
+                rt.source->on_tick(now, *rt.agent);
+                rt.agent->set_source_drops(rt.source->drops());
+                rt.agent->tick();
+                if (now - last_stats >= 60000) {
+                    last_stats = now;
+                    if (log_level() >= LogLevel::debug) log_summary(rt);
+                }
+            } else if (fd == src_fd) {
+                rt.agent->set_time(now_time(clock, agent_start));
+                rt.source->on_readable(rt.agent->time().mono_ms, *rt.agent);
+            } else if (fd == sfd) {
+                signalfd_siginfo si;
+                while (read(sfd, &si, sizeof si) == sizeof si) {
+                    if (si.ssi_signo == SIGHUP) {
+                        Config next;
+                        if (!load_config(cli.config_path, cli, next)) {
+                            FA_ERROR("reload: config invalid, keeping the running one");
+                            continue;
+                        }
+                        FA_INFO("reload: flushing and restarting with %s", cli.config_path);
+                        if (src_fd >= 0) epoll_ctl(ep, EPOLL_CTL_DEL, src_fd, nullptr);
+                        stop_runtime(rt, clock, agent_start);
+                        rt.cfg = next;
+                        set_log_level(rt.cfg.log_level);
+                        if (start_runtime(rt, clock, agent_start) != 0) {
+                            stop_runtime(rt, clock, agent_start);
+                            return kExitRuntime;
+                        }
+                        src_fd = rt.source->fd();
+                        if (src_fd >= 0) add_fd(ep, src_fd);
+                    } else {
+                        FA_INFO("signal %u: flushing every flow and exiting", si.ssi_signo);
+                        running = false;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    stop_runtime(rt, clock, agent_start);
+    close(tfd);
+    close(sfd);
+    close(ep);
+    return 0;
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "app/agent.h"
+
+#include "export/json_record.h"
+
+namespace fa {
+
+ExporterConfig exporter_config_for(const Config& cfg, const CollectorConfig& c, bool with_mac,
+                                   bool with_nat)
+{
+    ExporterConfig e;
+    e.protocol = c.protocol;
+    e.observation_domain = c.observation_domain ? c.observation_domain : cfg.observation_domain;
+    e.max_datagram = c.max_datagram;
+    // RFC 6728 default for IPFIX over UDP is 600 s; v9 devices commonly use 30 minutes.
+    e.template_refresh_s = c.template_refresh_s
+                               ? c.template_refresh_s
+                               : (c.protocol == Protocol::ipfix ? 600u : 1800u);
+    e.template_refresh_datagrams = c.template_refresh_datagrams;
+    e.with_mac = with_mac;
+    e.with_nat = with_nat;
+    return e;
+}
+
+Status Agent::init(const Config& cfg, DatagramSink* const* sinks, int sink_count, LineSink* json,
+                   uint64_t seed, bool records_have_mac, bool records_have_nat,
+                   SamplingKind sampling_kind)
+{
+    if (sink_count != cfg.collector_count || sink_count > kMaxCollectors) return Status::bad_input;
+
+    FlowTableConfig tc;
+    tc.max_flows = cfg.max_flows;
+    tc.active_timeout_ms = cfg.active_timeout_s * 1000u;
+    tc.inactive_timeout_ms = cfg.inactive_timeout_s * 1000u;
+    tc.full_policy = cfg.full_policy == FullPolicyCfg::drop ? FullPolicy::drop : FullPolicy::evict;
+    tc.seed = seed;
+    Status s = table_.init(tc);
+    if (s != Status::ok) return s;
+
+    sampling_.rate = cfg.sampling_rate;
+    sampling_.mode = cfg.sampling_mode;
+    sampling_.kind = sampling_kind;
+
+    for (int i = 0; i < sink_count; ++i) {
+        ExporterConfig ec =
+            exporter_config_for(cfg, cfg.collectors[i], records_have_mac, records_have_nat);
+        s = exporters_[i].init(ec, *sinks[i], *this);
+        if (s != Status::ok) return s;
+    }
+    exporter_count_ = sink_count;
+    json_ = json;
+    return Status::ok;
+}
+
+void Agent::set_interfaces(const InterfaceInfo* infos, int count)
+{
+    if (count > kMaxInterfaces) count = kMaxInterfaces;
+    for (int i = 0; i < count; ++i) ifaces_[i] = infos[i];
+    iface_count_ = count;
+}
+
+DropCounters Agent::drops() const
+{
+    DropCounters d = source_drops_;
+    const FlowTableStats& ts = table_.stats();
+    d.table_full_flows = ts.dropped_flows;
+    d.table_full_packets = ts.dropped_packets;
+    d.table_full_octets = ts.dropped_octets;
+    return d;
+}
+
+void Agent::on_delta(const FlowDelta& delta)
+{
+    ++stats_.deltas;
+    stats_.delta_packets += delta.packets;
+    stats_.delta_octets += delta.octets;
+    // Status::full means the drop policy refused a new flow; the table counted it and the
+    // count reaches collectors through drops() in the statistics options record.
+    (void)table_.update(delta, *this);
+}
+
+void Agent::on_record(const FlowRecord& record)
+{
+    ++stats_.records;
+    stats_.record_packets += record.packets;
+    stats_.record_octets += record.octets;
+    for (int i = 0; i < exporter_count_; ++i) exporters_[i].add(record, now_);
+    if (json_) {
+        char line[1024];
+        size_t n = format_json(record, now_, line, sizeof line);
+        if (n > 0) json_->write_line(line, n);
+    }
+}
+
+void Agent::tick()
+{
+    table_.expire(now_.mono_ms, *this);
+    for (int i = 0; i < exporter_count_; ++i) {
+        exporters_[i].tick(now_);
+        exporters_[i].flush(now_);
+    }
+}
+
+void Agent::flush_all()
+{
+    table_.flush(now_.mono_ms, EndReason::forced_end, *this);
+    for (int i = 0; i < exporter_count_; ++i) {
+        exporters_[i].flush(now_);
+        // Final statistics, so the collector sees the totals of this run.
+        exporters_[i].send_options(now_);
+        exporters_[i].flush(now_);
+    }
+}
+
+} // namespace fa

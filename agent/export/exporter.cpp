@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "export/exporter.h"
+
+#include <new>
+
+#include "core/wire.h"
+
+namespace fa {
+
+namespace {
+
+// Big-endian unsigned of `len` bytes (1, 2, 4 or 8): reduced-size encoding keeps the low bytes
+// (RFC 7011 §6.2).
+inline void put_num(WireWriter& w, uint64_t v, uint16_t len)
+{
+    for (int i = int(len) - 1; i >= 0; --i) (void)w.put_u8(uint8_t(v >> (8 * i)));
+}
+
+// v9 times are ms since the agent start (sysUptime origin), 32 bit, wrapping like sysUptime.
+inline uint32_t uptime_of(MonoMs m, const ExportTime& t)
+{
+    return m > t.agent_start_ms ? uint32_t(m - t.agent_start_ms) : 0;
+}
+
+inline uint8_t v9_algo(SamplingMode m) { return m == SamplingMode::deterministic ? 1 : 2; }
+// IANA "PSAMP selectorAlgorithm": 1 systematic count-based, 3 random n-out-of-N.
+inline uint8_t psamp_algo(SamplingMode m) { return m == SamplingMode::deterministic ? 1 : 3; }
+
+size_t template_record_len(Protocol p, const TemplateDesc& td)
+{
+    // IPFIX: id, field count (+ scope field count for options); v9: id, count / id, scope
+    // length, option length. Then 4 bytes per field (no enterprise numbers here).
+    size_t head = td.n_scope ? 6 : 4;
+    (void)p;
+    return head + 4u * td.n_fields;
+}
+
+} // namespace
+
+Exporter::Exporter() = default;
+Exporter::~Exporter() { delete[] buf_; }
+
+Status Exporter::init(const ExporterConfig& cfg, DatagramSink& sink, const OptionsProvider& opts)
+{
+    if (buf_) return Status::bad_input;  // init once: templates never change under a live ID
+    cfg_ = cfg;
+    sink_ = &sink;
+    opts_ = &opts;
+    const Protocol p = cfg.protocol;
+    header_len_ = p == Protocol::ipfix ? kIpfixHeader : kV9Header;
+    build_data_template(p, false, cfg.with_mac, cfg.with_nat, data_v4_);
+    build_data_template(p, true, cfg.with_mac, cfg.with_nat, data_v6_);
+    build_sampling_template(p, opts.sampling().kind, sampling_);
+    build_sampler_template(p, opts.sampling().kind, sampler_);
+    build_interface_template(p, interfaces_);
+    build_stats_template(p, stats_);
+
+    // The datagram that carries the templates must hold all of them, and any datagram must hold
+    // one record of every template after the header.
+    size_t tmpl = header_len_ + kSetHeader + template_record_len(p, data_v4_) +
+                  template_record_len(p, data_v6_) + kSetHeader +
+                  template_record_len(p, sampling_) + template_record_len(p, sampler_) +
+                  template_record_len(p, interfaces_) +
+                  template_record_len(p, stats_);
+    size_t max_rec = 0;
+    for (const TemplateDesc* td : {&data_v4_, &data_v6_, &sampling_, &sampler_, &interfaces_, &stats_})
+        if (td->rec_len > max_rec) max_rec = td->rec_len;
+    if (cfg.max_datagram < tmpl || cfg.max_datagram < header_len_ + kSetHeader + max_rec)
+        return Status::bad_input;
+    buf_ = new (std::nothrow) uint8_t[cfg.max_datagram];
+    if (!buf_) return Status::full;
+    return Status::ok;
+}
+
+bool Exporter::templates_due(const ExportTime& t) const
+{
+    if (!ever_sent_templates_ || error_state_) return true;
+    if (cfg_.template_refresh_datagrams &&
+        dgram_index_ - last_tmpl_index_ >= cfg_.template_refresh_datagrams)
+        return true;
+    return cfg_.template_refresh_s && t.mono_ms >= last_tmpl_ms_ &&
+           t.mono_ms - last_tmpl_ms_ >= uint64_t(cfg_.template_refresh_s) * 1000u;
+}
+
+void Exporter::open_datagram(const ExportTime& t, bool templates)
+{
+    WireWriter w(Span<uint8_t>(buf_, cfg_.max_datagram));
+    const uint64_t wall_s = t.wall_now() / 1000u;
+    if (cfg_.protocol == Protocol::ipfix) {
+        // RFC 7011 §3.1: version, length (patched at send), export time, sequence, domain.
+        (void)w.put_u16(10);
+        (void)w.put_u16(0);
+        (void)w.put_u32(uint32_t(wall_s));
+        (void)w.put_u32(ipfix_seq_);
+        (void)w.put_u32(cfg_.observation_domain);
+    } else {
+        // RFC 3954 §5.1: version, count (patched), sysUptime, unix_secs, sequence, source id.
+        (void)w.put_u16(9);
+        (void)w.put_u16(0);
+        (void)w.put_u32(uptime_of(t.mono_ms, t));
+        (void)w.put_u32(uint32_t(wall_s));
+        (void)w.put_u32(v9_seq_);
+        (void)w.put_u32(cfg_.observation_domain);
+    }
+    len_ = w.used();
+    open_ = true;
+    open_ms_ = t.mono_ms;
+    set_id_ = 0;
+    has_templates_ = false;
+    dgram_records_ = 0;
+    dgram_data_records_ = 0;
+    dgram_flows_ = dgram_packets_ = dgram_octets_ = 0;
+    if (templates) write_templates();
+}
+
+void Exporter::write_templates()
+{
+    close_set();
+    const bool ipfix = cfg_.protocol == Protocol::ipfix;
+    WireWriter w(Span<uint8_t>(buf_ + len_, cfg_.max_datagram - len_));
+    // Template set: IPFIX set ID 2 (RFC 7011 §3.3.2), v9 FlowSet ID 0 (RFC 3954 §5.2).
+    uint8_t* set = w.pos();
+    (void)w.put_u16(ipfix ? 2 : 0);
+    (void)w.put_u16(0);
+    for (const TemplateDesc* td : {&data_v4_, &data_v6_}) {
+        (void)w.put_u16(td->id);
+        (void)w.put_u16(td->n_fields);
+        for (int i = 0; i < td->n_fields; ++i) {
+            (void)w.put_u16(td->fields[i].id);
+            (void)w.put_u16(td->fields[i].len);
+        }
+        ++dgram_records_;
+    }
+    WireWriter::patch_u16(set + 2, uint16_t(w.pos() - set));
+    // Options template set: IPFIX set ID 3 (RFC 7011 §3.4.2.2), v9 FlowSet ID 1 (RFC 3954 §6.1).
+    set = w.pos();
+    (void)w.put_u16(ipfix ? 3 : 1);
+    (void)w.put_u16(0);
+    for (const TemplateDesc* td : {&sampling_, &sampler_, &interfaces_, &stats_}) {
+        (void)w.put_u16(td->id);
+        if (ipfix) {
+            (void)w.put_u16(td->n_fields);   // field count, scope included
+            (void)w.put_u16(td->n_scope);    // scope field count
+        } else {
+            // v9: byte lengths of the scope and option (type, length) lists.
+            (void)w.put_u16(uint16_t(4 * td->n_scope));
+            (void)w.put_u16(uint16_t(4 * (td->n_fields - td->n_scope)));
+        }
+        for (int i = 0; i < td->n_fields; ++i) {
+            (void)w.put_u16(td->fields[i].id);
+            (void)w.put_u16(td->fields[i].len);
+        }
+        ++dgram_records_;
+    }
+    WireWriter::patch_u16(set + 2, uint16_t(w.pos() - set));
+    len_ += w.used();
+    has_templates_ = true;
+}
+
+void Exporter::close_set()
+{
+    if (!set_id_) return;
+    WireWriter::patch_u16(buf_ + set_start_ + 2, uint16_t(len_ - set_start_));
+    set_id_ = 0;
+}
+
+bool Exporter::reserve(uint16_t tid, size_t len, const ExportTime& t, bool allow_templates)
+{
+    bool templates_sent_here = false;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        if (!open_) {
+            if (allow_templates && !templates_sent_here && templates_due(t)) {
+                open_datagram(t, true);
+                write_options_data(t);
+                templates_sent_here = true;
+                if (!open_) continue;  // options filled and sent datagrams; open a fresh one
+            } else {
+                open_datagram(t, false);
+            }
+        }
+        const size_t need = len + (set_id_ == tid ? 0 : kSetHeader);
+        if (len_ + need <= cfg_.max_datagram) {
+            if (set_id_ != tid) {
+                close_set();
+                WireWriter w(Span<uint8_t>(buf_ + len_, cfg_.max_datagram - len_));
+                set_start_ = len_;
+                (void)w.put_u16(tid);  // data set ID = template ID (RFC 7011 §3.3.2)
+                (void)w.put_u16(0);
+                len_ += kSetHeader;
+                set_id_ = tid;
+            }
+            return true;
+        }
+        if (len_ == header_len_) return false;  // cannot happen after init's size check
+        send_datagram();
+        if (has_templates_) templates_sent_here = true;
+    }
+    return false;
+}
+
+void Exporter::write_record(const TemplateDesc& td, const FlowRecord* r, const InterfaceInfo* ifi,
+                            const ExportTime& t)
+{
+    WireWriter w(Span<uint8_t>(buf_ + len_, cfg_.max_datagram - len_));
+    const bool ipfix = cfg_.protocol == Protocol::ipfix;
+    for (int i = 0; i < td.n_fields; ++i) {
+        const Field& f = td.fields[i];
+        switch (f.src) {
+        case FieldSrc::src4: (void)w.put_bytes(r->key.src + 12, 4); break;
+        case FieldSrc::dst4: (void)w.put_bytes(r->key.dst + 12, 4); break;
+        case FieldSrc::src6: (void)w.put_bytes(r->key.src, 16); break;
+        case FieldSrc::dst6: (void)w.put_bytes(r->key.dst, 16); break;
+        case FieldSrc::src_port: (void)w.put_u16(r->key.src_port); break;
+        case FieldSrc::dst_port:
+            // IPFIX has icmpTypeCode for ICMP; v9 collectors read type*256+code from port 11.
+            (void)w.put_u16(ipfix && r->key.is_icmp() ? 0 : r->key.dst_port);
+            break;
+        case FieldSrc::proto: (void)w.put_u8(r->key.proto); break;
+        case FieldSrc::tos: (void)w.put_u8(r->key.tos); break;
+        case FieldSrc::tcp_flags: (void)w.put_u8(r->tcp_flags); break;
+        case FieldSrc::icmp_type_code:
+            (void)w.put_u16(r->key.is_icmp() ? r->key.dst_port : 0);
+            break;
+        case FieldSrc::in_if: (void)w.put_u32(r->key.in_if); break;
+        case FieldSrc::out_if: (void)w.put_u32(r->key.out_if); break;
+        case FieldSrc::dir: (void)w.put_u8(r->key.dir); break;
+        case FieldSrc::vlan: (void)w.put_u16(r->key.vlan); break;
+        case FieldSrc::src_mac: (void)w.put_bytes(r->src_mac, 6); break;
+        case FieldSrc::dst_mac: (void)w.put_bytes(r->dst_mac, 6); break;
+        case FieldSrc::packets: (void)w.put_u64(r->packets); break;
+        case FieldSrc::octets: (void)w.put_u64(r->octets); break;
+        case FieldSrc::start_wall_ms: (void)w.put_u64(t.wall_of(r->first_ms)); break;
+        case FieldSrc::end_wall_ms: (void)w.put_u64(t.wall_of(r->last_ms)); break;
+        case FieldSrc::start_uptime: (void)w.put_u32(uptime_of(r->first_ms, t)); break;
+        case FieldSrc::end_uptime: (void)w.put_u32(uptime_of(r->last_ms, t)); break;
+        case FieldSrc::end_reason: (void)w.put_u8(uint8_t(r->end_reason)); break;
+        case FieldSrc::post_src4: (void)w.put_bytes(r->post_src + 12, 4); break;
+        case FieldSrc::post_dst4: (void)w.put_bytes(r->post_dst + 12, 4); break;
+        case FieldSrc::post_src6: (void)w.put_bytes(r->post_src, 16); break;
+        case FieldSrc::post_dst6: (void)w.put_bytes(r->post_dst, 16); break;
+        case FieldSrc::post_src_port: (void)w.put_u16(r->post_src_port); break;
+        case FieldSrc::post_dst_port: (void)w.put_u16(r->post_dst_port); break;
+        case FieldSrc::scope_odid: put_num(w, cfg_.observation_domain, f.len); break;
+        case FieldSrc::scope_ifindex: put_num(w, ifi->ifindex, f.len); break;
+        case FieldSrc::selector_id: put_num(w, 1, f.len); break;
+        case FieldSrc::selector_algo: put_num(w, psamp_algo(opt_sampling_.mode), f.len); break;
+        case FieldSrc::sampling_interval_one: put_num(w, 1, f.len); break;
+        case FieldSrc::sampling_space:
+            put_num(w, opt_sampling_.rate ? opt_sampling_.rate - 1u : 0u, f.len);
+            break;
+        case FieldSrc::sampling_rate:
+            put_num(w, opt_sampling_.rate ? opt_sampling_.rate : 1u, f.len);
+            break;
+        case FieldSrc::v9_sampling_algo:
+        case FieldSrc::v9_sampler_mode: put_num(w, v9_algo(opt_sampling_.mode), f.len); break;
+        case FieldSrc::sampler_id: put_num(w, 1, f.len); break;
+        case FieldSrc::if_name: (void)w.put_bytes(ifi->name, f.len); break;
+        case FieldSrc::if_descr: (void)w.put_bytes(ifi->descr, f.len); break;
+        case FieldSrc::st_messages: put_num(w, counters_.messages, f.len); break;
+        case FieldSrc::st_flows: put_num(w, counters_.records, f.len); break;
+        case FieldSrc::st_octets: put_num(w, counters_.octets, f.len); break;
+        case FieldSrc::st_ignored_packets:
+            put_num(w, opt_drops_.table_full_packets + opt_drops_.source_packets, f.len);
+            break;
+        case FieldSrc::st_ignored_octets:
+            put_num(w, opt_drops_.table_full_octets + opt_drops_.source_octets, f.len);
+            break;
+        case FieldSrc::st_not_sent_flows: put_num(w, counters_.not_sent_flows, f.len); break;
+        case FieldSrc::st_not_sent_packets: put_num(w, counters_.not_sent_packets, f.len); break;
+        case FieldSrc::st_not_sent_octets: put_num(w, counters_.not_sent_octets, f.len); break;
+        }
+    }
+    len_ += w.used();
+    ++dgram_records_;
+    ++dgram_data_records_;
+}
+
+void Exporter::write_options_data(const ExportTime& t)
+{
+    opt_sampling_ = opts_->sampling();
+    opt_drops_ = opts_->drops();
+    if (reserve(sampling_.id, sampling_.rec_len, t, false))
+        write_record(sampling_, nullptr, nullptr, t);
+    if (reserve(sampler_.id, sampler_.rec_len, t, false))
+        write_record(sampler_, nullptr, nullptr, t);
+    for (const InterfaceInfo& ifi : opts_->interfaces()) {
+        if (reserve(interfaces_.id, interfaces_.rec_len, t, false))
+            write_record(interfaces_, nullptr, &ifi, t);
+    }
+    if (reserve(stats_.id, stats_.rec_len, t, false)) write_record(stats_, nullptr, nullptr, t);
+}
+
+void Exporter::send_datagram()
+{
+    if (!open_) return;
+    close_set();
+    // IPFIX: message length (RFC 7011 §3.1); v9: Count of all records (RFC 3954 §5.1).
+    WireWriter::patch_u16(buf_ + 2, cfg_.protocol == Protocol::ipfix ? uint16_t(len_)
+                                                                      : dgram_records_);
+    const SendResult res = sink_->send(buf_, len_);
+    if (has_templates_) {
+        ++counters_.template_sends;
+        ever_sent_templates_ = true;
+        last_tmpl_index_ = dgram_index_;
+        last_tmpl_ms_ = open_ms_;
+    }
+    // Sequence numbers advance even when the send failed: the loss is real (RFC 7011 §10.3.2).
+    ++dgram_index_;
+    ++v9_seq_;
+    ipfix_seq_ += dgram_data_records_;
+    if (res == SendResult::ok) {
+        ++counters_.messages;
+        counters_.records += dgram_flows_;
+        counters_.octets += len_;
+        if (error_state_ && ++ok_streak_ >= 2) error_state_ = false;
+    } else {
+        ++counters_.not_sent_messages;
+        counters_.not_sent_flows += dgram_flows_;
+        counters_.not_sent_packets += dgram_packets_;
+        counters_.not_sent_octets += dgram_octets_;
+        ok_streak_ = 0;
+        if (res == SendResult::again) {
+            ++counters_.send_again;
+        } else {
+            // The collector (or the path to it) is gone: resend templates until it is back.
+            error_state_ = true;
+            if (res == SendResult::refused) ++counters_.send_refused;
+            else ++counters_.send_error;
+        }
+    }
+    open_ = false;
+    len_ = 0;
+}
+
+void Exporter::add(const FlowRecord& r, const ExportTime& t)
+{
+    if (!buf_) return;
+    const TemplateDesc& td = r.key.is_v4() ? data_v4_ : data_v6_;
+    if (!reserve(td.id, td.rec_len, t, true)) return;
+    write_record(td, &r, nullptr, t);
+    ++dgram_flows_;
+    dgram_packets_ += r.packets;
+    dgram_octets_ += r.octets;
+}
+
+void Exporter::flush(const ExportTime& t)
+{
+    (void)t;
+    if (open_) send_datagram();
+}
+
+void Exporter::tick(const ExportTime& t)
+{
+    if (!buf_) return;
+    const bool time_due =
+        !ever_sent_templates_ ||
+        (cfg_.template_refresh_s && t.mono_ms >= last_tmpl_ms_ &&
+         t.mono_ms - last_tmpl_ms_ >= uint64_t(cfg_.template_refresh_s) * 1000u);
+    if (!time_due) return;
+    flush(t);
+    open_datagram(t, true);
+    write_options_data(t);
+    send_datagram();
+}
+
+void Exporter::send_options(const ExportTime& t)
+{
+    if (!buf_) return;
+    if (!open_) {
+        const bool tmpl = templates_due(t);
+        open_datagram(t, tmpl);
+    }
+    write_options_data(t);
+    send_datagram();
+}
+
+} // namespace fa

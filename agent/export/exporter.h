@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// IPFIX (RFC 7011) and NetFlow v9 (RFC 3954) exporter: packs flow records into datagrams of at
+// most max_datagram bytes, with templates, options (sampling, interface table, exporter
+// statistics) and their refresh, and hands each datagram to a DatagramSink. Never blocks; the
+// only allocation is the datagram buffer at init.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/status.h"
+#include "core/time.h"
+#include "export/export_types.h"
+#include "export/ie.h"
+#include "flow/flow_record.h"
+
+namespace fa {
+
+struct ExporterConfig {
+    Protocol protocol = Protocol::ipfix;
+    uint32_t observation_domain = 1;      // IPFIX Observation Domain ID / v9 Source ID
+    uint16_t max_datagram = 1400;         // bytes of UDP payload
+    uint32_t template_refresh_s = 600;    // lead passes 600 for IPFIX, 1800 for v9 by default
+    uint32_t template_refresh_datagrams = 20;
+    bool with_mac = false;                // data templates carry 56/80
+    bool with_nat = false;                // data templates carry 225-228 / 281-282
+};
+
+struct ExporterCounters {
+    // sent OK: datagrams, flow data records, bytes (IE 41/42/40)
+    uint64_t messages = 0, records = 0, octets = 0;
+    // IE 166/167/168
+    uint64_t not_sent_messages = 0, not_sent_flows = 0, not_sent_packets = 0, not_sent_octets = 0;
+    uint64_t send_refused = 0, send_again = 0, send_error = 0, template_sends = 0;
+};
+
+class Exporter {
+public:
+    Exporter();
+    ~Exporter();
+    Exporter(const Exporter&) = delete;
+    Exporter& operator=(const Exporter&) = delete;
+
+    // One allocation (the datagram buffer). bad_input when max_datagram cannot hold the
+    // templates or one record of every template.
+    [[nodiscard]] Status init(const ExporterConfig& cfg, DatagramSink& sink,
+                              const OptionsProvider& opts);
+    void add(const FlowRecord& r, const ExportTime& t);  // appends; sends the full datagram first
+    void flush(const ExportTime& t);                     // sends the pending partial datagram
+    void tick(const ExportTime& t);                      // time-driven refresh
+    void send_options(const ExportTime& t);              // options data now
+    const ExporterCounters& counters() const { return counters_; }
+    const ExporterConfig& config() const { return cfg_; }
+
+    // Header sizes (RFC 7011 §3.1: 16 bytes; RFC 3954 §5.1: 20 bytes).
+    static constexpr size_t kIpfixHeader = 16;
+    static constexpr size_t kV9Header = 20;
+    static constexpr size_t kSetHeader = 4;
+
+private:
+    bool open_ = false;
+    void open_datagram(const ExportTime& t, bool templates);
+    void send_datagram();
+    bool templates_due(const ExportTime& t) const;
+    void write_templates();
+    void write_options_data(const ExportTime& t);
+    // Makes room for one record of template `tid` (len bytes), opening/closing sets and
+    // datagrams as needed. Returns false if the datagram cannot take it even when empty.
+    bool reserve(uint16_t tid, size_t len, const ExportTime& t, bool allow_templates);
+    void close_set();
+    void write_record(const TemplateDesc& td, const FlowRecord* r, const InterfaceInfo* ifi,
+                      const ExportTime& t);
+
+    ExporterConfig cfg_{};
+    DatagramSink* sink_ = nullptr;
+    const OptionsProvider* opts_ = nullptr;
+    ExporterCounters counters_{};
+
+    TemplateDesc data_v4_{}, data_v6_{}, sampling_{}, sampler_{}, interfaces_{}, stats_{};
+
+    uint8_t* buf_ = nullptr;
+    size_t len_ = 0;             // bytes used in buf_
+    size_t header_len_ = 0;
+    size_t set_start_ = 0;       // offset of the open set's header
+    uint16_t set_id_ = 0;        // template ID of the open data set; 0 = none open
+    bool has_templates_ = false; // current datagram carries templates
+    uint16_t dgram_records_ = 0; // v9 Count: every record in the datagram
+    uint32_t dgram_data_records_ = 0;  // IPFIX: data records (flows + options data)
+    uint64_t dgram_flows_ = 0, dgram_packets_ = 0, dgram_octets_ = 0;
+
+    uint32_t v9_seq_ = 0;        // export packets sent before this one (RFC 3954 §5.1)
+    uint32_t ipfix_seq_ = 0;     // data records sent before this message (RFC 7011 §3.1)
+    uint64_t dgram_index_ = 0;   // datagrams sent (attempted)
+    bool ever_sent_templates_ = false;
+    uint64_t last_tmpl_index_ = 0;
+    MonoMs last_tmpl_ms_ = 0;
+    MonoMs open_ms_ = 0;         // mono time the current datagram was opened
+    SamplingInfo opt_sampling_{};  // options values read for the records being written
+    DropCounters opt_drops_{};
+    bool error_state_ = false;   // collector refused/errored; resend templates every datagram
+    int ok_streak_ = 0;
+};
+
+} // namespace fa

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "export/json_record.h"
+
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+
+namespace fa {
+
+namespace {
+
+struct Out {
+    char* buf;
+    size_t len;
+    size_t used = 0;
+    bool ok = true;
+    void printf(const char* fmt, ...) __attribute__((format(printf, 2, 3)))
+    {
+        if (!ok) return;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = std::vsnprintf(buf + used, len - used, fmt, ap);
+        va_end(ap);
+        if (n < 0 || size_t(n) >= len - used) ok = false;
+        else used += size_t(n);
+    }
+};
+
+// Text form of an address in FlowKey encoding: dotted quad for IPv4-mapped, else RFC 5952
+// (lower-case hex, longest run of >= 2 zero groups as "::").
+void put_addr(Out& o, const uint8_t* a, bool v4)
+{
+    if (v4) {
+        o.printf("\"%u.%u.%u.%u\"", a[12], a[13], a[14], a[15]);
+        return;
+    }
+    unsigned g[8];
+    for (int i = 0; i < 8; ++i) g[i] = unsigned(a[2 * i]) << 8 | a[2 * i + 1];
+    int best = -1, best_len = 0;
+    for (int i = 0; i < 8;) {
+        int j = i;
+        while (j < 8 && g[j] == 0) ++j;
+        if (j - i > best_len && j - i >= 2) { best = i; best_len = j - i; }
+        i = j == i ? i + 1 : j;
+    }
+    o.printf("\"");
+    for (int i = 0; i < 8; ++i) {
+        if (i == best) {
+            o.printf("::");
+            i += best_len - 1;
+            continue;
+        }
+        if (i && i != best + best_len) o.printf(":");
+        o.printf("%x", g[i]);
+    }
+    o.printf("\"");
+}
+
+void put_mac(Out& o, const uint8_t* m)
+{
+    o.printf("\"%02x:%02x:%02x:%02x:%02x:%02x\"", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+} // namespace
+
+const char* end_reason_name(EndReason e)
+{
+    switch (e) {
+    case EndReason::none: return "none";
+    case EndReason::idle_timeout: return "idle_timeout";
+    case EndReason::active_timeout: return "active_timeout";
+    case EndReason::end_of_flow: return "end_of_flow";
+    case EndReason::forced_end: return "forced_end";
+    case EndReason::lack_of_resources: return "lack_of_resources";
+    }
+    return "unknown";
+}
+
+size_t format_json(const FlowRecord& r, const ExportTime& t, char* buf, size_t len)
+{
+    if (!buf || len == 0) return 0;
+    Out o{buf, len};
+    const FlowKey& k = r.key;
+    const bool v4 = k.is_v4();
+    o.printf("{\"src\":");
+    put_addr(o, k.src, v4);
+    o.printf(",\"dst\":");
+    put_addr(o, k.dst, v4);
+    if (k.is_icmp())
+        o.printf(",\"icmp_type\":%u,\"icmp_code\":%u", k.icmp_type(), k.icmp_code());
+    else
+        o.printf(",\"src_port\":%u,\"dst_port\":%u", k.src_port, k.dst_port);
+    o.printf(",\"proto\":%u,\"tos\":%u,\"tcp_flags\":%u,\"in_if\":%" PRIu32 ",\"out_if\":%" PRIu32
+             ",\"dir\":\"%s\",\"vlan\":%u",
+             k.proto, k.tos, r.tcp_flags, k.in_if, k.out_if,
+             k.dir == uint8_t(Direction::egress) ? "egress" : "ingress", k.vlan);
+    if (r.flags & kRecHasMac) {
+        o.printf(",\"src_mac\":");
+        put_mac(o, r.src_mac);
+        o.printf(",\"dst_mac\":");
+        put_mac(o, r.dst_mac);
+    }
+    o.printf(",\"packets\":%" PRIu64 ",\"octets\":%" PRIu64 ",\"start_ms\":%" PRIu64
+             ",\"end_ms\":%" PRIu64 ",\"end_reason\":\"%s\"",
+             r.packets, r.octets, t.wall_of(r.first_ms), t.wall_of(r.last_ms),
+             end_reason_name(r.end_reason));
+    if (r.flags & kRecHasNat) {
+        o.printf(",\"post_src\":");
+        put_addr(o, r.post_src, v4);
+        o.printf(",\"post_dst\":");
+        put_addr(o, r.post_dst, v4);
+        o.printf(",\"post_src_port\":%u,\"post_dst_port\":%u", r.post_src_port, r.post_dst_port);
+    }
+    o.printf("}");
+    if (!o.ok) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return o.used;
+}
+
+} // namespace fa

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// One flow record as one line of JSON (no trailing newline), for logs and the stdout exporter.
+#pragma once
+#include <cstddef>
+
+#include "core/time.h"
+#include "flow/flow_record.h"
+
+namespace fa {
+
+// Writes the object into buf (NUL-terminated) and returns its length without the NUL, or 0 when
+// len is too small (buf then holds an empty string). Never allocates.
+size_t format_json(const FlowRecord& r, const ExportTime& t, char* buf, size_t len);
+
+const char* end_reason_name(EndReason e);
+
+} // namespace fa

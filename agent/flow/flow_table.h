@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/status.h"
+#include "core/time.h"
+#include "flow/flow_key.h"
+#include "flow/flow_record.h"
+
+namespace fa {
+
+// What to do with a new flow whose bucket is full (STYLE 2.6).
+enum class FullPolicy : uint8_t {
+    evict,  // export the bucket's LRU tail with EndReason::lack_of_resources, take its slot
+    drop,   // refuse the new flow; count it in dropped_flows/packets/octets
+};
+
+struct FlowTableConfig {
+    // Rounded up to a power of two, at least kFlowTableWays (so always a multiple of the ways).
+    // 0 and values above kFlowTableMaxFlows are rejected with Status::bad_input.
+    uint32_t max_flows = 65536;
+    uint32_t active_timeout_ms = 60000;   // export when now - first >= this (ms, > 0)
+    uint32_t inactive_timeout_ms = 15000; // export when now - last >= this (ms, > 0)
+    FullPolicy full_policy = FullPolicy::evict;
+    uint64_t seed = 0;          // per-start random seed from the platform
+    uint32_t sweep_ms = 1000;   // every bucket visited at least once per sweep (ms, > 0)
+    // Tests only: replaces the keyed hash (e.g. a constant, to force every key into one
+    // bucket with one tag). nullptr = the built-in seeded hash.
+    uint64_t (*hash_override)(const FlowKey& k, uint64_t seed) = nullptr;
+};
+
+class RecordSink {
+public:
+    virtual ~RecordSink() = default;
+    virtual void on_record(const FlowRecord& r) = 0;
+};
+
+struct FlowTableStats {
+    uint64_t flows_created = 0, updates = 0, expired_idle = 0, expired_active = 0, ended_tcp = 0,
+             evicted_full = 0, flushed = 0;
+    uint64_t dropped_flows = 0, dropped_packets = 0, dropped_octets = 0;  // drop policy
+    uint64_t bad_deltas = 0;   // update() refused with Status::bad_input (last_ms < first_ms)
+};
+
+constexpr uint32_t kFlowTableWays = 8;
+constexpr uint32_t kFlowTableMaxFlows = 1u << 24;
+
+// Keyed 64-bit hash over all 52 bytes of the key (xxh64 short-input construction). Lanes are
+// read in host byte order: only bucket placement depends on it, never wire bytes.
+uint64_t flow_key_hash(const FlowKey& k, uint64_t seed);
+
+// Fixed-capacity, set-associative flow table (STYLE 2.6). Buckets of kFlowTableWays slots;
+// a key lives only in bucket hash & (buckets - 1). Lookups compare a 1-byte tag first, then
+// the full key. Each bucket keeps an LRU order: hits move to the front, new flows go in at the
+// middle (position min(used, W/2)), so a burst of one-packet flows cannot push out a busy
+// flow. A TCP delta with FIN or RST ends its flow at once (end_of_flow, record includes it);
+// if the flow was unknown it is exported directly without taking a slot.
+// All memory is allocated once in init(); update/expire/flush never allocate.
+// Not thread-safe: one owner thread.
+class FlowTable {
+public:
+    FlowTable() = default;
+    ~FlowTable();
+    FlowTable(const FlowTable&) = delete;
+    FlowTable& operator=(const FlowTable&) = delete;
+
+    // Bytes init() will allocate for max_flows (after rounding); 0 when max_flows is invalid.
+    static size_t bytes_for(uint32_t max_flows);
+    // Rounded capacity for max_flows; 0 when invalid.
+    static uint32_t capacity_for(uint32_t max_flows);
+
+    [[nodiscard]] Status init(const FlowTableConfig& cfg);
+    // Status::full = the flow was dropped (drop policy, counted); Status::bad_input = the delta
+    // is malformed (last_ms < first_ms) or init() has not succeeded.
+    [[nodiscard]] Status update(const FlowDelta& d, RecordSink& sink);
+    // Amortised: scans ceil(buckets * elapsed / sweep_ms) buckets (elapsed = ms since the
+    // previous call), resuming where the previous call stopped. The first call, a gap of a
+    // whole sweep or more, and a clock that went backwards scan every bucket once. Exports
+    // flows with now - last >= inactive (idle_timeout), else now - first >= active
+    // (active_timeout); both remove the flow.
+    void expire(MonoMs now, RecordSink& sink);
+    void flush(MonoMs now, EndReason reason, RecordSink& sink);
+
+    uint32_t size() const { return size_; }
+    uint32_t capacity() const { return buckets_n_ * kFlowTableWays; }
+    const FlowTableStats& stats() const { return stats_; }
+
+    // Introspection for tests.
+    uint32_t bucket_count() const { return buckets_n_; }
+    uint32_t bucket_of(const FlowKey& k) const;
+    uint32_t sweep_cursor() const { return cursor_; }
+
+    struct Bucket;
+
+private:
+    uint64_t hash(const FlowKey& k) const;
+    void emit(Bucket& b, uint32_t way, EndReason reason, RecordSink& sink);
+    void remove(Bucket& b, uint32_t way);
+    void expire_bucket(Bucket& b, MonoMs now, RecordSink& sink);
+
+    Bucket* buckets_ = nullptr;
+    uint32_t buckets_n_ = 0;
+    uint32_t size_ = 0;
+    uint32_t cursor_ = 0;
+    bool expired_once_ = false;
+    MonoMs last_expire_ms_ = 0;
+    FlowTableConfig cfg_;
+    FlowTableStats stats_;
+};
+
+} // namespace fa

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Pure conversion of the kernel flow map's entries (bpf/include/fa_abi.h) into FlowDeltas.
+// Portable: no libbpf, no Linux headers; the platform source feeds it raw map bytes.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/status.h"
+#include "fa_abi.h"
+#include "flow/flow_record.h"
+
+namespace fa {
+
+// Decodes one entry. `key`/`val` are the raw bytes from the map (host order for the integer
+// fields, as the kernel wrote them on this machine). Returns bad_input, leaving `out`
+// unspecified, when a length is wrong or a field is impossible (non-zero padding, unknown key
+// flags, VLAN > 4095, zero packets, last before first).
+[[nodiscard]] Status bpf_decode(const uint8_t* key, size_t key_len, const uint8_t* val,
+                                size_t val_len, FlowDelta& out);
+[[nodiscard]] Status bpf_decode(const fa_flow_key& key, const fa_flow_val& val, FlowDelta& out);
+
+// The drain generation an entry was counted in (FA_KF_GEN).
+inline uint32_t bpf_key_gen(const fa_flow_key& key) { return (key.flags & FA_KF_GEN) ? 1u : 0u; }
+
+// Name of a fa_reason ("map_full", "trunc_ip4", ...); "unknown" outside the enum.
+const char* bpf_reason_name(uint32_t reason);
+// True when packets counted under the reason were seen but not metered (DropCounters.source_*).
+bool bpf_reason_is_loss(uint32_t reason);
+
+} // namespace fa

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Pure decoding of ctnetlink messages (NFNL_SUBSYS_CTNETLINK) into a plain CtEntry, and the
+// mapping of a CtEntry into one FlowRecord per direction with NAT fields. Portable: no Linux
+// headers, no libnetfilter_conntrack; the constants below are copied from the kernel UAPI
+// (include/uapi/linux/netfilter/nfnetlink_conntrack.h, linux/netlink.h), which is a stable ABI.
+//
+// Byte order: the netlink header (struct nlmsghdr) and every attribute header (struct nlattr)
+// are in HOST order; ctnetlink attribute payloads (addresses, ports, counters, ids, marks) are
+// in NETWORK order (big-endian). The decoder reads both explicitly, never by casting.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/status.h"
+#include "flow/flow_record.h"
+
+namespace fa {
+
+// Kernel UAPI values (nfnetlink_conntrack.h). Kept here so platform/ and tests share them.
+enum : uint16_t {
+    kNfnlSubsysCtnetlink = 1,
+    kCtMsgNew = 0,       // IPCTNL_MSG_CT_NEW: NEW/UPDATE events and dump replies
+    kCtMsgGet = 1,       // IPCTNL_MSG_CT_GET
+    kCtMsgDelete = 2,    // IPCTNL_MSG_CT_DELETE: DESTROY events
+    kCtMsgGetCtrZero = 3,// IPCTNL_MSG_CT_GET_CTRZERO: dump and zero counters
+    kNlmsgError = 2,     // NLMSG_ERROR
+    kNlmsgDone = 3,      // NLMSG_DONE
+};
+enum : uint16_t {
+    kNlmFMulti = 0x2,    // NLM_F_MULTI: part of a dump
+    kNlmFExcl = 0x200,   // NLM_F_EXCL
+    kNlmFCreate = 0x400, // NLM_F_CREATE: with kCtMsgNew, a NEW event (else UPDATE)
+};
+// ctattr_status bits (IPS_*).
+enum : uint32_t {
+    kIpsSeenReply = 1u << 1,
+    kIpsAssured = 1u << 2,
+    kIpsConfirmed = 1u << 3,
+    kIpsSrcNat = 1u << 4,
+    kIpsDstNat = 1u << 5,
+    kIpsDying = 1u << 9,
+    kIpsOffload = 1u << 14,    // software flow offload: packets bypass the ct counters
+    kIpsHwOffload = 1u << 15,  // hardware flow offload
+};
+// enum tcp_conntrack (linux/netfilter/nf_conntrack_tcp.h).
+enum : uint8_t {
+    kTcpCtNone = 0, kTcpCtSynSent = 1, kTcpCtSynRecv = 2, kTcpCtEstablished = 3,
+    kTcpCtFinWait = 4, kTcpCtCloseWait = 5, kTcpCtLastAck = 6, kTcpCtTimeWait = 7,
+    kTcpCtClose = 8, kTcpCtSynSent2 = 9,
+};
+
+enum class CtEvent : uint8_t {
+    create,   // NEW event (IPCTNL_MSG_CT_NEW with NLM_F_CREATE): natEvent "create"
+    update,   // UPDATE event, or an entry of a dump (NLM_F_MULTI)
+    destroy,  // DESTROY event (IPCTNL_MSG_CT_DELETE): natEvent "delete"
+};
+
+// One direction's tuple. Addresses as in FlowKey: network order, IPv4 stored IPv4-mapped.
+// Ports in host order. ICMP/ICMPv6: src_port = 0, dst_port = type << 8 | code (as FlowKey),
+// icmp_id holds the echo identifier.
+struct CtTuple {
+    uint8_t src[16] = {};
+    uint8_t dst[16] = {};
+    uint16_t src_port = 0;
+    uint16_t dst_port = 0;
+    uint16_t icmp_id = 0;
+    uint8_t proto = 0;
+    uint8_t has_ip = 0;     // 1 once both addresses were seen
+    uint8_t has_proto = 0;  // 1 once CTA_PROTO_NUM was seen
+};
+
+struct CtCounters {
+    uint64_t packets = 0;
+    uint64_t octets = 0;     // layer-3 octets, as the kernel's nf_conn_acct counts them
+    uint8_t present = 0;     // 1 when CTA_COUNTERS_* was in the message (accounting on)
+};
+
+struct CtEntry {
+    CtEvent event = CtEvent::update;
+    uint8_t family = 0;             // nfgen_family: 2 (AF_INET) or 10 (AF_INET6)
+    uint8_t tcp_state = 0;          // kTcpCt*, valid when has_tcp_state
+    uint8_t has_tcp_state = 0;
+    uint8_t has_id = 0, has_status = 0, has_mark = 0, has_zone = 0, has_tstamp_start = 0,
+            has_tstamp_stop = 0, has_timeout = 0;
+    uint16_t zone = 0;              // CTA_ZONE
+    uint32_t id = 0;                // CTA_ID: the kernel's conntrack id (stable for the entry)
+    uint32_t status = 0;            // CTA_STATUS, kIps* bits
+    uint32_t mark = 0;              // CTA_MARK
+    uint32_t timeout_s = 0;         // CTA_TIMEOUT: seconds until expiry
+    uint64_t tstamp_start_ns = 0;   // CTA_TIMESTAMP_START: wall-clock (CLOCK_REALTIME) ns
+    uint64_t tstamp_stop_ns = 0;    // CTA_TIMESTAMP_STOP: wall-clock ns (DESTROY only)
+    CtTuple orig;                   // CTA_TUPLE_ORIG
+    CtTuple reply;                  // CTA_TUPLE_REPLY
+    CtCounters orig_ctr;            // CTA_COUNTERS_ORIG
+    CtCounters reply_ctr;           // CTA_COUNTERS_REPLY
+
+    bool offloaded() const { return (status & (kIpsOffload | kIpsHwOffload)) != 0; }
+    bool nat() const { return (status & (kIpsSrcNat | kIpsDstNat)) != 0; }
+};
+
+// What ct_decode found besides a conntrack entry.
+enum class CtMsgKind : uint8_t {
+    entry,   // `out` holds a decoded entry
+    done,    // NLMSG_DONE: end of a dump
+    error,   // NLMSG_ERROR: *errno_out holds the (negative) error, 0 for an ACK
+    other,   // a message of another subsystem/type: ignore it
+};
+
+// Decodes ONE netlink message at `msg` (`len` bytes available; the message's own nlmsg_len must
+// fit). On success returns ok with *kind set and *consumed = NLMSG_ALIGN(nlmsg_len) (clamped to
+// len), so callers can walk a recv() buffer. Returns bad_input and sets *why to a static string
+// naming the problem (truncated header, attribute overrun, wrong attribute size, missing tuple,
+// unknown family) — never reads outside [msg, msg+len). `errno_out` may be null.
+[[nodiscard]] Status ct_decode(const uint8_t* msg, size_t len, CtEntry& out, CtMsgKind* kind,
+                               size_t* consumed, int* errno_out, const char** why);
+
+// Options for turning an entry into records.
+struct CtRecordOptions {
+    bool both_directions = true;   // false: only the original direction (reply counters dropped)
+    int64_t wall_offset_ms = 0;    // wall_ms = mono_ms + offset (to convert CTA_TIMESTAMP)
+    MonoMs now_ms = 0;             // monotonic now: flow end when the entry has no stop stamp
+    MonoMs fallback_first_ms = 0;  // flow start when the entry has no start stamp
+};
+
+// Counters already exported for one entry (by the active-timeout dump or a previous run).
+struct CtExported {
+    uint64_t orig_packets = 0, orig_octets = 0, reply_packets = 0, reply_octets = 0;
+};
+
+// Delta since `prev`. When the kernel counter is below `prev` (the entry was zeroed by a
+// GET_CTRZERO dump, or it is a different connection that reused the id), the whole current
+// value is the delta: never a wrap-around to 2^64.
+inline uint64_t ct_counter_delta(uint64_t cur, uint64_t prev) { return cur >= prev ? cur - prev : cur; }
+
+// flowEndReason for a record of `e` (RFC 5102 IE 136): DESTROY of a TCP connection that reached
+// FIN/close states -> end_of_flow; other DESTROYs -> idle_timeout; create/update -> active_timeout.
+// `forced` (agent shutdown) -> forced_end.
+EndReason ct_end_reason(const CtEntry& e, bool forced);
+
+// Fills out[0] (original direction) and, when opts.both_directions, out[1] (reply direction).
+// Counters are deltas against `prev` (null = nothing exported yet). NAT: when the entry is
+// NATed, post_* come from the other direction's tuple (orig record: post_src = reply.dst,
+// post_dst = reply.src, ports likewise; reply record: post_src = orig.dst, post_dst = orig.src)
+// and kRecHasNat is set. Records with zero packets are skipped. Returns the number written
+// (0..2). `reason` is the flowEndReason to stamp.
+size_t ct_to_records(const CtEntry& e, const CtRecordOptions& opts, const CtExported* prev,
+                     EndReason reason, FlowRecord out[2]);
+
+// Flow sampling (1 in `rate`) by a hash of the ORIGINAL tuple, so both directions and every
+// event of one connection (NEW, dumps, DESTROY) get the same decision. FNV-1a (32 bit) over
+// src[16] dst[16] src_port(BE) dst_port(BE) proto, then a multiplicative finaliser so low bits
+// are mixed. rate <= 1 keeps everything. Announced as SamplingKind::flow.
+uint32_t ct_tuple_hash(const CtTuple& t);
+inline bool ct_sample_keep(const CtTuple& t, uint32_t rate)
+{
+    return rate <= 1 || ct_tuple_hash(t) % rate == 0;
+}
+
+} // namespace fa

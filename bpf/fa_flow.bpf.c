@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * fa_flow.bpf.c - flow metering for XDP (ingress) and tc clsact (ingress, egress).
+ *
+ * Logic:
+ *  1. The hook fills struct fa_pkt through the ctx.h shim; nothing else sees xdp_md/__sk_buff.
+ *  2. Sampling (1-in-N, random or deterministic per CPU) is decided first, before the flow map
+ *     is touched: a sampled-out packet costs a random number and one per-CPU counter.
+ *  3. parse.h turns the frame into a flow key; a frame it cannot meter is counted in the
+ *     per-CPU fa_stats array under its fa_reason (packets and frame bytes).
+ *  4. The key carries the drain generation read from fa_ctl. User space flips the generation,
+ *     waits for every program run that may have read the old one (synchronize_rcu() via an
+ *     fa_sync update), and only then drains the old generation, which nothing writes any more.
+ *     That makes the drain exact; the argument is in platform/linux/bpf_source.cpp.
+ *  5. Fragments: the first fragment stores its ports in fa_frags under (addresses, protocol,
+ *     ID); later fragments take them from there, so the flow's packets and bytes stay exact.
+ *     A later fragment without its first is still metered, with ports 0, and counted.
+ *  6. Update-or-insert: lookup + atomic adds; on a miss insert with BPF_NOEXIST and retry the
+ *     lookup on -EEXIST (another CPU won). Insertion failure (map full) is counted per packet
+ *     and per octet, never silent (hence a plain preallocated HASH, not an LRU that evicts).
+ *  7. Always XDP_PASS / TC_ACT_OK: the programs only observe.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include "fa_abi.h"
+#include "lib/ctx.h"
+#include "lib/parse.h"
+
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Load-time settings; the loader writes them before load (FA_ABI_VERSION is checked). */
+const volatile struct fa_cfg fa_cfg = {
+	.abi_version = FA_ABI_VERSION,
+	.sample_rate = 1,
+	.sample_mode = FA_SAMPLE_RANDOM,
+};
+
+/* max_entries is set from [flows] max_flows by the loader. Preallocated (no
+ * BPF_F_NO_PREALLOC): inserts never allocate on the packet path and the memory is fixed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fa_flow_key);
+	__type(value, struct fa_flow_val);
+} fa_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FA_R_MAX);
+	__type(key, __u32);
+	__type(value, struct fa_stat);
+} fa_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fa_ctl);
+} fa_ctl SEC(".maps");
+
+/* Deterministic sampling: packets since the last selected one, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fa_samp SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FA_FRAG_ENTRIES);
+	__type(key, struct fa_frag_key);
+	__type(value, struct fa_frag_val);
+} fa_frags SEC(".maps");
+
+/* Never used by a program: user space updates its slot only to make the kernel run
+ * synchronize_rcu() before the syscall returns (maybe_wait_bpf_programs(), see bpf_source.cpp). */
+struct fa_sync_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fa_sync_in SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct fa_sync_inner);
+} fa_sync SEC(".maps") = {
+	.values = {&fa_sync_in},
+};
+
+static __always_inline void fa_count(__u32 reason, __u64 bytes)
+{
+	struct fa_stat *s = bpf_map_lookup_elem(&fa_stats, &reason);
+
+	/* Per-CPU slot: no other CPU writes it, so plain adds are exact. */
+	if (s) {
+		s->packets += 1;
+		s->bytes += bytes;
+	}
+}
+
+/* Step 2. Returns 1 when the packet is to be metered. */
+static __always_inline int fa_sampled_in(void)
+{
+	__u32 rate = fa_cfg.sample_rate;
+	__u32 zero = 0;
+	__u32 *n;
+
+	if (rate <= 1)
+		return 1;
+	if (fa_cfg.sample_mode == FA_SAMPLE_DETERMINISTIC) {
+		n = bpf_map_lookup_elem(&fa_samp, &zero);
+		if (!n)
+			return 1;
+		if (++*n < rate)
+			return 0;
+		*n = 0; /* every Nth packet on this CPU */
+		return 1;
+	}
+	return bpf_get_prandom_u32() % rate == 0;
+}
+
+/* Step 5. Returns a reason to count beside the metering, or FA_R_MAX for none. */
+static __always_inline __u32 fa_frag(struct fa_parsed *r, __u64 now)
+{
+	struct fa_frag_key fk = {};
+	struct fa_frag_val fv = {};
+	struct fa_frag_val *v;
+
+	__builtin_memcpy(fk.saddr, r->key.saddr, 16);
+	__builtin_memcpy(fk.daddr, r->key.daddr, 16);
+	fk.id = r->frag_id;
+	fk.proto = r->key.proto;
+	if (r->frag == FA_FRAG_FIRST) {
+		__builtin_memcpy(fv.sport, r->key.sport, 2);
+		__builtin_memcpy(fv.dport, r->key.dport, 2);
+		fv.seen_ns = now;
+		if (bpf_map_update_elem(&fa_frags, &fk, &fv, BPF_ANY))
+			return FA_R_FRAG_FULL;
+		return FA_R_MAX;
+	}
+	v = bpf_map_lookup_elem(&fa_frags, &fk);
+	if (!v)
+		return FA_R_FRAG_UNMATCHED;
+	__builtin_memcpy(r->key.sport, v->sport, 2);
+	__builtin_memcpy(r->key.dport, v->dport, 2);
+	v->seen_ns = now;
+	/* In-order delivery ends with the last fragment; reordered leftovers are aged out by
+	 * user space (IP reassembly timeout). */
+	if (r->frag_last)
+		bpf_map_delete_elem(&fa_frags, &fk);
+	return FA_R_MAX;
+}
+
+static __always_inline void fa_handle(struct fa_pkt *p)
+{
+	struct fa_parsed r = {};
+	struct fa_flow_val *v;
+	struct fa_ctl *ctl;
+	__u32 zero = 0;
+	__u32 reason;
+	__u64 now;
+	long err;
+
+	if (!fa_sampled_in()) {
+		fa_count(FA_R_SAMPLED_OUT, p->len);
+		return;
+	}
+	reason = fa_parse(p, &r);
+	if (reason != FA_METER) {
+		fa_count(reason, p->len);
+		return;
+	}
+	now = bpf_ktime_get_ns();
+	if (r.frag != FA_FRAG_NONE) {
+		reason = fa_frag(&r, now);
+		if (reason != FA_R_MAX)
+			fa_count(reason, p->len);
+	}
+
+	r.key.ifindex = p->ifindex;
+	if (p->egress)
+		r.key.flags |= FA_KF_EGRESS;
+	ctl = bpf_map_lookup_elem(&fa_ctl, &zero);
+	if (ctl && (ctl->gen & 1))
+		r.key.flags |= FA_KF_GEN;
+
+	v = bpf_map_lookup_elem(&fa_flows, &r.key);
+	if (!v) {
+		struct fa_flow_val init = {
+			.packets = 1,
+			.bytes = r.octets,
+			.first_ns = now,
+			.last_ns = now,
+			.tcp_flags = r.tcp_flags,
+		};
+
+		err = bpf_map_update_elem(&fa_flows, &r.key, &init, BPF_NOEXIST);
+		if (!err)
+			return;
+		if (err != -EEXIST) {
+			fa_count(FA_R_MAP_FULL, r.octets); /* L3 octets, as the flow would have had */
+			return;
+		}
+		v = bpf_map_lookup_elem(&fa_flows, &r.key);
+		if (!v) {
+			fa_count(FA_R_MAP_FULL, r.octets);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&v->packets, 1);
+	__sync_fetch_and_add(&v->bytes, r.octets);
+	/* Benign races: last_ns from two CPUs differ by nanoseconds; a flag lost between two
+	 * CPUs hitting the same flow in the same instant is the accepted cost of kernels
+	 * without BPF atomic OR (< 5.12). */
+	if (v->last_ns < now)
+		v->last_ns = now;
+	if ((v->tcp_flags | r.tcp_flags) != v->tcp_flags)
+		v->tcp_flags |= r.tcp_flags;
+}
+
+SEC("xdp")
+int fa_xdp(struct xdp_md *ctx)
+{
+	struct fa_pkt p;
+
+	fa_pkt_from_xdp(&p, ctx);
+	fa_handle(&p);
+	return XDP_PASS;
+}
+
+SEC("tc")
+int fa_tc_in(struct __sk_buff *skb)
+{
+	struct fa_pkt p;
+
+	fa_pkt_from_skb(&p, skb, 0);
+	fa_handle(&p);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int fa_tc_eg(struct __sk_buff *skb)
+{
+	struct fa_pkt p;
+
+	fa_pkt_from_skb(&p, skb, 1);
+	fa_handle(&p);
+	return TC_ACT_OK;
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * fa_abi.h - THE contract between the kernel programs (bpf/fa_flow.bpf.c) and user space
+ * (platform/linux/bpf_*.cpp, agent/source/bpf_decode.cpp). The only file included from both
+ * sides; there is no second copy of any struct here.
+ *
+ * Byte order: multi-byte integer fields are in the byte order of the machine that runs both
+ * the kernel and the agent (the BPF object is built bpfel/bpfeb to match, FA_BPF_TARGET), except
+ * where a field is an array of bytes copied from the packet: those stay in network order.
+ * Every struct is explicitly padded; hash keys are compared as raw bytes, so padding is zero.
+ */
+#ifndef FA_ABI_H
+#define FA_ABI_H
+
+#ifdef __bpf__
+#include <linux/types.h>
+typedef __u8 fa_u8;
+typedef __u16 fa_u16;
+typedef __u32 fa_u32;
+typedef __u64 fa_u64;
+#define FA_ASSERT_SIZE(type, size) _Static_assert(sizeof(type) == (size), #type " size")
+#else
+#include <stdint.h>
+typedef uint8_t fa_u8;
+typedef uint16_t fa_u16;
+typedef uint32_t fa_u32;
+typedef uint64_t fa_u64;
+#ifdef __cplusplus
+#define FA_ASSERT_SIZE(type, size) static_assert(sizeof(type) == (size), #type " size")
+#else
+#define FA_ASSERT_SIZE(type, size) _Static_assert(sizeof(type) == (size), #type " size")
+#endif
+#endif
+
+/* Bumped on any change below. The object carries it in .rodata (fa_cfg.abi_version); the
+ * loader refuses an object whose value differs. */
+#define FA_ABI_VERSION 1u
+
+/* Program and map names (at most 15 characters: the kernel truncates longer ones). The loader
+ * recognises its own stale programs after a crash by these names. */
+#define FA_PROG_XDP "fa_xdp"
+#define FA_PROG_TC_IN "fa_tc_in"
+#define FA_PROG_TC_EG "fa_tc_eg"
+#define FA_MAP_FLOWS "fa_flows"
+#define FA_MAP_STATS "fa_stats"
+#define FA_MAP_CTL "fa_ctl"
+#define FA_MAP_SYNC "fa_sync"
+#define FA_MAP_FRAGS "fa_frags"
+#define FA_MAP_SAMP "fa_samp"
+
+/* Fragment map capacity: first fragments whose later fragments are still due. */
+#define FA_FRAG_ENTRIES 1024
+
+/* Key flag bits (fa_flow_key.flags). */
+#define FA_KF_EGRESS 0x01 /* flowDirection (IE 61): set = egress, clear = ingress */
+#define FA_KF_GEN 0x02    /* drain generation the packet was counted in (see fa_ctl) */
+
+/* One flow in the flow map: 48 bytes. */
+struct fa_flow_key {
+	fa_u8 saddr[16]; /* network order; IPv4 as ::ffff:a.b.c.d */
+	fa_u8 daddr[16]; /* network order; IPv4 as ::ffff:a.b.c.d */
+	fa_u8 sport[2];  /* network order; 0 for ICMP and port-less protocols */
+	fa_u8 dport[2];  /* network order; ICMP/ICMPv6: {type, code} */
+	fa_u32 ifindex;  /* host order: the interface of the hook (in for ingress, out for egress) */
+	fa_u16 vlan;     /* host order: outer 802.1Q VLAN ID (12 bits), 0 = untagged */
+	fa_u8 proto;     /* IP protocol number (IE 4) */
+	fa_u8 tos;       /* IPv4 ToS / IPv6 traffic class byte (IE 5) */
+	fa_u8 flags;     /* FA_KF_* */
+	fa_u8 pad[3];    /* zero */
+};
+FA_ASSERT_SIZE(struct fa_flow_key, 48);
+
+/* Counts for one key since it was last drained. All host order. */
+struct fa_flow_val {
+	fa_u64 packets;  /* packets counted (sampled packets only when sampling) */
+	fa_u64 bytes;    /* layer-3 octets: IP header + payload (IE 1 semantics) */
+	fa_u64 first_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the first packet */
+	fa_u64 last_ns;  /* same clock, last packet */
+	fa_u8 tcp_flags; /* OR of TCP flags seen (IE 6, low byte) */
+	fa_u8 pad[7];    /* zero */
+};
+FA_ASSERT_SIZE(struct fa_flow_val, 40);
+
+/* Per-CPU counters by reason, index of the fa_stats PERCPU_ARRAY. Each counts packets and
+ * frame bytes (the length the hook saw). Names in fa_reason_name() on the user side. */
+enum fa_reason {
+	FA_R_SAMPLED_OUT = 0,  /* not selected by 1-in-N sampling (not a loss) */
+	FA_R_MAP_FULL,         /* flow map full: packet not metered */
+	FA_R_NOT_IP,           /* ARP, LLDP, ... : not a flow (not a loss) */
+	FA_R_TRUNC_ETH,        /* shorter than an Ethernet header */
+	FA_R_TRUNC_VLAN,       /* truncated inside an 802.1Q/802.1ad tag */
+	FA_R_VLAN_DEPTH,       /* more than two VLAN tags */
+	FA_R_TRUNC_PPPOE,      /* truncated PPPoE session or PPP header */
+	FA_R_PPP_NOT_IP,       /* PPPoE session carrying LCP/IPCP/...: not a flow */
+	FA_R_TRUNC_IP4,        /* truncated IPv4 header (incl. options) */
+	FA_R_BAD_IP4,          /* IPv4 version/IHL/total length invalid */
+	FA_R_TRUNC_IP6,        /* truncated IPv6 header */
+	FA_R_BAD_IP6,          /* IPv6 version field not 6 */
+	FA_R_TRUNC_EXT,        /* truncated IPv6 extension header */
+	FA_R_EXT_DEPTH,        /* IPv6 extension chain longer than FA_MAX_EXT */
+	FA_R_TRUNC_L4,         /* truncated TCP/UDP/SCTP/ICMP header */
+	FA_R_FRAG_UNMATCHED,   /* later fragment without its first: metered with ports 0 */
+	FA_R_FRAG_FULL,        /* fragment map full: later fragments will be unmatched */
+	FA_R_MAX,
+};
+
+/* Which reasons mean "the agent saw a packet it could not meter" (DropCounters.source_*). */
+#define FA_REASON_IS_LOSS(r) \
+	((r) != FA_R_SAMPLED_OUT && (r) != FA_R_NOT_IP && (r) != FA_R_PPP_NOT_IP && \
+	 (r) != FA_R_FRAG_UNMATCHED && (r) != FA_R_FRAG_FULL)
+
+struct fa_stat {
+	fa_u64 packets; /* host order */
+	fa_u64 bytes;   /* host order: frame bytes as seen by the hook */
+};
+FA_ASSERT_SIZE(struct fa_stat, 16);
+
+/* Runtime control, one element of the fa_ctl ARRAY, written only by user space. */
+struct fa_ctl {
+	fa_u32 gen; /* 0 or 1: generation new packets are counted in (FA_KF_GEN) */
+	fa_u32 pad;
+};
+FA_ASSERT_SIZE(struct fa_ctl, 8);
+
+/* Load-time settings in .rodata (const volatile fa_cfg), set by the loader before load. */
+#define FA_SAMPLE_RANDOM 2u        /* v9 samplingAlgorithm 2, PSAMP random n-out-of-N */
+#define FA_SAMPLE_DETERMINISTIC 1u /* v9 samplingAlgorithm 1, PSAMP systematic count-based */
+struct fa_cfg {
+	fa_u32 abi_version; /* FA_ABI_VERSION, checked by the loader */
+	fa_u32 sample_rate; /* N of 1-in-N; 0 and 1 mean every packet */
+	fa_u32 sample_mode; /* FA_SAMPLE_* */
+	fa_u32 pad;
+};
+FA_ASSERT_SIZE(struct fa_cfg, 16);
+
+/* Fragment attribution: the first fragment stores its ports under this key so that later
+ * fragments (no L4 header) count in the same flow. */
+struct fa_frag_key {
+	fa_u8 saddr[16]; /* network order, as fa_flow_key */
+	fa_u8 daddr[16];
+	fa_u32 id;       /* IPv4 ID (16 bits) or IPv6 fragment Identification, as read (raw) */
+	fa_u8 proto;
+	fa_u8 pad[3];
+};
+FA_ASSERT_SIZE(struct fa_frag_key, 40);
+
+struct fa_frag_val {
+	fa_u8 sport[2]; /* network order */
+	fa_u8 dport[2];
+	fa_u32 pad;
+	fa_u64 seen_ns; /* bpf_ktime_get_ns() of the last fragment; user space ages entries */
+};
+FA_ASSERT_SIZE(struct fa_frag_val, 16);
+
+#endif /* FA_ABI_H */

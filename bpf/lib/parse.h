@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * parse.h - one parser for every hook: Ethernet, up to two VLAN tags (802.1Q / 802.1ad QinQ),
+ * PPPoE session, IPv4 (options, fragments), IPv6 (bounded extension chain, fragments), then
+ * TCP/UDP/SCTP/ICMP/ICMPv6 or any other protocol by number.
+ *
+ * Every dereference is preceded by a bounds check against p->end; loops have constant bounds.
+ * The parser only reads the packet.
+ */
+#ifndef FA_BPF_PARSE_H
+#define FA_BPF_PARSE_H
+
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include "ctx.h"
+#include "fa_abi.h"
+
+#define FA_MAX_VLAN 2 /* QinQ */
+#define FA_MAX_EXT 6  /* IPv6 extension headers followed before giving up */
+
+#ifndef ETH_P_8021AD
+#define ETH_P_8021AD 0x88A8
+#endif
+#define FA_PPP_IP 0x0021   /* RFC 1332 */
+#define FA_PPP_IPV6 0x0057 /* RFC 5072 */
+#define FA_IP_MF 0x2000
+#define FA_IP_OFFSET 0x1fff
+
+/* Parser verdict: FA_R_MAX = meter it; anything else is the fa_reason to count. */
+#define FA_METER FA_R_MAX
+
+/* What a fragment needs to be attributed (see fa_flow.bpf.c step 5). */
+enum fa_frag_kind {
+	FA_FRAG_NONE = 0,
+	FA_FRAG_FIRST, /* offset 0, more fragments: carries the ports, remember them */
+	FA_FRAG_LATER, /* offset > 0: no L4 header, look the ports up */
+};
+
+struct fa_parsed {
+	struct fa_flow_key key;
+	__u64 octets;    /* layer-3 octets from the IP header (IPv4 total length, IPv6 40+payload) */
+	__u32 frag_id;   /* IPv4 ID or IPv6 Identification, raw bytes */
+	__u8 tcp_flags;
+	__u8 frag;       /* enum fa_frag_kind */
+	__u8 frag_last;  /* later fragment without MF: the last one */
+};
+
+struct fa_vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+struct fa_pppoe_hdr {
+	__u8 ver_type;
+	__u8 code;
+	__be16 session;
+	__be16 length;
+	__be16 ppp_proto;
+};
+
+struct fa_ip6_ext {
+	__u8 nexthdr;
+	__u8 hdrlen;
+};
+
+struct fa_ip6_frag {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off; /* offset in 8-octet units << 3 | M */
+	__be32 id;
+};
+
+/* L4: ports (or ICMP type/code) and TCP flags. proto is already in the key. */
+static __always_inline int fa_parse_l4(struct fa_pkt *p, void *pos, struct fa_parsed *r)
+{
+	__u8 proto = r->key.proto;
+
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = pos;
+
+		if ((void *)(th + 1) > p->end)
+			return FA_R_TRUNC_L4;
+		__builtin_memcpy(r->key.sport, &th->source, 2);
+		__builtin_memcpy(r->key.dport, &th->dest, 2);
+		r->tcp_flags = ((__u8 *)th)[13]; /* CWR ECE URG ACK PSH RST SYN FIN */
+	} else if (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE) {
+		struct udphdr *uh = pos;
+
+		if ((void *)(uh + 1) > p->end)
+			return FA_R_TRUNC_L4;
+		__builtin_memcpy(r->key.sport, &uh->source, 2);
+		__builtin_memcpy(r->key.dport, &uh->dest, 2);
+	} else if (proto == IPPROTO_SCTP) {
+		/* RFC 9260 §3.1 common header: ports, verification tag, checksum (12 bytes). */
+		__u8 *sh = pos;
+
+		if ((void *)(sh + 12) > p->end)
+			return FA_R_TRUNC_L4;
+		__builtin_memcpy(r->key.sport, sh, 2);
+		__builtin_memcpy(r->key.dport, sh + 2, 2);
+	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		/* Type, code, checksum (RFC 792, RFC 4443 §2.1): type/code go in dport. */
+		__u8 *ih = pos;
+
+		if ((void *)(ih + 4) > p->end)
+			return FA_R_TRUNC_L4;
+		r->key.dport[0] = ih[0];
+		r->key.dport[1] = ih[1];
+	}
+	/* Any other protocol: counted by number, no ports. */
+	return FA_METER;
+}
+
+static __always_inline int fa_parse_ip4(struct fa_pkt *p, void *pos, struct fa_parsed *r)
+{
+	struct iphdr *ip = pos;
+	__u32 hlen, tot;
+	__u16 frag;
+
+	if ((void *)(ip + 1) > p->end)
+		return FA_R_TRUNC_IP4;
+	if (ip->version != 4 || ip->ihl < 5)
+		return FA_R_BAD_IP4;
+	hlen = (__u32)ip->ihl * 4;
+	if (pos + hlen > p->end)
+		return FA_R_TRUNC_IP4; /* options cut off */
+	tot = bpf_ntohs(ip->tot_len);
+	if (tot < hlen)
+		return FA_R_BAD_IP4;
+
+	r->octets = tot;
+	r->key.saddr[10] = 0xff;
+	r->key.saddr[11] = 0xff;
+	r->key.daddr[10] = 0xff;
+	r->key.daddr[11] = 0xff;
+	__builtin_memcpy(&r->key.saddr[12], &ip->saddr, 4);
+	__builtin_memcpy(&r->key.daddr[12], &ip->daddr, 4);
+	r->key.proto = ip->protocol;
+	r->key.tos = ip->tos;
+
+	frag = bpf_ntohs(ip->frag_off);
+	if (frag & (FA_IP_MF | FA_IP_OFFSET)) {
+		r->frag_id = ip->id; /* raw 16 bits; only compared */
+		if (frag & FA_IP_OFFSET) {
+			r->frag = FA_FRAG_LATER;
+			r->frag_last = !(frag & FA_IP_MF);
+			return FA_METER;
+		}
+		r->frag = FA_FRAG_FIRST;
+	}
+	return fa_parse_l4(p, pos + hlen, r);
+}
+
+static __always_inline int fa_parse_ip6(struct fa_pkt *p, void *pos, struct fa_parsed *r)
+{
+	struct ipv6hdr *ip6 = pos;
+	__u8 nh;
+	int i;
+
+	if ((void *)(ip6 + 1) > p->end)
+		return FA_R_TRUNC_IP6;
+	if (ip6->version != 6)
+		return FA_R_BAD_IP6;
+	r->octets = (__u64)bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+	__builtin_memcpy(r->key.saddr, &ip6->saddr, 16);
+	__builtin_memcpy(r->key.daddr, &ip6->daddr, 16);
+	/* Traffic class straddles the first two bytes: version(4) tc(8) flow label(20). */
+	r->key.tos = (__u8)((ip6->priority << 4) | (ip6->flow_lbl[0] >> 4));
+	nh = ip6->nexthdr;
+	pos = ip6 + 1;
+
+#pragma unroll
+	for (i = 0; i < FA_MAX_EXT; i++) {
+		if (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS) {
+			struct fa_ip6_ext *e = pos;
+
+			if ((void *)(e + 1) > p->end)
+				return FA_R_TRUNC_EXT;
+			nh = e->nexthdr;
+			pos += ((__u32)e->hdrlen + 1) * 8; /* RFC 8200 §4.3: 8-octet units */
+			if (pos > p->end)
+				return FA_R_TRUNC_EXT;
+		} else if (nh == IPPROTO_AH) {
+			struct fa_ip6_ext *e = pos;
+
+			if ((void *)(e + 1) > p->end)
+				return FA_R_TRUNC_EXT;
+			nh = e->nexthdr;
+			pos += ((__u32)e->hdrlen + 2) * 4; /* RFC 4302 §2.2: 4-octet units */
+			if (pos > p->end)
+				return FA_R_TRUNC_EXT;
+		} else if (nh == IPPROTO_FRAGMENT) {
+			struct fa_ip6_frag *f = pos;
+			__u16 off;
+
+			if ((void *)(f + 1) > p->end)
+				return FA_R_TRUNC_EXT;
+			nh = f->nexthdr;
+			off = bpf_ntohs(f->frag_off);
+			__builtin_memcpy(&r->frag_id, &f->id, 4);
+			r->key.proto = nh;
+			if (off & 0xfff8) {
+				/* RFC 8200 §4.5: offset > 0, no upper-layer header here. */
+				r->frag = FA_FRAG_LATER;
+				r->frag_last = !(off & 1);
+				return FA_METER;
+			}
+			if (off & 1)
+				r->frag = FA_FRAG_FIRST;
+			/* offset 0 and M clear: an atomic fragment (RFC 6946), a whole packet. */
+			pos = f + 1;
+		} else {
+			r->key.proto = nh;
+			return fa_parse_l4(p, pos, r);
+		}
+	}
+	return FA_R_EXT_DEPTH;
+}
+
+/* Parses the frame; fills r and returns FA_METER, or returns the fa_reason to count. */
+static __always_inline int fa_parse(struct fa_pkt *p, struct fa_parsed *r)
+{
+	struct ethhdr *eth = p->data;
+	void *pos;
+	__be16 proto;
+	int i;
+
+	if ((void *)(eth + 1) > p->end)
+		return FA_R_TRUNC_ETH;
+	proto = eth->h_proto;
+	pos = eth + 1;
+	r->key.vlan = p->vlan;
+
+#pragma unroll
+	for (i = 0; i < FA_MAX_VLAN; i++) {
+		struct fa_vlan_hdr *vh = pos;
+
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(vh + 1) > p->end)
+			return FA_R_TRUNC_VLAN;
+		/* vlanId (IE 58) is the outer tag; an offloaded tag is outer to all in-band ones. */
+		if (r->key.vlan == 0)
+			r->key.vlan = bpf_ntohs(vh->tci) & 0x0fff;
+		proto = vh->proto;
+		pos = vh + 1;
+	}
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+		return FA_R_VLAN_DEPTH;
+
+	if (proto == bpf_htons(ETH_P_PPP_SES)) {
+		/* RFC 2516 §4 session header, then the 2-byte PPP protocol (RFC 1661). */
+		struct fa_pppoe_hdr *ph = pos;
+
+		if ((void *)(ph + 1) > p->end)
+			return FA_R_TRUNC_PPPOE;
+		if (ph->ppp_proto == bpf_htons(FA_PPP_IP))
+			proto = bpf_htons(ETH_P_IP);
+		else if (ph->ppp_proto == bpf_htons(FA_PPP_IPV6))
+			proto = bpf_htons(ETH_P_IPV6);
+		else
+			return FA_R_PPP_NOT_IP;
+		pos = ph + 1;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP))
+		return fa_parse_ip4(p, pos, r);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return fa_parse_ip6(p, pos, r);
+	return FA_R_NOT_IP;
+}
+
+#endif /* FA_BPF_PARSE_H */

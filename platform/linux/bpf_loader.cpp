@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "bpf_loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/log.h"
+#include "fa_flow_obj.h"
+#include "source/bpf_decode.h"
+
+namespace fa {
+
+static_assert(sizeof(fa_flow_key) == 48 && sizeof(fa_flow_val) == 40, "ABI sizes (fa_abi.h)");
+
+namespace {
+
+// The last 4 KiB of libbpf's output, which holds the verifier log tail when a load fails.
+char g_log[4096];
+size_t g_log_len = 0;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap)
+{
+    if (level == LIBBPF_DEBUG) return 0;
+    char line[1024];
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    if (n <= 0) return 0;
+    size_t len = size_t(n) < sizeof(line) ? size_t(n) : sizeof(line) - 1;
+    if (len >= sizeof(g_log)) len = sizeof(g_log) - 1;
+    if (g_log_len + len >= sizeof(g_log)) {  // keep the tail
+        size_t drop = g_log_len + len - (sizeof(g_log) - 1);
+        std::memmove(g_log, g_log + drop, g_log_len - drop);
+        g_log_len -= drop;
+    }
+    std::memcpy(g_log + g_log_len, line, len);
+    g_log_len += len;
+    g_log[g_log_len] = 0;
+    return 0;
+}
+
+const char* kProgNames[3] = {FA_PROG_XDP, FA_PROG_TC_IN, FA_PROG_TC_EG};
+
+// Oldest kernel we claim: 5.4 (global .rodata data needs 5.2, BPF_MAP_LOOKUP_AND_DELETE and
+// batch ops are optional, bpf_xdp_attach/bpf_tc_* go through netlink).
+int probe_kernel(const BpfLoadOptions& opt)
+{
+    struct Probe {
+        bool prog;
+        int type;
+        const char* what;
+    };
+    const Probe probes[] = {
+        {true, BPF_PROG_TYPE_XDP, "XDP programs"},
+        {true, BPF_PROG_TYPE_SCHED_CLS, "tc (sched_cls) programs"},
+        {false, BPF_MAP_TYPE_HASH, "hash maps"},
+        {false, BPF_MAP_TYPE_PERCPU_ARRAY, "per-CPU arrays"},
+        {false, BPF_MAP_TYPE_ARRAY_OF_MAPS, "array-of-maps (drain synchronisation)"},
+    };
+    for (const Probe& p : probes) {
+        if (p.prog && p.type == BPF_PROG_TYPE_XDP && !opt.load_xdp) continue;
+        if (p.prog && p.type == BPF_PROG_TYPE_SCHED_CLS && !opt.load_tc) continue;
+        int r = p.prog ? libbpf_probe_bpf_prog_type(bpf_prog_type(p.type), nullptr)
+                       : libbpf_probe_bpf_map_type(bpf_map_type(p.type), nullptr);
+        if (r == -EPERM) {
+            FA_ERROR("bpf: not permitted: loading BPF needs root or CAP_BPF+CAP_NET_ADMIN");
+            return -EPERM;
+        }
+        if (r != 1) {
+            struct utsname u;
+            uname(&u);
+            FA_ERROR("bpf: kernel too old: %s not supported by kernel %s (%d); flowagent needs "
+                     "Linux >= 5.4 with CONFIG_BPF_SYSCALL, or use source = conntrack",
+                     p.what, u.release, r);
+            return -EOPNOTSUPP;
+        }
+    }
+    return 0;
+}
+
+} // namespace
+
+const char* bpf_log_tail() { return g_log; }
+
+BpfFlowObject::~BpfFlowObject() { close(); }
+
+void BpfFlowObject::close()
+{
+    if (obj_ != nullptr) bpf_object__close(obj_);
+    obj_ = nullptr;
+    for (int& fd : prog_fd_) fd = -1;
+    flows_fd_ = stats_fd_ = ctl_fd_ = sync_fd_ = sync_inner_fd_ = frags_fd_ = -1;
+    std::free(keys_);
+    std::free(vals_);
+    std::free(del_);
+    std::free(percpu_);
+    keys_ = nullptr;
+    vals_ = nullptr;
+    del_ = nullptr;
+    percpu_ = nullptr;
+}
+
+int BpfFlowObject::prog_fd(BpfHook hook) const { return prog_fd_[int(hook)]; }
+
+int BpfFlowObject::load(const BpfLoadOptions& opt)
+{
+    close();
+    libbpf_set_print(libbpf_print);
+    g_log_len = 0;
+    g_log[0] = 0;
+    if (opt.max_flows == 0) {
+        FA_ERROR("bpf: max_flows must be at least 1");
+        return -EINVAL;
+    }
+    int err = probe_kernel(opt);
+    if (err) return err;
+
+    const char* path = opt.object_path;
+    if (path == nullptr) path = std::getenv("FA_BPF_OBJECT");
+    if (path != nullptr && path[0] != 0) {
+        obj_ = bpf_object__open_file(path, nullptr);
+    } else {
+        LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "fa_flow");
+        obj_ = bpf_object__open_mem(k_fa_flow_obj, k_fa_flow_obj_size, &oo);
+        path = "(embedded)";
+    }
+    err = obj_ == nullptr ? -errno : int(libbpf_get_error(obj_));
+    if (obj_ == nullptr || err != 0) {
+        obj_ = nullptr;
+        FA_ERROR("bpf: cannot open object %s: %s", path, std::strerror(-err));
+        return err != 0 ? err : -EINVAL;
+    }
+
+    // .rodata: the ABI check, then the sampling settings.
+    bpf_map* ro = bpf_object__find_map_by_name(obj_, ".rodata");
+    size_t ro_size = 0;
+    const void* ro_init = ro != nullptr ? bpf_map__initial_value(ro, &ro_size) : nullptr;
+    if (ro_init == nullptr || ro_size != sizeof(fa_cfg)) {
+        FA_ERROR("bpf: object %s has no fa_cfg of %zu bytes in .rodata (found %zu): ABI mismatch",
+                 path, sizeof(fa_cfg), ro_size);
+        close();
+        return -EINVAL;
+    }
+    fa_cfg cfg;
+    std::memcpy(&cfg, ro_init, sizeof(cfg));
+    if (cfg.abi_version != FA_ABI_VERSION) {
+        FA_ERROR("bpf: object %s has ABI version %u, this agent needs %u: install matching files",
+                 path, cfg.abi_version, FA_ABI_VERSION);
+        close();
+        return -EINVAL;
+    }
+    cfg.sample_rate = opt.sample_rate;
+    cfg.sample_mode = opt.sample_mode;
+    bpf_map__set_initial_value(ro, &cfg, sizeof(cfg));
+
+    bpf_map* flows = bpf_object__find_map_by_name(obj_, FA_MAP_FLOWS);
+    if (flows == nullptr || bpf_map__key_size(flows) != sizeof(fa_flow_key) ||
+        bpf_map__value_size(flows) != sizeof(fa_flow_val)) {
+        FA_ERROR("bpf: object %s: map %s missing or of the wrong size: ABI mismatch", path,
+                 FA_MAP_FLOWS);
+        close();
+        return -EINVAL;
+    }
+    bpf_map__set_max_entries(flows, opt.max_flows);
+    for (int i = 0; i < 3; ++i) {
+        bpf_program* p = bpf_object__find_program_by_name(obj_, kProgNames[i]);
+        if (p == nullptr) {
+            FA_ERROR("bpf: object %s lacks program %s", path, kProgNames[i]);
+            close();
+            return -EINVAL;
+        }
+        bpf_program__set_autoload(p, i == 0 ? opt.load_xdp : opt.load_tc);
+    }
+
+    err = bpf_object__load(obj_);
+    if (err) {
+        if (err == -EPERM)
+            FA_ERROR("bpf: load not permitted (%s): run as root or with CAP_BPF, CAP_NET_ADMIN "
+                     "and CAP_PERFMON; kernels < 5.11 also need RLIMIT_MEMLOCK (ulimit -l)",
+                     std::strerror(-err));
+        else if (err == -ENOMEM || err == -E2BIG)
+            FA_ERROR("bpf: map creation failed (%s): max_flows = %u needs about %u KiB of "
+                     "kernel memory (memlock or memory)",
+                     std::strerror(-err), opt.max_flows, unsigned(opt.max_flows / 1024 * 160));
+        else
+            FA_ERROR("bpf: verifier or kernel rejected the object (%s); log tail:\n%s",
+                     std::strerror(-err), g_log);
+        close();
+        return err;
+    }
+    for (int i = 0; i < 3; ++i) {
+        bpf_program* p = bpf_object__find_program_by_name(obj_, kProgNames[i]);
+        prog_fd_[i] = bpf_program__autoload(p) ? bpf_program__fd(p) : -1;
+    }
+    flows_fd_ = bpf_map__fd(flows);
+    stats_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_STATS);
+    ctl_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_CTL);
+    sync_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_SYNC);
+    sync_inner_fd_ = bpf_object__find_map_fd_by_name(obj_, "fa_sync_in");
+    frags_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_FRAGS);
+    if (stats_fd_ < 0 || ctl_fd_ < 0 || sync_fd_ < 0 || sync_inner_fd_ < 0 || frags_fd_ < 0) {
+        FA_ERROR("bpf: object %s lacks one of its maps: ABI mismatch", path);
+        close();
+        return -EINVAL;
+    }
+    max_flows_ = opt.max_flows;
+    gen_ = 0;
+    ncpu_ = libbpf_num_possible_cpus();
+    if (ncpu_ <= 0) ncpu_ = 1;
+    // The one allocation: drain buffers sized from max_flows (88 bytes + 48 per flow).
+    keys_ = static_cast<fa_flow_key*>(std::calloc(max_flows_, sizeof(fa_flow_key)));
+    vals_ = static_cast<fa_flow_val*>(std::calloc(max_flows_, sizeof(fa_flow_val)));
+    del_ = static_cast<fa_flow_key*>(std::calloc(max_flows_, sizeof(fa_flow_key)));
+    percpu_ = static_cast<fa_stat*>(std::calloc(size_t(ncpu_), sizeof(fa_stat)));
+    if (keys_ == nullptr || vals_ == nullptr || del_ == nullptr || percpu_ == nullptr) {
+        FA_ERROR("bpf: out of memory for drain buffers (max_flows = %u)", max_flows_);
+        close();
+        return -ENOMEM;
+    }
+    uint32_t zero = 0;
+    fa_ctl ctl{};
+    if (bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0) {
+        err = -errno;
+        close();
+        return err;
+    }
+    return 0;
+}
+
+// Waits until no program run that started before this call is still executing.
+//
+// XDP and tc programs run inside an RCU read-side critical section (rcu_read_lock() around
+// bpf_prog_run_xdp() in the driver/generic path, and the tc ingress/egress hooks run under
+// rcu_read_lock_bh()). Updating a BPF_MAP_TYPE_ARRAY_OF_MAPS slot from user space makes the
+// kernel call maybe_wait_bpf_programs() -> synchronize_rcu() before the bpf() syscall
+// returns (kernel/bpf/syscall.c, map_update_elem(): on 6.1 unconditionally after the update
+// for HASH_OF_MAPS/ARRAY_OF_MAPS; on 6.18 the same, only when the update succeeded). Since the
+// RCU flavours were consolidated (4.20), synchronize_rcu() also waits for bh- and
+// preempt-disabled sections. So when this returns, every program that read the old
+// generation from fa_ctl has finished its map update.
+int BpfFlowObject::sync_programs()
+{
+    uint32_t zero = 0;
+    int inner = sync_inner_fd_;
+    if (bpf_map_update_elem(sync_fd_, &zero, &inner, BPF_ANY) != 0) return -errno;
+    return 0;
+}
+
+// Reads every entry (both generations) into keys_/vals_. Old-generation values are final
+// (nothing writes them after sync_programs()); current-generation entries are read but ignored.
+int BpfFlowObject::collect(uint32_t* count)
+{
+    uint32_t got = 0;
+    if (batch_ok_) {
+        uint64_t in_batch = 0, out_batch = 0;
+        bool first = true;
+        for (;;) {
+            uint32_t n = max_flows_ - got;
+            if (n == 0) break;
+            LIBBPF_OPTS(bpf_map_batch_opts, bo);
+            int r = bpf_map_lookup_batch(flows_fd_, first ? nullptr : &in_batch, &out_batch,
+                                         keys_ + got, vals_ + got, &n, &bo);
+            int e = r != 0 ? errno : 0;
+            got += n;
+            if (r != 0 && e == ENOENT) break;  // end of map; n may still be > 0
+            if (r != 0 && (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP) && first) {
+                batch_ok_ = false;  // kernel < 5.6: iterate below
+                FA_INFO("bpf: batch map operations unavailable, draining key by key");
+                got = 0;
+                break;
+            }
+            if (r != 0) return -e;
+            in_batch = out_batch;
+            first = false;
+        }
+        if (batch_ok_) {
+            *count = got;
+            return 0;
+        }
+    }
+    // Fallback: get_next_key never deletes while iterating (deleting the cursor key would
+    // restart the walk), so the walk sees every entry once.
+    fa_flow_key next, prev;
+    bool have_prev = false;
+    while (got < max_flows_ &&
+           bpf_map_get_next_key(flows_fd_, have_prev ? &prev : nullptr, &next) == 0) {
+        if (bpf_map_lookup_elem(flows_fd_, &next, &vals_[got]) == 0) keys_[got++] = next;
+        prev = next;
+        have_prev = true;
+    }
+    *count = got;
+    return 0;
+}
+
+// The exactness argument, step by step:
+//  1. Every program run reads fa_ctl.gen once and counts its packet only under a key carrying
+//     that generation (fa_flow.bpf.c step 4).
+//  2. We write gen' = !gen to fa_ctl. Runs that start afterwards use gen'.
+//  3. sync_programs() returns only after every run that started before step 2 has finished,
+//     including its atomic adds and its insert.
+//  4. From then on nothing writes an old-generation entry: their values are final and deleting
+//     them cannot race with an update. A packet is in exactly one entry, read exactly once.
+//  5. Entries of gen' are neither read nor deleted here; they are drained next tick.
+int BpfFlowObject::drain(SourceSink& sink)
+{
+    if (obj_ == nullptr) return -EBADF;
+    const uint32_t old = gen_;
+    gen_ ^= 1u;
+    uint32_t zero = 0;
+    fa_ctl ctl{};
+    ctl.gen = gen_;
+    if (bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0) return -errno;
+    int err = sync_programs();
+    if (err) return err;
+
+    uint32_t n = 0;
+    err = collect(&n);
+    if (err) return err;
+    uint32_t ndel = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+        if (bpf_key_gen(keys_[i]) != old) continue;
+        del_[ndel++] = keys_[i];
+        FlowDelta d;
+        if (bpf_decode(keys_[i], vals_[i], d) != Status::ok) {
+            ++decode_errors_;
+            continue;
+        }
+        sink.on_delta(d);
+    }
+    if (ndel > 0 && batch_ok_) {
+        uint32_t cnt = ndel;
+        LIBBPF_OPTS(bpf_map_batch_opts, bo);
+        if (bpf_map_delete_batch(flows_fd_, del_, &cnt, &bo) != 0) return -errno;
+    } else {
+        for (uint32_t i = 0; i < ndel; ++i) bpf_map_delete_elem(flows_fd_, &del_[i]);
+    }
+    return int(ndel);
+}
+
+int BpfFlowObject::read_stats(BpfStats& out) const
+{
+    out = BpfStats{};
+    for (uint32_t r = 0; r < FA_R_MAX; ++r) {
+        if (bpf_map_lookup_elem(stats_fd_, &r, percpu_) != 0) return -errno;
+        for (int c = 0; c < ncpu_; ++c) {
+            out.reason[r].packets += percpu_[c].packets;
+            out.reason[r].bytes += percpu_[c].bytes;
+        }
+    }
+    return 0;
+}
+
+int BpfFlowObject::age_frags(uint64_t now_ns, uint64_t max_age_ns)
+{
+    fa_frag_key keys[64];
+    fa_frag_key k, prev;
+    bool have_prev = false;
+    int nold = 0, total = 0;
+    // Collect first, delete after: deleting during get_next_key would restart the walk.
+    while (bpf_map_get_next_key(frags_fd_, have_prev ? &prev : nullptr, &k) == 0) {
+        fa_frag_val v;
+        if (bpf_map_lookup_elem(frags_fd_, &k, &v) == 0 && now_ns > v.seen_ns &&
+            now_ns - v.seen_ns > max_age_ns && nold < 64)
+            keys[nold++] = k;
+        prev = k;
+        have_prev = true;
+        if (++total > FA_FRAG_ENTRIES * 2) break;
+    }
+    for (int i = 0; i < nold; ++i) bpf_map_delete_elem(frags_fd_, &keys[i]);
+    return nold;
+}
+
+// ---- attachment -------------------------------------------------------------------------
+
+namespace {
+
+// Name of the program with this id, or "" when it cannot be read.
+void prog_name(uint32_t id, char* out, size_t len)
+{
+    out[0] = 0;
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) return;
+    bpf_prog_info info;
+    std::memset(&info, 0, sizeof(info));
+    uint32_t ilen = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &ilen) == 0) snprintf(out, len, "%s", info.name);
+    ::close(fd);
+}
+
+int resolve(const char* ifname, uint32_t* ifindex)
+{
+    unsigned idx = if_nametoindex(ifname);
+    if (idx == 0) {
+        FA_ERROR("bpf: interface %s not found (%s)", ifname, std::strerror(errno));
+        return -ENODEV;
+    }
+    *ifindex = idx;
+    return 0;
+}
+
+const uint32_t kTcHandle = 0xfa;    // our filter's handle and priority on clsact; a stale
+const uint32_t kTcPriority = 0xfa;  // filter of ours is at the same place and is replaced
+
+} // namespace
+
+int BpfAttachments::attach_xdp(const BpfFlowObject& obj, const char* ifname)
+{
+    if (count_ >= 32) return -E2BIG;
+    Item it;
+    snprintf(it.name, sizeof(it.name), "%s", ifname);
+    int err = resolve(ifname, &it.ifindex);
+    if (err) return err;
+    const int idx = int(it.ifindex);
+    uint32_t id = 0;
+    if (bpf_xdp_query_id(idx, 0, &id) == 0 && id != 0) {
+        char name[BPF_OBJ_NAME_LEN];
+        prog_name(id, name, sizeof(name));
+        if (std::strcmp(name, FA_PROG_XDP) != 0) {
+            FA_ERROR("bpf: %s already has XDP program '%s' (id %u), not ours: remove it or "
+                     "use source = tc",
+                     ifname, name, id);
+            return -EBUSY;
+        }
+        FA_WARN("bpf: replacing stale %s (id %u) on %s left by an earlier run", name, id, ifname);
+        bpf_xdp_detach(idx, XDP_FLAGS_DRV_MODE, nullptr);
+        bpf_xdp_detach(idx, XDP_FLAGS_SKB_MODE, nullptr);
+    }
+    int fd = obj.prog_fd(BpfHook::xdp);
+    it.xdp_flags = XDP_FLAGS_DRV_MODE;
+    err = bpf_xdp_attach(idx, fd, it.xdp_flags, nullptr);
+    if (err == -EPERM) {
+        FA_ERROR("bpf: attaching XDP to %s not permitted: needs CAP_NET_ADMIN", ifname);
+        return err;
+    }
+    if (err) {
+        FA_INFO("bpf: native XDP unavailable on %s (%s), using generic XDP", ifname,
+                std::strerror(-err));
+        it.xdp_flags = XDP_FLAGS_SKB_MODE;
+        err = bpf_xdp_attach(idx, fd, it.xdp_flags, nullptr);
+    }
+    if (err) {
+        FA_ERROR("bpf: cannot attach XDP to %s: %s (try source = tc)", ifname,
+                 std::strerror(-err));
+        return err;
+    }
+    it.xdp = true;
+    FA_INFO("bpf: XDP (%s) attached to %s (ifindex %u)",
+            it.xdp_flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", ifname, it.ifindex);
+    items_[count_++] = it;
+    return 0;
+}
+
+int BpfAttachments::attach_tc(const BpfFlowObject& obj, const char* ifname)
+{
+    if (count_ >= 32) return -E2BIG;
+    Item it;
+    snprintf(it.name, sizeof(it.name), "%s", ifname);
+    int err = resolve(ifname, &it.ifindex);
+    if (err) return err;
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = int(it.ifindex), .attach_point = BPF_TC_INGRESS);
+    err = bpf_tc_hook_create(&hook);
+    if (err && err != -EEXIST) {
+        FA_ERROR("bpf: cannot create clsact qdisc on %s: %s%s", ifname, std::strerror(-err),
+                 err == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+        return err;
+    }
+    it.created_qdisc = err == 0;
+    const BpfHook hooks[2] = {BpfHook::tc_in, BpfHook::tc_eg};
+    const bpf_tc_attach_point points[2] = {BPF_TC_INGRESS, BPF_TC_EGRESS};
+    for (int i = 0; i < 2; ++i) {
+        hook.attach_point = points[i];
+        // BPF_TC_F_REPLACE: a stale filter of ours at (handle, priority) is replaced in place.
+        LIBBPF_OPTS(bpf_tc_opts, to, .prog_fd = obj.prog_fd(hooks[i]), .flags = BPF_TC_F_REPLACE,
+                    .handle = kTcHandle, .priority = kTcPriority);
+        err = bpf_tc_attach(&hook, &to);
+        if (err) {
+            FA_ERROR("bpf: cannot attach tc %s program to %s: %s", i == 0 ? "ingress" : "egress",
+                     ifname, std::strerror(-err));
+            it.tc = true;
+            items_[count_++] = it;  // so detach_all() undoes the half
+            return err;
+        }
+    }
+    it.tc = true;
+    FA_INFO("bpf: tc clsact ingress+egress attached to %s (ifindex %u)", ifname, it.ifindex);
+    items_[count_++] = it;
+    return 0;
+}
+
+void BpfAttachments::detach_all()
+{
+    for (int i = count_ - 1; i >= 0; --i) {
+        Item& it = items_[i];
+        const int idx = int(it.ifindex);
+        if (it.xdp) bpf_xdp_detach(idx, it.xdp_flags, nullptr);
+        if (it.tc) {
+            LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = idx, .attach_point = BPF_TC_INGRESS);
+            const bpf_tc_attach_point points[2] = {BPF_TC_INGRESS, BPF_TC_EGRESS};
+            for (bpf_tc_attach_point p : points) {
+                hook.attach_point = p;
+                LIBBPF_OPTS(bpf_tc_opts, to, .handle = kTcHandle, .priority = kTcPriority);
+                bpf_tc_detach(&hook, &to);
+            }
+            if (it.created_qdisc) {
+                hook.attach_point = bpf_tc_attach_point(BPF_TC_INGRESS | BPF_TC_EGRESS);
+                bpf_tc_hook_destroy(&hook);
+            }
+        }
+        FA_INFO("bpf: detached from %s", it.name);
+    }
+    count_ = 0;
+}
+
+} // namespace fa

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Loads the flow object (bpf/fa_flow.bpf.c), attaches it, and drains its maps exactly.
+// Used by BpfSource and, unattached, by the BPF_PROG_TEST_RUN fixtures in tests/bpf.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "fa_abi.h"
+#include "source/source.h"
+
+struct bpf_object;
+
+namespace fa {
+
+enum class BpfHook : uint8_t { xdp, tc_in, tc_eg };
+
+struct BpfLoadOptions {
+    uint32_t max_flows = 65536;      // fa_flows max_entries (preallocated)
+    uint32_t sample_rate = 1;        // 1-in-N; 0 and 1 = every packet
+    uint32_t sample_mode = FA_SAMPLE_RANDOM;
+    bool load_xdp = true;            // programs to load (the others are left out)
+    bool load_tc = true;
+    const char* object_path = nullptr;  // nullptr: $FA_BPF_OBJECT, else the embedded object
+};
+
+// Sum over CPUs of the per-reason counters.
+struct BpfStats {
+    fa_stat reason[FA_R_MAX] = {};
+};
+
+class BpfFlowObject {
+public:
+    BpfFlowObject() = default;
+    ~BpfFlowObject();
+    BpfFlowObject(const BpfFlowObject&) = delete;
+    BpfFlowObject& operator=(const BpfFlowObject&) = delete;
+
+    // Probes the kernel, opens, specialises (.rodata) and loads. Allocates the drain buffers
+    // (max_flows entries) once. Returns 0 or a negative errno after logging what to do.
+    int load(const BpfLoadOptions& opt);
+    void close();
+
+    int prog_fd(BpfHook hook) const;
+    int flows_fd() const { return flows_fd_; }
+    int stats_fd() const { return stats_fd_; }
+    int frags_fd() const { return frags_fd_; }
+    uint32_t max_flows() const { return max_flows_; }
+
+    // Exact drain: flips the generation, waits for every program run that may still use the
+    // old one (synchronize_rcu through fa_sync), then delivers and deletes every old-generation
+    // entry. Returns the number of entries delivered or a negative errno.
+    int drain(SourceSink& sink);
+    // Reads the per-CPU counters (sum over CPUs). 0 or negative errno.
+    int read_stats(BpfStats& out) const;
+    // Deletes fragment entries not seen for `max_age_ns` (the IP reassembly timeout).
+    int age_frags(uint64_t now_ns, uint64_t max_age_ns);
+    uint64_t decode_errors() const { return decode_errors_; }
+
+private:
+    int sync_programs();
+    int collect(uint32_t* count);
+
+    bpf_object* obj_ = nullptr;
+    int prog_fd_[3] = {-1, -1, -1};
+    int flows_fd_ = -1, stats_fd_ = -1, ctl_fd_ = -1, sync_fd_ = -1, sync_inner_fd_ = -1;
+    int frags_fd_ = -1;
+    uint32_t max_flows_ = 0;
+    uint32_t gen_ = 0;
+    int ncpu_ = 1;
+    bool batch_ok_ = true;
+    uint64_t decode_errors_ = 0;
+    // Drain buffers, allocated once in load(): max_flows keys and values, the old-generation
+    // keys to delete, and a per-CPU stats buffer.
+    fa_flow_key* keys_ = nullptr;
+    fa_flow_val* vals_ = nullptr;
+    fa_flow_key* del_ = nullptr;
+    fa_stat* percpu_ = nullptr;
+};
+
+// Attachment of the programs to interfaces, undone by detach_all() (and by the destructor).
+class BpfAttachments {
+public:
+    ~BpfAttachments() { detach_all(); }
+    // XDP: native, else generic with a log line. tc: clsact ingress + egress. A stale program
+    // of ours (same name) left by a crash is replaced; a foreign XDP program is an error.
+    int attach_xdp(const BpfFlowObject& obj, const char* ifname);
+    int attach_tc(const BpfFlowObject& obj, const char* ifname);
+    void detach_all();
+    int count() const { return count_; }
+    uint32_t ifindex(int i) const { return items_[i].ifindex; }
+
+private:
+    struct Item {
+        uint32_t ifindex = 0;
+        bool xdp = false;
+        uint32_t xdp_flags = 0;
+        bool tc = false;
+        bool created_qdisc = false;
+        char name[16] = {};
+    };
+    Item items_[32];
+    int count_ = 0;
+};
+
+// Text for errors: the tail of the last libbpf/verifier log (kept in a fixed buffer).
+const char* bpf_log_tail();
+
+} // namespace fa

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "bpf_source.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "bpf_loader.h"
+#include "core/log.h"
+#include "source/bpf_decode.h"
+
+namespace fa {
+
+namespace {
+
+constexpr MonoMs kFragAgeEveryMs = 10000;
+constexpr uint64_t kFragMaxAgeNs = 60ull * 1000000000ull;  // RFC 791 / Linux ipfrag_time 30-60 s
+constexpr MonoMs kStatsLogEveryMs = 60000;
+
+uint64_t mono_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+class BpfSource final : public Source {
+public:
+    int start(const Config& cfg) override
+    {
+        if (cfg.source != SourceKind::xdp && cfg.source != SourceKind::tc) {
+            FA_ERROR("bpf: source must be xdp or tc");
+            return -EINVAL;
+        }
+        if (cfg.interface_count <= 0) {
+            FA_ERROR("bpf: [agent] interfaces is empty: name at least one interface");
+            return -EINVAL;
+        }
+        xdp_ = cfg.source == SourceKind::xdp;
+        BpfLoadOptions opt;
+        opt.max_flows = cfg.max_flows;
+        opt.sample_rate = cfg.sampling_rate;
+        opt.sample_mode = cfg.sampling_mode == SamplingMode::deterministic
+                              ? FA_SAMPLE_DETERMINISTIC
+                              : FA_SAMPLE_RANDOM;
+        opt.load_xdp = xdp_;
+        opt.load_tc = !xdp_;
+        int err = obj_.load(opt);
+        if (err) return err;
+        for (int i = 0; i < cfg.interface_count; ++i) {
+            err = xdp_ ? att_.attach_xdp(obj_, cfg.interfaces[i])
+                       : att_.attach_tc(obj_, cfg.interfaces[i]);
+            if (err) {
+                att_.detach_all();
+                obj_.close();
+                return err;
+            }
+        }
+        int n = 0;
+        for (int i = 0; i < cfg.interface_count && n < int(sizeof(desc_)) - 1; ++i)
+            n += snprintf(desc_ + n, sizeof(desc_) - size_t(n), "%s%s", i ? " " : "",
+                          cfg.interfaces[i]);
+        FA_INFO("bpf: %s source on %s, max_flows %u, sampling 1 in %u (%s)",
+                xdp_ ? "xdp" : "tc", desc_, cfg.max_flows,
+                cfg.sampling_rate ? cfg.sampling_rate : 1,
+                opt.sample_mode == FA_SAMPLE_DETERMINISTIC ? "deterministic" : "random");
+        return 0;
+    }
+
+    void on_tick(MonoMs now, SourceSink& sink) override
+    {
+        drain(sink);
+        if (now - last_frag_age_ >= kFragAgeEveryMs) {
+            last_frag_age_ = now;
+            obj_.age_frags(mono_ns(), kFragMaxAgeNs);
+        }
+        refresh_stats();
+        if (now - last_stats_log_ >= kStatsLogEveryMs) {
+            last_stats_log_ = now;
+            log_stats(false);
+        }
+    }
+
+    void stop(MonoMs now, SourceSink& sink) override
+    {
+        (void)now;
+        att_.detach_all();
+        // Detached: no new runs start. Two drains flip through both generations, so entries
+        // written under either one (up to the last run before detach) are delivered.
+        drain(sink);
+        drain(sink);
+        refresh_stats();
+        log_stats(true);
+        obj_.close();
+    }
+
+    DropCounters drops() const override { return drops_; }
+
+    void describe(char* buf, int len) const override
+    {
+        if (len > 0) snprintf(buf, size_t(len), "%s", desc_);
+    }
+
+private:
+    void drain(SourceSink& sink)
+    {
+        int r = obj_.drain(sink);
+        if (r < 0 && !drain_error_logged_) {
+            drain_error_logged_ = true;
+            FA_ERROR("bpf: drain failed: %s", std::strerror(-r));
+        }
+    }
+
+    void refresh_stats()
+    {
+        if (obj_.read_stats(stats_) != 0) return;
+        DropCounters d;
+        for (uint32_t r = 0; r < FA_R_MAX; ++r) {
+            if (!bpf_reason_is_loss(r)) continue;
+            d.source_packets += stats_.reason[r].packets;
+            d.source_octets += stats_.reason[r].bytes;
+        }
+        drops_ = d;
+    }
+
+    // One line with every non-zero per-reason counter (at most once a minute, and at exit).
+    void log_stats(bool final)
+    {
+        char line[768];
+        int n = snprintf(line, sizeof(line), "bpf: counters%s:", final ? " (final)" : "");
+        bool any = false;
+        for (uint32_t r = 0; r < FA_R_MAX && n < int(sizeof(line)) - 1; ++r) {
+            if (stats_.reason[r].packets == 0) continue;
+            any = true;
+            n += snprintf(line + n, sizeof(line) - size_t(n), " %s=%llu/%lluB",
+                          bpf_reason_name(r), (unsigned long long)stats_.reason[r].packets,
+                          (unsigned long long)stats_.reason[r].bytes);
+        }
+        if (obj_.decode_errors() != 0 && n < int(sizeof(line)) - 1)
+            snprintf(line + n, sizeof(line) - size_t(n), " decode_errors=%llu",
+                     (unsigned long long)obj_.decode_errors());
+        if (any || final || obj_.decode_errors() != 0) FA_INFO("%s", line);
+    }
+
+    BpfFlowObject obj_;
+    BpfAttachments att_;
+    BpfStats stats_;
+    DropCounters drops_;
+    bool xdp_ = true;
+    bool drain_error_logged_ = false;
+    MonoMs last_frag_age_ = 0;
+    MonoMs last_stats_log_ = 0;
+    char desc_[256] = {};
+};
+
+} // namespace
+
+std::unique_ptr<Source> make_bpf_source() { return std::unique_ptr<Source>(new BpfSource()); }
+
+} // namespace fa

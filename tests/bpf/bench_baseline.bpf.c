@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * bench_baseline.bpf.c - the two baselines bench_bpf_prog compares fa_flow.bpf.c against.
+ *
+ * Logic:
+ *  1. fa_bench_empty: `return XDP_PASS`, the floor of BPF_PROG_TEST_RUN.
+ *  2. fa_bench_plain: the same parser (bpf/lib/parse.h), one BPF_MAP_TYPE_HASH lookup, and
+ *     atomic adds on hit or a BPF_NOEXIST insert on miss: what a straightforward flow meter
+ *     costs, without sampling, generations, fragments or per-reason counters.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "fa_abi.h"
+#include "lib/ctx.h"
+#include "lib/parse.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct fa_plain_val {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fa_flow_key);
+	__type(value, struct fa_plain_val);
+} fa_plain SEC(".maps");
+
+SEC("xdp")
+int fa_bench_empty(struct xdp_md *ctx)
+{
+	(void)ctx;
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int fa_bench_plain(struct xdp_md *ctx)
+{
+	struct fa_parsed r = {};
+	struct fa_plain_val *v;
+	struct fa_pkt p;
+
+	fa_pkt_from_xdp(&p, ctx);
+	if (fa_parse(&p, &r) != FA_METER)
+		return XDP_PASS;
+	r.key.ifindex = p.ifindex;
+	v = bpf_map_lookup_elem(&fa_plain, &r.key);
+	if (v) {
+		__sync_fetch_and_add(&v->packets, 1);
+		__sync_fetch_and_add(&v->bytes, r.octets);
+	} else {
+		struct fa_plain_val init = {.packets = 1, .bytes = r.octets};
+
+		bpf_map_update_elem(&fa_plain, &r.key, &init, BPF_NOEXIST);
+	}
+	return XDP_PASS;
+}

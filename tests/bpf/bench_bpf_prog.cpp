@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// ns per packet of the flow programs via BPF_PROG_TEST_RUN (kernel-measured duration / repeat),
+// each beside two baselines in the same run (bench_baseline.bpf.c: empty XDP_PASS, and a plain
+// parser + one HASH lookup/update with atomic adds), at 1K and 64K resident flows. Also drain
+// cost per flow and kernel memory per flow (memlock from the map's fdinfo, as bpftool shows).
+// Usage: bench_bpf_prog [repeat]   (root; numbers go in notes, not assertions)
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/log.h"
+#include "linux/bpf_loader.h"
+
+using namespace fa;
+
+namespace {
+
+struct Null : SourceSink {
+    unsigned long long n = 0;
+    void on_delta(const FlowDelta&) override { ++n; }
+    void on_record(const FlowRecord&) override {}
+};
+
+// Ethernet + IPv4 + UDP + 64 bytes payload; flow i differs in source address and port.
+std::vector<uint8_t> packet(uint32_t i)
+{
+    std::vector<uint8_t> b = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00,
+                              0x45, 0, 0, 92, 0, 1, 0, 0, 64, 17, 0, 0,
+                              10, uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i), 10, 255, 0, 1,
+                              uint8_t(1024 + (i & 0x3ff)) , 0, 0, 53, 0, 72, 0, 0};
+    b[34] = uint8_t((1024 + (i & 0x3ff)) >> 8);
+    b[35] = uint8_t(1024 + (i & 0x3ff));
+    b.resize(14 + 92, 0x5a);
+    return b;
+}
+
+double run(int fd, const std::vector<uint8_t>& p, int repeat)
+{
+    LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = p.data(), .data_size_in = uint32_t(p.size()),
+                .repeat = repeat);
+    if (bpf_prog_test_run_opts(fd, &t) != 0) {
+        std::perror("bpf_prog_test_run_opts");
+        std::exit(1);
+    }
+    return double(t.duration);  // kernel: average ns per repetition
+}
+
+// Average over `n` distinct never-seen flows, one run each.
+double run_new(int fd, uint32_t base, uint32_t n)
+{
+    double sum = 0;
+    for (uint32_t i = 0; i < n; ++i) sum += run(fd, packet(base + i), 1);
+    return sum / n;
+}
+
+long memlock(int map_fd)
+{
+    char path[64], line[256];
+    std::snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", map_fd);
+    FILE* f = std::fopen(path, "r");
+    long v = -1;
+    while (f && std::fgets(line, sizeof(line), f))
+        if (std::sscanf(line, "memlock: %ld", &v) == 1) break;
+    if (f) std::fclose(f);
+    return v;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    if (geteuid() != 0) {
+        std::printf("bench needs root\n");
+        return 77;
+    }
+    const int repeat = argc > 1 ? std::atoi(argv[1]) : 1000000;
+    bpf_object* base = bpf_object__open_file(FA_BENCH_OBJECT, nullptr);
+    if (base == nullptr || bpf_object__load(base) != 0) {
+        std::fprintf(stderr, "cannot load %s\n", FA_BENCH_OBJECT);
+        return 1;
+    }
+    const int empty = bpf_program__fd(bpf_object__find_program_by_name(base, "fa_bench_empty"));
+    const int plain = bpf_program__fd(bpf_object__find_program_by_name(base, "fa_bench_plain"));
+    const int plain_map = bpf_object__find_map_fd_by_name(base, "fa_plain");
+
+    std::printf("repeat %d; ns/packet as measured by BPF_PROG_TEST_RUN (JIT on)\n", repeat);
+    for (uint32_t resident : {1024u, 65536u - 8192u}) {
+        BpfFlowObject fo;
+        BpfLoadOptions o;
+        o.max_flows = 65536;
+        if (fo.load(o) != 0) return 1;
+        BpfFlowObject so;  // 1-in-100, deterministic: populated with exactly one packet per flow
+        BpfLoadOptions os = o;
+        os.sample_rate = 100;
+        os.sample_mode = FA_SAMPLE_DETERMINISTIC;
+        if (so.load(os) != 0) return 1;
+        BpfFlowObject ro;  // 1-in-100, random
+        BpfLoadOptions orr = o;
+        orr.sample_rate = 100;
+        if (ro.load(orr) != 0) return 1;
+        // Empty the plain map from the previous round.
+        Null null;
+        {
+            fa_flow_key k, next;
+            std::vector<fa_flow_key> keys;
+            bool first = true;
+            while (bpf_map_get_next_key(plain_map, first ? nullptr : &k, &next) == 0) {
+                keys.push_back(next);
+                k = next;
+                first = false;
+            }
+            for (auto& x : keys) bpf_map_delete_elem(plain_map, &x);
+        }
+        // Populate through the tc program: every XDP test run swaps the XDP dispatcher twice
+        // (bpf_prog_change_xdp(), a synchronize_rcu() each), tc test runs do not. The tc
+        // ingress key equals the XDP key (ifindex 1, ingress), so XDP runs hit these entries.
+        for (uint32_t i = 0; i < resident; ++i) run(fo.prog_fd(BpfHook::tc_in), packet(i), 1);
+        for (uint32_t i = 0; i < resident; ++i) run(so.prog_fd(BpfHook::tc_in), packet(i), 100);
+        {   // The plain map gets the same keys (generation 0, no flags: the plain program's key).
+            fa_flow_key k, next;
+            bool first = true;
+            uint64_t init[2] = {1, 92};
+            while (bpf_map_get_next_key(fo.flows_fd(), first ? nullptr : &k, &next) == 0) {
+                bpf_map_update_elem(plain_map, &next, init, BPF_NOEXIST);
+                k = next;
+                first = false;
+            }
+        }
+        const auto hit = packet(resident / 2);
+        std::printf("\n== %u resident flows ==\n", resident);
+        for (int round = 0; round < 3; ++round) {
+            std::printf("run %d: empty %.1f | plain hash %.1f | fa_xdp hit %.1f | fa_tc_in hit "
+                        "%.1f | sampled N=100 random %.1f | N=100 deterministic %.1f\n",
+                        round + 1, run(empty, hit, repeat), run(plain, hit, repeat),
+                        run(fo.prog_fd(BpfHook::xdp), hit, repeat),
+                        run(fo.prog_fd(BpfHook::tc_in), hit, repeat),
+                        run(ro.prog_fd(BpfHook::xdp), hit, repeat),
+                        run(so.prog_fd(BpfHook::xdp), hit, repeat));
+        }
+        // New-flow path: one run per never-seen flow (repeat 1, so each run inserts).
+        // XDP: 100 runs (each costs two dispatcher swaps); tc: 2000.
+        const uint32_t kNewXdp = 100, kNewTc = 2000;
+        const double e1 = run_new(empty, 1u << 20, kNewXdp);
+        const double p1 = run_new(plain, 1u << 20, kNewXdp);
+        const double x1 = run_new(fo.prog_fd(BpfHook::xdp), 1u << 20, kNewXdp);
+        const double t1 = run_new(fo.prog_fd(BpfHook::tc_in), 2u << 20, kNewTc);
+        double th = 0;
+        for (uint32_t i = 0; i < kNewTc; ++i) th += run(fo.prog_fd(BpfHook::tc_in), hit, 1);
+        std::printf("new flow (repeat 1; avg of %u xdp, %u tc runs): empty %.1f | plain hash %.1f "
+                    "| fa_xdp %.1f | fa_tc_in %.1f | fa_tc_in hit at repeat 1 %.1f\n",
+                    kNewXdp, kNewTc, e1, p1, x1, t1, th / kNewTc);
+        // Drain cost: everything resident (plus the new flows) in one drain.
+        fo.drain(null);  // flips: entries so far are generation 0 -> delivered now
+        null.n = 0;
+        for (uint32_t i = 0; i < resident; ++i) run(fo.prog_fd(BpfHook::tc_in), packet(i), 1);
+        const auto t0 = std::chrono::steady_clock::now();
+        int n = fo.drain(null);
+        const double us =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                .count();
+        std::printf("drain: %d flows in %.0f us = %.0f ns/flow (incl. one synchronize_rcu)\n", n,
+                    us, us * 1000 / n);
+        const long ml = memlock(fo.flows_fd());
+        std::printf("kernel memory: fa_flows memlock %ld bytes for %u entries = %.1f bytes/flow; "
+                    "plain hash %ld bytes\n",
+                    ml, o.max_flows, double(ml) / o.max_flows, memlock(plain_map));
+    }
+    bpf_object__close(base);
+    return 0;
+}

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Command-line parsing: every option, both long forms, and the errors for bad input.
+#include "app/cli.h"
+
+#include <CppUTest/TestHarness.h>
+
+#include <cstring>
+#include <initializer_list>
+
+using namespace fa;
+
+namespace {
+
+// argv as main() gets it: argv[argc] == nullptr.
+struct Args {
+    char* v[16] = {};
+    int c = 0;
+    explicit Args(std::initializer_list<const char*> list)
+    {
+        v[c++] = const_cast<char*>("flowagent");
+        for (const char* a : list) v[c++] = const_cast<char*>(a);
+    }
+};
+
+} // namespace
+
+TEST_GROUP(Cli) {
+    CliOptions o;
+    char err[256] = {};
+};
+
+TEST(Cli, NoArgumentsGivesDefaults)
+{
+    Args a({});
+    CHECK(parse_cli(a.c, a.v, o, err, sizeof err) == Status::ok);
+    CHECK(o.config_path == nullptr);
+    CHECK(!o.check_config);
+    CHECK(!o.print);
+    CHECK(!o.help);
+    CHECK(!o.version);
+    CHECK(o.foreground);
+    CHECK(o.log_level == nullptr);
+    STRCMP_EQUAL("", err);
+}
+
+TEST(Cli, ShortOptions)
+{
+    Args a({"-c", "/etc/fa.ini", "-v", "-h", "-V"});
+    CHECK(parse_cli(a.c, a.v, o, err, sizeof err) == Status::ok);
+    STRCMP_EQUAL("/etc/fa.ini", o.config_path);
+    STRCMP_EQUAL("debug", o.log_level);
+    CHECK(o.help);
+    CHECK(o.version);
+    CHECK(!o.check_config);
+}
+
+TEST(Cli, LongOptionsWithSeparateAndInlineValues)
+{
+    Args a({"--config", "a.ini", "--check-config", "--print", "--log-level", "warn"});
+    CHECK(parse_cli(a.c, a.v, o, err, sizeof err) == Status::ok);
+    STRCMP_EQUAL("a.ini", o.config_path);
+    CHECK(o.check_config);
+    CHECK(o.print);
+    STRCMP_EQUAL("warn", o.log_level);
+
+    CliOptions o2;
+    Args b({"--config=b.ini", "--log-level=error", "--help", "--version"});
+    CHECK(parse_cli(b.c, b.v, o2, err, sizeof err) == Status::ok);
+    STRCMP_EQUAL("b.ini", o2.config_path);
+    STRCMP_EQUAL("error", o2.log_level);
+    CHECK(o2.help);
+    CHECK(o2.version);
+
+    CliOptions o3;
+    Args c({"-cc.ini", "--verbose"});
+    CHECK(parse_cli(c.c, c.v, o3, err, sizeof err) == Status::ok);
+    STRCMP_EQUAL("c.ini", o3.config_path);
+    STRCMP_EQUAL("debug", o3.log_level);
+}
+
+TEST(Cli, LaterLogLevelWins)
+{
+    Args a({"-v", "--log-level", "error"});
+    CHECK(parse_cli(a.c, a.v, o, err, sizeof err) == Status::ok);
+    STRCMP_EQUAL("error", o.log_level);
+}
+
+TEST(Cli, UnknownOptionIsNamed)
+{
+    o.config_path = "untouched";
+    Args a({"-c", "x.ini", "--frobnicate"});
+    CHECK(parse_cli(a.c, a.v, o, err, sizeof err) == Status::bad_input);
+    STRCMP_EQUAL("unknown option: --frobnicate (try --help)", err);
+    STRCMP_EQUAL("untouched", o.config_path);  // out unchanged on error
+}
+
+TEST(Cli, MissingArgumentIsNamed)
+{
+    Args a({"-c"});
+    CHECK(parse_cli(a.c, a.v, o, err, sizeof err) == Status::bad_input);
+    STRCMP_EQUAL("missing argument for option: -c (try --help)", err);
+    Args b({"--config"});
+    CHECK(parse_cli(b.c, b.v, o, err, sizeof err) == Status::bad_input);
+    STRCMP_EQUAL("missing argument for option: --config (try --help)", err);
+    Args c({"--log-level"});
+    CHECK(parse_cli(c.c, c.v, o, err, sizeof err) == Status::bad_input);
+    STRCMP_EQUAL("missing argument for option: --log-level (try --help)", err);
+    Args d({"--config="});
+    CHECK(parse_cli(d.c, d.v, o, err, sizeof err) == Status::bad_input);
+    STRCMP_EQUAL("empty argument for option: --config (try --help)", err);
+}
+
+TEST(Cli, BadLogLevelAndStrayArgumentsAreErrors)
+{
+    Args a({"--log-level", "trace"});
+    CHECK(parse_cli(a.c, a.v, o, err, sizeof err) == Status::bad_input);
+    STRCMP_EQUAL("bad --log-level (expected error | warn | info | debug): trace (try --help)", err);
+    Args b({"-c", "a.ini", "extra"});
+    CHECK(parse_cli(b.c, b.v, o, err, sizeof err) == Status::bad_input);
+    STRCMP_EQUAL("unexpected argument: extra (try --help)", err);
+    Args c({"--print-everything"});
+    CHECK(parse_cli(c.c, c.v, o, err, sizeof err) == Status::bad_input);
+    STRCMP_EQUAL("unknown option: --print-everything (try --help)", err);
+    Args d({"--configs=a"});
+    CHECK(parse_cli(d.c, d.v, o, err, sizeof err) == Status::bad_input);
+    STRCMP_EQUAL("unknown option: --configs=a (try --help)", err);
+}
+
+TEST(Cli, TinyErrorBufferIsSafe)
+{
+    char small[8];
+    memset(small, 'x', sizeof small);
+    Args a({"--nope"});
+    CHECK(parse_cli(a.c, a.v, o, small, sizeof small) == Status::bad_input);
+    STRCMP_EQUAL("unknown", small);
+    CHECK(parse_cli(a.c, a.v, o, nullptr, 0) == Status::bad_input);
+}
+
+TEST(Cli, UsageListsEveryOptionAndPointsToReference)
+{
+    const char* u = cli_usage();
+    const char* want[] = {"-c, --config FILE", "--check-config", "--print", "-v, --verbose",
+                          "--log-level LEVEL", "-V, --version", "-h, --help",
+                          "see README for the config reference"};
+    for (const char* w : want) CHECK_TEXT(strstr(u, w) != nullptr, w);
+}

@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Exporter proof: golden datagrams written by hand from RFC 7011 §3 / RFC 3954 §5, decoded back
+// by an independent parser below (which knows nothing of agent/export/ie.h), sequence numbers,
+// refresh, packing, options content and collector-error template resend.
+#include "export/exporter.h"
+
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include <CppUTest/TestHarness.h>
+
+using namespace fa;
+
+namespace {
+
+struct CaptureSink : DatagramSink {
+    std::vector<std::vector<uint8_t>> dgrams;
+    std::vector<SendResult> script;  // result per datagram index; ok beyond
+    SendResult send(const uint8_t* data, size_t len) override
+    {
+        dgrams.emplace_back(data, data + len);
+        size_t i = dgrams.size() - 1;
+        return i < script.size() ? script[i] : SendResult::ok;
+    }
+};
+
+struct FakeOptions : OptionsProvider {
+    SamplingInfo s;
+    InterfaceInfo ifs[2];
+    DropCounters d;
+    FakeOptions()
+    {
+        s.rate = 100;
+        s.mode = SamplingMode::deterministic;
+        ifs[0].ifindex = 2;
+        std::strcpy(ifs[0].name, "eth0");
+        std::strcpy(ifs[0].descr, "wan");
+        ifs[1].ifindex = 3;
+        std::strcpy(ifs[1].name, "br-lan");
+        std::strcpy(ifs[1].descr, "lan");
+        d.table_full_packets = 7;
+        d.source_packets = 3;
+        d.table_full_octets = 700;
+        d.source_octets = 300;
+    }
+    SamplingInfo sampling() const override { return s; }
+    Span<const InterfaceInfo> interfaces() const override
+    {
+        return Span<const InterfaceInfo>(ifs, 2);
+    }
+    DropCounters drops() const override { return d; }
+};
+
+// Independent decoder: learns templates, splits data sets into records.
+struct Rec {
+    uint16_t tid = 0;
+    const uint8_t* p = nullptr;  // record start inside a captured datagram
+    const std::vector<std::pair<uint16_t, uint16_t>>* t = nullptr;
+    // Bytes of field `ie` (nullptr when absent); *len gets its length.
+    const uint8_t* field(uint16_t ie, size_t* len = nullptr) const
+    {
+        size_t off = 0;
+        for (auto& fl : *t) {
+            if (fl.first == ie) {
+                if (len) *len = fl.second;
+                return p + off;
+            }
+            off += fl.second;
+        }
+        return nullptr;
+    }
+    uint64_t num(uint16_t ie) const
+    {
+        size_t n = 0;
+        const uint8_t* b = field(ie, &n);
+        if (!b) return ~0ull;
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; ++i) v = v << 8 | b[i];
+        return v;
+    }
+};
+struct Msg {
+    unsigned version = 0, count_or_len = 0;
+    uint32_t seq = 0, time = 0, domain = 0, uptime = 0;
+    unsigned tmpl_records = 0;
+    std::vector<Rec> recs;
+    uint16_t last_set = 0, first_data_tid = 0;
+    bool bad = false;
+};
+struct Decoder {
+    std::map<uint16_t, std::vector<std::pair<uint16_t, uint16_t>>> tmpl;
+    static unsigned be16(const uint8_t* p) { return unsigned(p[0]) << 8 | p[1]; }
+    static uint32_t be32(const uint8_t* p) { return uint32_t(be16(p)) << 16 | be16(p + 2); }
+    Msg parse(const std::vector<uint8_t>& d)
+    {
+        Msg m;
+        m.version = be16(&d[0]);
+        m.count_or_len = be16(&d[2]);
+        size_t off;
+        if (m.version == 10) {
+            m.time = be32(&d[4]);
+            m.seq = be32(&d[8]);
+            m.domain = be32(&d[12]);
+            off = 16;
+        } else {
+            m.uptime = be32(&d[4]);
+            m.time = be32(&d[8]);
+            m.seq = be32(&d[12]);
+            m.domain = be32(&d[16]);
+            off = 20;
+        }
+        while (off + 4 <= d.size()) {
+            unsigned sid = be16(&d[off]), slen = be16(&d[off + 2]);
+            if (slen < 4 || off + slen > d.size()) { m.bad = true; return m; }
+            size_t p = off + 4, end = off + slen;
+            m.last_set = uint16_t(sid);
+            if (sid == 0 || sid == 2 || sid == 1 || sid == 3) {
+                while (end - p >= 4) {
+                    unsigned tid = be16(&d[p]), n;
+                    if (sid == 1) {  // v9 options: scope bytes, option bytes
+                        n = (be16(&d[p + 2]) + be16(&d[p + 4])) / 4;
+                        p += 6;
+                    } else if (sid == 3) {
+                        n = be16(&d[p + 2]);
+                        p += 6;
+                    } else {
+                        n = be16(&d[p + 2]);
+                        p += 4;
+                    }
+                    auto& v = tmpl[uint16_t(tid)];
+                    v.clear();
+                    for (unsigned i = 0; i < n; ++i, p += 4)
+                        v.emplace_back(uint16_t(be16(&d[p])), uint16_t(be16(&d[p + 2])));
+                    ++m.tmpl_records;
+                }
+            } else {
+                auto it = tmpl.find(uint16_t(sid));
+                if (it == tmpl.end()) { m.bad = true; return m; }
+                size_t rl = 0;
+                for (auto& fl : it->second) rl += fl.second;
+                while (end - p >= rl) {
+                    Rec r;
+                    r.tid = uint16_t(sid);
+                    r.p = &d[p];
+                    r.t = &it->second;
+                    p += rl;
+                    if (!m.first_data_tid && sid < 258) m.first_data_tid = uint16_t(sid);
+                    m.recs.push_back(r);
+                }
+                if (p != end) m.bad = true;  // we never pad
+            }
+            off = end;
+        }
+        if (off != d.size()) m.bad = true;
+        return m;
+    }
+};
+
+ExportTime at(MonoMs mono)
+{
+    ExportTime t;
+    t.mono_ms = mono;
+    t.wall_offset_ms = 1700000000000LL;
+    t.agent_start_ms = 1000;
+    return t;
+}
+
+FlowRecord v4_rec()
+{
+    FlowRecord r{};
+    std::memset(&r.key, 0, sizeof r.key);
+    r.key.set_v4(r.key.src, 0x0a000001);  // 10.0.0.1
+    r.key.set_v4(r.key.dst, 0xc0a80102);  // 192.168.1.2
+    r.key.src_port = 12345;
+    r.key.dst_port = 443;
+    r.key.proto = 6;
+    r.key.tos = 0x10;
+    r.key.in_if = 3;
+    r.key.out_if = 5;
+    r.key.vlan = 100;
+    r.key.dir = 0;
+    r.tcp_flags = 0x1b;
+    r.packets = 10;
+    r.octets = 1500;
+    r.first_ms = 5000;
+    r.last_ms = 9000;
+    r.end_reason = EndReason::idle_timeout;
+    return r;
+}
+
+FlowRecord v6_icmp_rec()
+{
+    FlowRecord r{};
+    std::memset(&r.key, 0, sizeof r.key);
+    const uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    std::memcpy(r.key.src, a, 16);
+    std::memcpy(r.key.dst, a, 16);
+    r.key.dst[15] = 2;
+    r.key.src_port = 0;
+    r.key.dst_port = 0x8000;  // echo request: type 128, code 0
+    r.key.proto = 58;
+    r.key.in_if = 2;
+    r.key.out_if = 3;
+    r.key.dir = 1;
+    r.packets = 1;
+    r.octets = 104;
+    r.first_ms = 6000;
+    r.last_ms = 6000;
+    r.end_reason = EndReason::end_of_flow;
+    return r;
+}
+
+std::vector<uint8_t> hex(const char* s)
+{
+    std::vector<uint8_t> out;
+    int hi = -1;
+    for (; *s; ++s) {
+        int v;
+        if (*s >= '0' && *s <= '9') v = *s - '0';
+        else if (*s >= 'a' && *s <= 'f') v = *s - 'a' + 10;
+        else continue;
+        if (hi < 0) hi = v;
+        else { out.push_back(uint8_t(hi << 4 | v)); hi = -1; }
+    }
+    return out;
+}
+
+void check_bytes(const std::vector<uint8_t>& want, const std::vector<uint8_t>& got)
+{
+    LONGS_EQUAL(want.size(), got.size());
+    MEMCMP_EQUAL(want.data(), got.data(), want.size());
+}
+
+ExporterConfig cfg_of(Protocol p)
+{
+    ExporterConfig c;
+    c.protocol = p;
+    c.template_refresh_s = 100000;
+    c.template_refresh_datagrams = 1000;
+    return c;
+}
+
+} // namespace
+
+TEST_GROUP(Exporter) {};
+
+// Datagram 0 = templates + options (send_options); datagram 1 = our record only, by hand.
+TEST(Exporter, IpfixGoldenV4AndV6)
+{
+    CaptureSink sink;
+    FakeOptions opts;
+    Exporter ex;
+    CHECK(ex.init(cfg_of(Protocol::ipfix), sink, opts) == Status::ok);
+    ex.send_options(at(10000));
+    ex.add(v4_rec(), at(10000));
+    ex.flush(at(10000));
+    ex.add(v6_icmp_rec(), at(10000));
+    ex.flush(at(10000));
+    LONGS_EQUAL(3, sink.dgrams.size());
+    // RFC 7011 §3.1 header: version 10, length 81, export time 1700000010 s, sequence 5 (the
+    // 5 options data records of datagram 0), domain 1. §3.3.2 set: ID 256, length 65.
+    check_bytes(hex("000a 0051 6553f10a 00000005 00000001"
+                    "0100 0041"
+                    "0a000001 c0a80102 3039 01bb 06 10 1b 0000 00000003 00000005 00 0064"
+                    "000000000000000a 00000000000005dc"
+                    "0000018bcfe57b88 0000018bcfe58b28 01"),
+                sink.dgrams[1]);
+    // v6 ICMP: destinationTransportPort 0, icmpTypeCodeIPv6 0x8000; sequence 6.
+    check_bytes(hex("000a 0069 6553f10a 00000006 00000001"
+                    "0101 0059"
+                    "20010db8000000000000000000000001 20010db8000000000000000000000002"
+                    "0000 0000 3a 00 00 8000 00000002 00000003 01 0000"
+                    "0000000000000001 0000000000000068"
+                    "0000018bcfe57f70 0000018bcfe57f70 03"),
+                sink.dgrams[2]);
+    // Template set of datagram 0, by hand: v4 template 256 has 17 fields.
+    std::vector<uint8_t> v4t = hex("0100 0011 0008 0004 000c 0004 0007 0002 000b 0002 0004 0001"
+                                   "0005 0001 0006 0001 0020 0002 000a 0004 000e 0004 003d 0001"
+                                   "003a 0002 0002 0008 0001 0008 0098 0008 0099 0008 0088 0001");
+    const std::vector<uint8_t>& d0 = sink.dgrams[0];
+    LONGS_EQUAL(2, Decoder::be16(&d0[16]));  // first set: template set
+    MEMCMP_EQUAL(v4t.data(), &d0[20], v4t.size());
+
+    Decoder dec;
+    Msg m0 = dec.parse(d0);
+    CHECK_FALSE(m0.bad);
+    LONGS_EQUAL(6, m0.tmpl_records);
+    LONGS_EQUAL(0, m0.seq);
+    LONGS_EQUAL(d0.size(), m0.count_or_len);
+    Msg m1 = dec.parse(sink.dgrams[1]);
+    CHECK_FALSE(m1.bad);
+    LONGS_EQUAL(1, m1.recs.size());
+    LONGS_EQUAL(0xc0a80102, m1.recs[0].num(12));
+    LONGS_EQUAL(443, m1.recs[0].num(11));
+    CHECK(m1.recs[0].num(152) == 1700000005000ull);
+    Msg m2 = dec.parse(sink.dgrams[2]);
+    CHECK_FALSE(m2.bad);
+    LONGS_EQUAL(0x8000, m2.recs[0].num(139));
+}
+
+TEST(Exporter, V9GoldenV4AndV6)
+{
+    CaptureSink sink;
+    FakeOptions opts;
+    Exporter ex;
+    CHECK(ex.init(cfg_of(Protocol::v9), sink, opts) == Status::ok);
+    ex.send_options(at(10000));
+    ex.add(v4_rec(), at(10000));
+    ex.flush(at(10000));
+    ex.add(v6_icmp_rec(), at(10000));
+    ex.flush(at(10000));
+    LONGS_EQUAL(3, sink.dgrams.size());
+    // RFC 3954 §5.1: version 9, count 1, sysUptime 9000 ms (10000 - start 1000), unix_secs,
+    // sequence 1 (one packet before), source id 1. FIRST/LAST_SWITCHED 4000/8000 ms.
+    check_bytes(hex("0009 0001 00002328 6553f10a 00000001 00000001"
+                    "0100 0039"
+                    "0a000001 c0a80102 3039 01bb 06 10 1b 0000 00000003 00000005 00 0064"
+                    "000000000000000a 00000000000005dc"
+                    "00000fa0 00001f40 01"),
+                sink.dgrams[1]);
+    // v9 ICMP: L4_DST_PORT carries type*256+code as well as ICMP_TYPE 32.
+    check_bytes(hex("0009 0001 00002328 6553f10a 00000002 00000001"
+                    "0101 0051"
+                    "20010db8000000000000000000000001 20010db8000000000000000000000002"
+                    "0000 8000 3a 00 00 8000 00000002 00000003 01 0000"
+                    "0000000000000001 0000000000000068"
+                    "00001388 00001388 03"),
+                sink.dgrams[2]);
+    Decoder dec;
+    Msg m0 = dec.parse(sink.dgrams[0]);
+    CHECK_FALSE(m0.bad);
+    // Count = 2 data templates + 4 options templates + 2 + 2 + 1 options data records.
+    LONGS_EQUAL(11, m0.count_or_len);
+    LONGS_EQUAL(0, m0.seq);
+    // v9 options templates for sampling, by hand: 258 = scope system(1) len 4, 34, 35;
+    // 261 = scope system, 48/49/50.
+    std::vector<uint8_t> st = hex("0102 0004 0008 0001 0004 0022 0004 0023 0001"
+                                  "0105 0004 000c 0001 0004 0030 0001 0031 0001 0032 0004");
+    bool found = false;
+    const auto& d0 = sink.dgrams[0];
+    for (size_t i = 0; i + st.size() <= d0.size(); ++i)
+        if (std::memcmp(&d0[i], st.data(), st.size()) == 0) found = true;
+    CHECK(found);
+}
+
+TEST(Exporter, OptionsContent)
+{
+    for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
+        CaptureSink sink;
+        FakeOptions opts;
+        Exporter ex;
+        CHECK(ex.init(cfg_of(p), sink, opts) == Status::ok);
+        ex.send_options(at(10000));
+        ex.add(v4_rec(), at(10000));
+        ex.flush(at(10000));
+        ex.send_options(at(20000));
+        LONGS_EQUAL(3, sink.dgrams.size());
+        Decoder dec;
+        dec.parse(sink.dgrams[0]);
+        dec.parse(sink.dgrams[1]);
+        Msg m = dec.parse(sink.dgrams[2]);
+        CHECK_FALSE(m.bad);
+        LONGS_EQUAL(5, m.recs.size());
+        const Rec& s = m.recs[0];
+        const Rec& s2 = m.recs[1];
+        LONGS_EQUAL(100, s.num(34));
+        LONGS_EQUAL(1, s.num(35));
+        if (p == Protocol::ipfix) {
+            LONGS_EQUAL(1, s.num(149));
+            LONGS_EQUAL(1, s2.num(304));  // systematic count-based
+            LONGS_EQUAL(1, s2.num(305));
+            LONGS_EQUAL(99, s2.num(306));
+        } else {
+            LONGS_EQUAL(1, s.num(1));
+            LONGS_EQUAL(1, s2.num(48));
+            LONGS_EQUAL(1, s2.num(49));
+            LONGS_EQUAL(100, s2.num(50));
+        }
+        const Rec& i1 = m.recs[3];
+        LONGS_EQUAL(3, i1.num(p == Protocol::ipfix ? 10 : 2));
+        size_t n82 = 0, n83 = 0;
+        const uint8_t* f82 = i1.field(82, &n82);
+        const uint8_t* f83 = i1.field(83, &n83);
+        CHECK(f82 && f83);
+        LONGS_EQUAL(16, n82);
+        LONGS_EQUAL(32, n83);
+        const uint8_t want82[16] = {'b', 'r', '-', 'l', 'a', 'n'};
+        const uint8_t want83[32] = {'l', 'a', 'n'};
+        MEMCMP_EQUAL(want82, f82, 16);
+        MEMCMP_EQUAL(want83, f83, 32);
+        const Rec& st = m.recs[4];
+        LONGS_EQUAL(2, st.num(41));
+        LONGS_EQUAL(1, st.num(42));
+        LONGS_EQUAL(sink.dgrams[0].size() + sink.dgrams[1].size(), st.num(40));
+        LONGS_EQUAL(10, st.num(164));
+        LONGS_EQUAL(1000, st.num(165));
+        LONGS_EQUAL(0, st.num(166));
+    }
+}
+
+// 10,000 mixed records: headers against an independent running count, packing, maximality.
+TEST(Exporter, SequenceCountAndPackingOverLongRuns)
+{
+    for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
+        for (uint16_t maxd : {uint16_t(512), uint16_t(577), uint16_t(1400), uint16_t(1499)}) {
+            CaptureSink sink;
+            FakeOptions opts;
+            ExporterConfig c = cfg_of(p);
+            c.max_datagram = maxd;
+            c.template_refresh_datagrams = 7;
+            Exporter ex;
+            CHECK(ex.init(c, sink, opts) == Status::ok);
+            for (int i = 0; i < 10000; ++i) {
+                FlowRecord r = (i % 3 == 2) ? v6_icmp_rec() : v4_rec();
+                r.packets = uint64_t(i);  // identity of the record
+                ex.add(r, at(10000 + uint64_t(i)));
+            }
+            ex.flush(at(30000));
+            Decoder dec;
+            uint32_t data_before = 0;
+            std::vector<int> seen(10000, 0);
+            std::vector<Msg> msgs;
+            for (size_t k = 0; k < sink.dgrams.size(); ++k) {
+                const auto& d = sink.dgrams[k];
+                CHECK(d.size() <= maxd);
+                Msg m = dec.parse(d);
+                CHECK_FALSE(m.bad);
+                if (p == Protocol::v9) {
+                    LONGS_EQUAL(k, m.seq);
+                    LONGS_EQUAL(m.recs.size() + m.tmpl_records, m.count_or_len);
+                } else {
+                    LONGS_EQUAL(data_before, m.seq);
+                    LONGS_EQUAL(d.size(), m.count_or_len);
+                }
+                data_before += uint32_t(m.recs.size());
+                // Templates exactly in datagrams 0, 7, 14, ...
+                CHECK_EQUAL(k % 7 == 0, m.tmpl_records == 6);
+                for (const Rec& r : m.recs)
+                    if (r.tid < 258) seen[size_t(r.num(2))]++;
+                msgs.push_back(m);
+            }
+            for (int v : seen) LONGS_EQUAL(1, v);
+            // Maximal: the next datagram's first flow record would not have fitted.
+            for (size_t k = 0; k + 1 < msgs.size(); ++k) {
+                uint16_t next = msgs[k + 1].first_data_tid;
+                if (!next) continue;
+                size_t rl = next == 256 ? (p == Protocol::ipfix ? 61 : 53)
+                                        : (p == Protocol::ipfix ? 85 : 77);
+                size_t need = rl + (msgs[k].last_set == next ? 0 : 4);
+                CHECK(sink.dgrams[k].size() + need > maxd);
+            }
+        }
+    }
+}
+
+TEST(Exporter, RefreshByTime)
+{
+    CaptureSink sink;
+    FakeOptions opts;
+    ExporterConfig c = cfg_of(Protocol::ipfix);
+    c.template_refresh_s = 10;
+    Exporter ex;
+    CHECK(ex.init(c, sink, opts) == Status::ok);
+    for (int k = 0; k < 35; ++k) {
+        ex.add(v4_rec(), at(10000 + uint64_t(k) * 1000));
+        ex.flush(at(10000 + uint64_t(k) * 1000));
+    }
+    Decoder dec;
+    for (size_t k = 0; k < sink.dgrams.size(); ++k) {
+        Msg m = dec.parse(sink.dgrams[k]);
+        CHECK_EQUAL(k % 10 == 0, m.tmpl_records == 6);
+    }
+    // tick alone sends a template datagram when due, and nothing when not.
+    size_t n = sink.dgrams.size();
+    ex.tick(at(10000 + 35 * 1000));
+    LONGS_EQUAL(n, sink.dgrams.size());
+    ex.tick(at(10000 + 40 * 1000));
+    LONGS_EQUAL(n + 1, sink.dgrams.size());
+    LONGS_EQUAL(6, dec.parse(sink.dgrams.back()).tmpl_records);
+}
+
+TEST(Exporter, CollectorErrorResendsTemplatesAndCountsNotSent)
+{
+    CaptureSink sink;
+    FakeOptions opts;
+    Exporter ex;
+    CHECK(ex.init(cfg_of(Protocol::v9), sink, opts) == Status::ok);
+    // datagrams: 0 ok, 1 ok, 2 refused, 3 error, 4 ok, 5 ok, 6 ok, 7 again
+    sink.script = {SendResult::ok, SendResult::ok, SendResult::refused, SendResult::error,
+                   SendResult::ok, SendResult::ok, SendResult::ok, SendResult::again};
+    for (int k = 0; k < 9; ++k) {
+        ex.add(v4_rec(), at(10000));
+        ex.flush(at(10000));
+    }
+    Decoder dec;
+    const bool want[9] = {true, false, false, true, true, true, false, false, false};
+    for (size_t k = 0; k < 9; ++k) {
+        Msg m = dec.parse(sink.dgrams[k]);
+        LONGS_EQUAL(k, m.seq);
+        CHECK_EQUAL(want[k], m.tmpl_records == 6);
+    }
+    const ExporterCounters& c = ex.counters();
+    LONGS_EQUAL(3, c.not_sent_messages);
+    LONGS_EQUAL(3, c.not_sent_flows);
+    LONGS_EQUAL(30, c.not_sent_packets);
+    LONGS_EQUAL(4500, c.not_sent_octets);
+    LONGS_EQUAL(1, c.send_refused);
+    LONGS_EQUAL(1, c.send_error);
+    LONGS_EQUAL(1, c.send_again);
+    LONGS_EQUAL(6, c.messages);
+    LONGS_EQUAL(6, c.records);
+}
+
+TEST(Exporter, RejectsDatagramTooSmallForTemplates)
+{
+    CaptureSink sink;
+    FakeOptions opts;
+    ExporterConfig c = cfg_of(Protocol::ipfix);
+    c.max_datagram = 100;
+    Exporter ex;
+    CHECK(ex.init(c, sink, opts) == Status::bad_input);
+    ex.add(v4_rec(), at(1));  // must not crash
+    LONGS_EQUAL(0, sink.dgrams.size());
+}
