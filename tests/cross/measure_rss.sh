@@ -48,7 +48,7 @@ run() {  # run FLOWS PPS OUT -> writes "RSS_kB HWM_kB" to OUT
 source = generator
 observation_domain = 1
 [flows]
-max_flows = 65536
+max_flows = ${FA_RSS_MAX_FLOWS:-65536}
 active_timeout = 600
 inactive_timeout = 600
 [generator]
