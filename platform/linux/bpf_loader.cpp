@@ -16,7 +16,9 @@
 #include <new>
 
 #include "core/log.h"
+#ifdef FA_BPF_EMBED
 #include "fa_flow_obj.h"
+#endif
 #include "source/bpf_decode.h"
 
 namespace fa {
@@ -126,6 +128,7 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
 
     const char* path = opt.object_path;
     if (path == nullptr) path = std::getenv("FA_BPF_OBJECT");
+#ifdef FA_BPF_EMBED
     if (path != nullptr && path[0] != 0) {
         obj_ = bpf_object__open_file(path, nullptr);
     } else {
@@ -133,6 +136,10 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
         obj_ = bpf_object__open_mem(k_fa_flow_obj, k_fa_flow_obj_size, &oo);
         path = "(embedded)";
     }
+#else
+    if (path == nullptr || path[0] == 0) path = FA_BPF_INSTALL_PATH;
+    obj_ = bpf_object__open_file(path, nullptr);
+#endif
     err = obj_ == nullptr ? -errno : int(libbpf_get_error(obj_));
     if (obj_ == nullptr || err != 0) {
         obj_ = nullptr;
