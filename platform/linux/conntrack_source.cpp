@@ -18,6 +18,7 @@
 #include <cstring>
 #include <new>
 
+#include "clock_linux.h"
 #include "core/log.h"
 #include "source/conntrack_decode.h"
 
@@ -199,6 +200,9 @@ private:
     enum class Mode : uint8_t { event, dump, forced };
     bool walk(const uint8_t* p, size_t n, MonoMs now, SourceSink& sink, Mode mode)
     {
+        // Kernel timestamps are wall-clock ns; they become monotonic ms with the offset read
+        // now (once per batch: it follows NTP steps), so the exporter's wall_of() is exact.
+        const int64_t wall_offset_ms = LinuxClock().wall_offset_ms();
         size_t off = 0;
         while (off < n) {
             CtEntry e;
@@ -230,6 +234,7 @@ private:
             CtRecordOptions o;
             o.both_directions = both_;
             o.now_ms = now;
+            o.wall_offset_ms = wall_offset_ms;
             o.fallback_first_ms = slot ? slot->last_export_ms : now;
             FlowRecord r[2];
             EndReason why_end = mode == Mode::dump ? EndReason::active_timeout

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The real agent in conntrack mode on a masquerading router, exporting IPFIX and NetFlow v9 to
+# two nfcapd instances (127.0.0.1 inside the router namespace):
+#   client ns (10.1.0.2) -- router ns (10.1.0.1 | 10.2.0.1, nft masquerade out vr1) -- server
+#   ns (10.2.0.2)
+# Known traffic through the router:
+#   ICMP: ping -c 5 -s 56: 5 echo requests and 5 replies of 84 IP bytes (56 + 8 + 20).
+#   UDP:  10 datagrams of 128 IP bytes (100 payload) 10.1.0.2:40001 -> 10.2.0.2:9999, and 4
+#         answers of 228 IP bytes (200 payload) back.
+#   TCP:  10.1.0.2:40010 -> 10.2.0.2:8080, 3000 bytes up, 7000 down, closed by both sides.
+#         Ground truth for packets/bytes per direction: the kernel's conntrack counters
+#         (conntrack -L -o extended) read before the agent zeroes them at stop, cross-checked
+#         against a dumpcap capture on the router's client-side interface decoded by tshark
+#         (sum of ip.len per direction).
+# Post-NAT source ports: what the server saw as the sender (recvfrom/accept), not the agent.
+# The ICMP entry is ended with conntrack -D (DESTROY event path); UDP and TCP are still live at
+# SIGTERM and must be exported by the agent's forced end (exit status 0).
+# Checks per flow and direction, on both collectors: exactly one record; packets and bytes equal
+# ground truth; pre-NAT src/dst address and port; post-NAT src/dst address and port (IPFIX/v9
+# IEs 225-228, shown by nfdump 1.7.1 as %xsa %xda %xsp %xdp, its "NSEL XLATE" fields); no
+# other 10.x flows; zero sequence failures; flow start/end (nfdump %tsr/%ter) inside the
+# wall-clock windows read around the traffic (ICMP starts during ping, >= 800 ms before its end;
+# UDP/TCP start while the client ran; end >= start; end <= the agent's exit).
+# PENDING (named pending_*, not run by ctest): the agent exports wrong flow times in conntrack
+# mode. platform/linux/conntrack_source.cpp never sets CtRecordOptions::wall_offset_ms (default
+# 0), so ct_to_records() takes CTA_TIMESTAMP_START/STOP (CLOCK_REALTIME ns since the epoch) as
+# monotonic ms, and the exporter's wall_of() adds the realtime-monotonic offset a second time:
+# IPFIX flowStart/EndMilliseconds come out as real time + boot time (year 2083), v9
+# First/LastSwitched as uptime garbage (days off), and forced-end records end before they start.
+# Rename to test_agent_conntrack_nfdump.sh once that is fixed.
+set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
+require_root
+require_tool ip nft conntrack python3 ping nfcapd nfdump dumpcap tshark ss
+B=${FA_BUILD_DIR:-build}
+SRC_DIR=${FA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+PEER=$SRC_DIR/tests/e2e/lib/ct_nat_peer.py
+[ -x "$B/flowagent" ] || fa_fail "no agent binary $B/flowagent"
+export TZ=UTC
+
+S=$$
+C=fa_cnc$S
+R=fa_cnr$S
+V=fa_cns$S
+fa_tmpdir W
+on_exit "ip netns del $C 2>/dev/null; ip netns del $R 2>/dev/null; ip netns del $V 2>/dev/null"
+# The nft table lives in R and goes with it; delete it explicitly anyway, before the netns.
+on_exit "ip netns exec $R nft delete table ip fa_cnat 2>/dev/null"
+
+ip netns add $C
+ip netns add $R
+ip netns add $V
+ip link add vc$S netns $C type veth peer name vr0 netns $R
+ip link add vs$S netns $V type veth peer name vr1 netns $R
+ip -n $C addr add 10.1.0.2/24 dev vc$S
+ip -n $C link set vc$S up
+ip -n $C link set lo up
+ip -n $V addr add 10.2.0.2/24 dev vs$S
+ip -n $V link set vs$S up
+ip -n $V link set lo up
+ip -n $R addr add 10.1.0.1/24 dev vr0
+ip -n $R addr add 10.2.0.1/24 dev vr1
+ip -n $R link set vr0 up
+ip -n $R link set vr1 up
+ip -n $R link set lo up
+ip -n $C route add default via 10.1.0.1
+ip netns exec $R sysctl -qw net.ipv4.ip_forward=1
+ip netns exec $R nft -f - <<'NFT'
+table ip fa_cnat { chain post { type nat hook postrouting priority 100; oifname "vr1" masquerade; }; }
+NFT
+
+in_r() { ip netns exec "$R" "$@"; }
+r_udp_bound() { in_r ss -Hlun "sport = :$1" 2>/dev/null | grep -q .; }
+r_recvq_empty() {
+    local q
+    q=$(in_r ss -Hlun "sport = :$1" 2>/dev/null | awk '{ s += $2 } END { print s + 0 }')
+    [ "$q" -eq 0 ]
+}
+
+# Collectors: the router namespace is ours alone, so fixed ports cannot clash.
+P_IPFIX=4739
+P_V9=2055
+mkdir -p "$W/ipfix" "$W/v9"
+bg_start NF1 ip netns exec "$R" nfcapd -4 -w "$W/ipfix" -p $P_IPFIX -b 127.0.0.1 >"$W/nfcapd_ipfix.log" 2>&1
+bg_start NF2 ip netns exec "$R" nfcapd -4 -w "$W/v9" -p $P_V9 -b 127.0.0.1 >"$W/nfcapd_v9.log" 2>&1
+wait_for 10 "r_udp_bound $P_IPFIX && r_udp_bound $P_V9" \
+    || fa_fail "nfcapd did not bind: $(cat "$W"/nfcapd_*.log)"
+
+cat >"$W/agent.ini" <<INI
+[agent]
+source = conntrack
+observation_domain = 11
+[flows]
+max_flows = 1024
+active_timeout = 600
+inactive_timeout = 300
+[collector ipfix]
+address = 127.0.0.1:$P_IPFIX
+protocol = ipfix
+[collector v9]
+address = 127.0.0.1:$P_V9
+protocol = v9
+observation_domain = 12
+INI
+bg_start AGENT ip netns exec "$R" "$B/flowagent" -c "$W/agent.ini" >"$W/agent.out" 2>"$W/agent.log"
+wait_for 10 "grep -q 'started:' '$W/agent.log'" \
+    || fa_fail "agent did not start: $(cat "$W/agent.log")"
+
+# Independent TCP ground truth: capture on the client side of the router (pre-NAT addresses).
+bg_start DUMPCAP ip netns exec "$R" dumpcap -i vr0 -f "tcp port 8080" -w "$W/tcp.pcapng" 2>"$W/dumpcap.log"
+wait_for 10 "[ -s '$W/tcp.pcapng' ]" || fa_fail "dumpcap did not start: $(cat "$W/dumpcap.log")"
+
+bg_start SERVER ip netns exec "$V" python3 "$PEER" server 10.2.0.2 "$W/peers.txt" \
+    >"$W/server.out" 2>"$W/server.err"
+wait_for 10 "grep -q ready '$W/server.out'" || fa_fail "server did not start: $(cat "$W/server.err")"
+
+# Wall-clock ground truth (ms since the epoch, CLOCK_REALTIME like the kernel's conntrack
+# timestamps) around each phase, for the flow start/end times.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+T_PING0=$(now_ms)
+ip netns exec $C ping -c 5 -s 56 -i 0.2 -W 2 -q 10.2.0.2 >/dev/null || fa_fail "ping lost packets"
+T_PING1=$(now_ms)
+ip netns exec $C python3 "$PEER" client 10.1.0.2 10.2.0.2 || fa_fail "client traffic failed"
+T_CLIENT1=$(now_ms)
+wait "$SERVER" || fa_fail "server failed: $(cat "$W/server.err")"
+read -r _ _ UDP_NPORT < <(grep '^udp ' "$W/peers.txt")
+read -r _ _ TCP_NPORT < <(grep '^tcp ' "$W/peers.txt")
+grep -q '^udp 10\.2\.0\.1 ' "$W/peers.txt" && grep -q '^tcp 10\.2\.0\.1 ' "$W/peers.txt" \
+    || fa_fail "server did not see the masqueraded address: $(cat "$W/peers.txt")"
+fa_log "post-NAT source ports seen by the server: udp $UDP_NPORT, tcp $TCP_NPORT"
+
+# The last ACK moves the entry to TIME_WAIT: after that no more packets of this connection.
+ct_tcp() { in_r conntrack -L -o extended -p tcp --dport 8080 2>/dev/null; }
+wait_for 10 "ct_tcp | grep -q TIME_WAIT" || fa_fail "TCP entry not in TIME_WAIT: $(ct_tcp)"
+CT_LINE=$(ct_tcp)
+fa_log "conntrack: $CT_LINE"
+read -r TCP_FP TCP_FB TCP_RP TCP_RB < <(sed -n 's/.*packets=\([0-9]*\) bytes=\([0-9]*\).*packets=\([0-9]*\) bytes=\([0-9]*\).*/\1 \2 \3 \4/p' <<<"$CT_LINE")
+[ -n "${TCP_RB:-}" ] || fa_fail "no counters in conntrack output: $CT_LINE"
+
+# Cross-check the kernel counters with the capture (frames may be GSO super-packets; conntrack
+# counts them as one packet of ip.len bytes, as does the capture).
+wait_for 10 "[ \$(dumpcap_count '$W/dumpcap.log') -ge $((TCP_FP + TCP_RP)) ]" \
+    || fa_log "dumpcap saw only $(dumpcap_count "$W/dumpcap.log") packets"
+bg_stop "$DUMPCAP" TERM 10 || true
+read -r CAP_FP CAP_FB CAP_RP CAP_RB < <(tshark -r "$W/tcp.pcapng" -T fields -e ip.src -e ip.len \
+    | awk '$1=="10.1.0.2" {fp++; fb+=$2} $1=="10.2.0.2" {rp++; rb+=$2}
+           END {print fp+0, fb+0, rp+0, rb+0}')
+fa_log "TCP ground truth: conntrack $TCP_FP/$TCP_FB + $TCP_RP/$TCP_RB, capture $CAP_FP/$CAP_FB + $CAP_RP/$CAP_RB"
+[ "$CAP_FP $CAP_FB $CAP_RP $CAP_RB" = "$TCP_FP $TCP_FB $TCP_RP $TCP_RB" ] \
+    || fa_fail "conntrack counters disagree with the capture"
+# At least the payload plus 20+20 header bytes per packet.
+[ "$TCP_FB" -ge $((3000 + 40 * TCP_FP)) ] && [ "$TCP_RB" -ge $((7000 + 40 * TCP_RP)) ] \
+    || fa_fail "TCP byte counts below payload: $TCP_FB $TCP_RB"
+
+# ICMP ends through the DESTROY event path, UDP and TCP through the agent's forced end.
+in_r conntrack -D -p icmp >/dev/null 2>&1 || fa_fail "conntrack -D -p icmp found no entry"
+rc=0
+t0=$(date +%s%N)
+bg_stop "$AGENT" TERM 20 || rc=$?
+[ "$rc" -eq 0 ] || fa_fail "agent exited $rc: $(cat "$W/agent.log")"
+fa_log "agent exited 0, $((($(date +%s%N) - t0) / 1000000)) ms after SIGTERM"
+T_STOP=$(now_ms)
+wait_for 10 "r_recvq_empty $P_IPFIX && r_recvq_empty $P_V9" || fa_log "collector queue not empty"
+bg_stop "$NF1" TERM 10 || true
+bg_stop "$NF2" TERM 10 || true
+
+# Expected records (nfdump -N: numeric protocol): proto src sport dst dport packets bytes xsrc xsport xdst xdport.
+# nfdump shows ICMP type.code in the destination port: echo request 8.0, echo reply 0.0.
+cat >"$W/want.txt" <<EOF
+1 10.1.0.2 0 10.2.0.2 8.0 5 420 10.2.0.1 0 10.2.0.2 0
+1 10.2.0.2 0 10.2.0.1 0.0 5 420 10.2.0.2 0 10.1.0.2 0
+17 10.1.0.2 40001 10.2.0.2 9999 10 1280 10.2.0.1 $UDP_NPORT 10.2.0.2 9999
+17 10.2.0.2 9999 10.2.0.1 $UDP_NPORT 4 912 10.2.0.2 9999 10.1.0.2 40001
+6 10.1.0.2 40010 10.2.0.2 8080 $TCP_FP $TCP_FB 10.2.0.1 $TCP_NPORT 10.2.0.2 8080
+6 10.2.0.2 8080 10.2.0.1 $TCP_NPORT $TCP_RP $TCP_RB 10.2.0.2 8080 10.1.0.2 40010
+EOF
+sort -o "$W/want.txt" "$W/want.txt"
+
+fail=0
+for proto in ipfix v9; do
+    nfdump -R "$W/$proto" -q -N \
+        -o 'fmt:%pr|%sa|%sp|%da|%dp|%pkt|%byt|%xsa|%xsp|%xda|%xdp|%tsr|%ter' \
+        >"$W/$proto.txt" 2>"$W/$proto.err" || fa_fail "nfdump $proto: $(cat "$W/$proto.err")"
+    # Keep the test's own flows (10.x); the agent also sees its export to 127.0.0.1.
+    tr -d ' ' <"$W/$proto.txt" | awk -F'|' '$2 ~ /^10\./ || $4 ~ /^10\./' | cut -d'|' -f1-11 \
+        | tr '|' ' ' | sort >"$W/$proto.got"
+    if ! diff -u "$W/want.txt" "$W/$proto.got" >"$W/$proto.diff"; then
+        echo "FAIL $proto: records differ from ground truth (- want, + got):"
+        cat "$W/$proto.diff"
+        echo "--- all $proto records:"
+        cat "$W/$proto.txt"
+        fail=1
+    else
+        echo "$proto: 6/6 records exact (packets, bytes, pre- and post-NAT addresses and ports)"
+    fi
+    # Flow start/end (%tsr/%ter, s since the epoch) against the wall clock read around the
+    # traffic: ICMP starts during ping (>= 800 ms before its end: 5 requests 0.2 s apart) and ends
+    # by the agent's exit; UDP and TCP start while the client ran; every end >= its start and
+    # <= the agent's exit. 5 ms slack for rounding to ms.
+    if ! tr -d ' ' <"$W/$proto.txt" | awk -F'|' -v p0="$T_PING0" -v p1="$T_PING1" \
+        -v c1="$T_CLIENT1" -v st="$T_STOP" '
+        $2 !~ /^10\./ && $4 !~ /^10\./ { next }
+        {
+            ts = $12 * 1000; te = $13 * 1000; lo = p1; hi = c1
+            if ($1 == 1) { lo = p0; hi = p1 - 800 }
+            ok = ts >= lo - 5 && ts <= hi + 5 && te >= ts && te <= st + 5
+            printf "%s %s:%s > %s:%s start %.3f end %.3f (start window %.3f..%.3f, end <= %.3f) %s\n",
+                $1, $2, $3, $4, $5, ts / 1000, te / 1000, lo / 1000, hi / 1000, st / 1000,
+                ok ? "ok" : "WRONG"
+            if (!ok) bad = 1
+        }
+        END { exit bad }' >"$W/$proto.times"; then
+        echo "FAIL $proto: flow start/end times outside the wall-clock window of the traffic:"
+        cat "$W/$proto.times"
+        fail=1
+    else
+        echo "$proto: 6/6 flow start/end times inside the traffic's wall-clock windows"
+    fi
+    seqfail=$(nfdump -R "$W/$proto" -I | awk '/^Sequence failures:/ {print $3}')
+    echo "$proto: sequence failures ${seqfail:-?}, other (loopback) records" \
+        "$(tr -d ' ' <"$W/$proto.txt" | awk -F'|' '$2 !~ /^10\./ && $4 !~ /^10\./' | wc -l)"
+    [ "${seqfail:-x}" = 0 ] || { echo "FAIL $proto: sequence failures ${seqfail:-?}"; fail=1; }
+done
+[ "$fail" -eq 0 ] || { echo "--- agent log:"; cat "$W/agent.log"; exit 1; }
+echo "PASS: conntrack NAT flows exact on nfcapd (IPFIX and v9)"
