@@ -58,12 +58,13 @@ Status Exporter::init(const ExporterConfig& cfg, DatagramSink& sink, const Optio
     // The datagram that carries the templates must hold all of them, and any datagram must hold
     // one record of every template after the header.
     size_t tmpl = header_len_ + kSetHeader + template_record_len(p, data_v4_) +
-                  template_record_len(p, data_v6_) + kSetHeader +
+                  template_record_len(p, data_v6_) + 4 * kSetHeader +  // one set per options tmpl
                   template_record_len(p, sampling_) + template_record_len(p, sampler_) +
                   template_record_len(p, interfaces_) +
                   template_record_len(p, stats_);
     size_t max_rec = 0;
-    for (const TemplateDesc* td : {&data_v4_, &data_v6_, &sampling_, &sampler_, &interfaces_, &stats_})
+    for (const TemplateDesc* td :
+         {&data_v4_, &data_v6_, &sampling_, &sampler_, &interfaces_, &stats_})
         if (td->rec_len > max_rec) max_rec = td->rec_len;
     if (cfg.max_datagram < tmpl || cfg.max_datagram < header_len_ + kSetHeader + max_rec)
         return Status::bad_input;
@@ -85,7 +86,8 @@ bool Exporter::templates_due(const ExportTime& t) const
 void Exporter::open_datagram(const ExportTime& t, bool templates)
 {
     WireWriter w(Span<uint8_t>(buf_, cfg_.max_datagram));
-    const uint64_t wall_s = t.wall_now() / 1000u;
+    const uint64_t wall_ms = t.wall_now();
+    const uint64_t wall_s = wall_ms / 1000u;
     if (cfg_.protocol == Protocol::ipfix) {
         // RFC 7011 §3.1: version, length (patched at send), export time, sequence, domain.
         (void)w.put_u16(10);
@@ -95,10 +97,16 @@ void Exporter::open_datagram(const ExportTime& t, bool templates)
         (void)w.put_u32(cfg_.observation_domain);
     } else {
         // RFC 3954 §5.1: version, count (patched), sysUptime, unix_secs, sequence, source id.
+        // Both header times describe one export instant: the next whole second (at most 999 ms
+        // after the send, within unix_secs' 1 s resolution). Collectors place a flow at
+        // unix_secs * 1000 - (sysUptime - FIRST_SWITCHED), which is then exact instead of off by
+        // the sub-second part of the send time, a random 0-999 ms per datagram; rounding up, not
+        // down, keeps sysUptime >= every FIRST/LAST_SWITCHED, so the difference never wraps.
+        const uint64_t to_next_s = (1000u - wall_ms % 1000u) % 1000u;
         (void)w.put_u16(9);
         (void)w.put_u16(0);
-        (void)w.put_u32(uptime_of(t.mono_ms, t));
-        (void)w.put_u32(uint32_t(wall_s));
+        (void)w.put_u32(uptime_of(t.mono_ms + to_next_s, t));
+        (void)w.put_u32(uint32_t((wall_ms + to_next_s) / 1000u));
         (void)w.put_u32(v9_seq_);
         (void)w.put_u32(cfg_.observation_domain);
     }
@@ -132,11 +140,13 @@ void Exporter::write_templates()
         ++dgram_records_;
     }
     WireWriter::patch_u16(set + 2, uint16_t(w.pos() - set));
-    // Options template set: IPFIX set ID 3 (RFC 7011 §3.4.2.2), v9 FlowSet ID 1 (RFC 3954 §6.1).
-    set = w.pos();
-    (void)w.put_u16(ipfix ? 3 : 1);
-    (void)w.put_u16(0);
+    // Options template sets: IPFIX set ID 3 (RFC 7011 §3.4.2.2), v9 FlowSet ID 1 (RFC 3954 §6.1).
+    // One record per set: a set may hold several (RFC 7011 §3.3.1, RFC 3954 §6.1), but nfcapd
+    // 1.7.1 decodes only the first options template of a set and silently drops the rest.
     for (const TemplateDesc* td : {&sampling_, &sampler_, &interfaces_, &stats_}) {
+        set = w.pos();
+        (void)w.put_u16(ipfix ? 3 : 1);
+        (void)w.put_u16(0);
         (void)w.put_u16(td->id);
         if (ipfix) {
             (void)w.put_u16(td->n_fields);   // field count, scope included
@@ -151,8 +161,8 @@ void Exporter::write_templates()
             (void)w.put_u16(td->fields[i].len);
         }
         ++dgram_records_;
+        WireWriter::patch_u16(set + 2, uint16_t(w.pos() - set));
     }
-    WireWriter::patch_u16(set + 2, uint16_t(w.pos() - set));
     len_ += w.used();
     has_templates_ = true;
 }
@@ -251,7 +261,6 @@ void Exporter::write_record(const TemplateDesc& td, const FlowRecord* r, const I
         case FieldSrc::sampling_rate:
             put_num(w, opt_sampling_.rate ? opt_sampling_.rate : 1u, f.len);
             break;
-        case FieldSrc::v9_sampling_algo:
         case FieldSrc::v9_sampler_mode: put_num(w, v9_algo(opt_sampling_.mode), f.len); break;
         case FieldSrc::sampler_id: put_num(w, 1, f.len); break;
         case FieldSrc::if_name: (void)w.put_bytes(ifi->name, f.len); break;

@@ -66,11 +66,14 @@ static void add_system_scope(Protocol p, TemplateDesc& out)
     out.n_scope = 1;
 }
 
-// Two sampling options records. 258: the "standard" pair SAMPLING_INTERVAL 34 (= rate) and
-// SAMPLING_ALGORITHM 35 (1 deterministic, 2 random), deprecated in IPFIX but still IANA
-// registered; nfdump 1.7.x applies it to every flow of the exporter, while a 302/48-keyed
-// sampler only applies to flows that carry that ID. 261: the individual sampler (v9 FLOW_SAMPLER
-// 48/49/50, RFC 3954 §8; IPFIX PSAMP 302/304/305/306 or 390/396/397 for flow sampling).
+// Two sampling options records. 258: SAMPLING_INTERVAL 34 (= rate) alone, deprecated in IPFIX but
+// still IANA registered; collectors apply it to every flow of the exporter.
+// Deliberately without SAMPLING_ALGORITHM 35: nfcapd 1.7.1 (Debian 12) ignores a 34/35 pair (and
+// 48/49/50, 302/304/305/306) and scales nothing; with 34 alone it registers a generic sampler,
+// interval 1 / space rate-1, and multiplies packets and bytes (checked against nfcapd 1.7.1 in
+// tests/e2e/test_decoders_nfdump.sh). The algorithm is carried by 261. 261: the individual
+// sampler (v9 FLOW_SAMPLER 48/49/50, RFC 3954 §8; IPFIX PSAMP 302/304/305/306 or 390/396/397
+// for flow sampling, RFC 5477), which collectors apply only to flows that carry its ID.
 void build_sampling_template(Protocol p, SamplingKind kind, TemplateDesc& out)
 {
     (void)kind;
@@ -78,7 +81,6 @@ void build_sampling_template(Protocol p, SamplingKind kind, TemplateDesc& out)
     out.id = kTidSampling;
     add_system_scope(p, out);
     out.add(kIeSamplingInterval, 4, FieldSrc::sampling_rate);
-    out.add(kIeSamplingAlgorithm, 1, FieldSrc::v9_sampling_algo);
 }
 
 void build_sampler_template(Protocol p, SamplingKind kind, TemplateDesc& out)

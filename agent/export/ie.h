@@ -23,7 +23,7 @@ enum class FieldSrc : uint8_t {
     scope_ifindex,                  // interface table scope
     // sampling
     selector_id, selector_algo, sampling_interval_one, sampling_space, sampling_rate,
-    v9_sampling_algo, sampler_id, v9_sampler_mode,
+    sampler_id, v9_sampler_mode,
     // interface table
     if_name, if_descr,
     // exporter statistics

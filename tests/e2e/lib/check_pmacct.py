@@ -2,7 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Compares pmacct print-plugin CSV (aggregate: src_host, dst_host, src_port, dst_port, proto,
 # tos, timestamp_start, timestamp_end; appended over refreshes, so rows are summed per key)
-# with the record file. Usage: check_pmacct.py RECORDS CSV RATE
+# with the record file. Usage: check_pmacct.py RECORDS CSV RATE [ipfix|v9]
+# v9 times: RFC 3954 §5.1 carries them as sysUptime-relative ms next to a UNIX Secs header field
+# of 1 s resolution; the exporter states both header times for one whole-second instant, and
+# nfacctd 1.7.7 computes unix_secs - (sysUptime - FIRST/LAST_SWITCHED) / 1000 in whole seconds
+# (integer division, ms dropped), so a flow time of T ms comes out as ceil(T / 1000) s exactly.
+# IPFIX flowStart/EndMilliseconds come out as sent.
 import collections, csv, datetime, ipaddress, os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from records import parse
@@ -16,6 +21,9 @@ def ms(text):
 def main():
     recs = parse(sys.argv[1])
     rate = int(sys.argv[3])
+    v9 = len(sys.argv) > 4 and sys.argv[4] == "v9"
+    def want_ms(t):
+        return -(-t // 1000) * 1000 if v9 else t
     sums = collections.defaultdict(lambda: [0, 0])
     with open(sys.argv[2]) as f:
         for row in csv.DictReader(f):
@@ -30,7 +38,8 @@ def main():
             sums[key][1] += int(row["BYTES"])
     errors = []
     for r in recs:
-        key = (r["src"], r["dst"], r["proto"], r["sport"], r["tos"], r["start"], r["end"])
+        key = (r["src"], r["dst"], r["proto"], r["sport"], r["tos"], want_ms(r["start"]),
+               want_ms(r["end"]))
         got = sums.pop(key, None)
         if got is None:
             errors.append("flow %s not in nfacctd output" % (key,))

@@ -97,7 +97,8 @@ wait_for() {
     local start_ns
     start_ns=$(date +%s%N)
     local limit_ns
-    limit_ns=$(awk -v t="$timeout" 'BEGIN { printf "%d", t * 1e9 }')
+    # %.0f, not %d: mawk (Debian's awk) clamps %d to 2^31 - 1, which cut every wait to 2.1 s.
+    limit_ns=$(awk -v t="$timeout" 'BEGIN { printf "%.0f", t * 1e9 }')
     while :; do
         if eval "$cond"; then
             return 0

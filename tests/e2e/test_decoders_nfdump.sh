@@ -72,8 +72,13 @@ run_case() {
         || { cat "$dir/stat.txt" >&2; soft_fail "$name: byte total != $want_bytes"; }
     if [ "$rate" -gt 1 ]; then
         nfdump -E "$f" >"$dir/exporters.txt" 2>&1 || soft_fail "$name: nfdump -E failed"
-        grep -i -q "sampl" "$dir/exporters.txt" && grep -q -w "$rate" "$dir/exporters.txt" \
-            || { cat "$dir/exporters.txt" >&2; soft_fail "$name: nfdump lists no sampler with rate $rate"; }
+        # nfdump 1.7.1 -E prints an exporter-wide sampler as "Sampler: Generic Sampler:
+        # algorithm: A, packet interval: 1, packet space: S" where rate = (1 + S) / 1. (A bare
+        # word match on the rate would also hit "version: 10" of the exporter line.)
+        grep -q -E "Generic Sampler: .*packet interval: 1, packet space: $((rate - 1))\$" \
+            "$dir/exporters.txt" \
+            || { cat "$dir/exporters.txt" >&2
+                 soft_fail "$name: nfdump lists no sampler with rate $rate"; }
     fi
     [ "$failures" -eq "$before" ] || return 0
     fa_log "$name: ok ($want_flows flows, $want_pkts packets, $want_bytes bytes)"

@@ -3,8 +3,9 @@
 # Real-decoder check with pmacct nfacctd: tests/data/records/basic.txt goes through the real
 # Exporter and UdpTransport (tests/tools/fa_export_records) to nfacctd on loopback; its print
 # plugin (CSV) must show every flow with the sent addresses, source port, protocol, ToS,
-# ms start/end times, packets and bytes. With sampling rate 10 announced in the options data
-# and nfacctd_renormalize on, packets and bytes must come out multiplied by 10.
+# start/end times (IPFIX: ms as sent; v9: whole seconds, see lib/check_pmacct.py), packets and
+# bytes. With sampling rate 10 announced in the options data and nfacctd_renormalize on,
+# packets and bytes must come out multiplied by 10.
 # IPFIX and v9. Ground truth: tests/e2e/lib/records.py, from the file.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,13 +42,15 @@ CONF
     "$tool" --records "$records" --collector "127.0.0.1:$port" --protocol "$proto" --odid 5 \
         --sampling-rate "$rate" >"$dir/tool.out" 2>"$dir/tool.err" \
         || fa_fail "$name: fa_export_records failed: $(cat "$dir/tool.err")"
+    grep -q '^send_error=0$' "$dir/tool.out" || fa_fail "$name: send errors: $(cat "$dir/tool.out")"
+    grep -q '^send_refused=0$' "$dir/tool.out" || fa_fail "$name: refused: $(cat "$dir/tool.out")"
     # The print plugin writes its cache every second; wait for every flow to be written.
     wait_for 15 "[ -f '$dir/out.csv' ] && [ \$(grep -c -v '^SRC_IP' '$dir/out.csv') -ge $nrec ]" \
         || { cat "$dir/nfacctd.log" >&2; fa_fail "$name: nfacctd printed $(grep -c -v '^SRC_IP' "$dir/out.csv" 2>/dev/null || echo 0) of $nrec flows"; }
     # The CSV is complete (waited for above); nfacctd's core ignores TERM/INT when started in
     # the background of a script, so bg_stop ends it with KILL after the timeout.
     bg_stop "$pid" INT 3 || true
-    python3 "$here/lib/check_pmacct.py" "$records" "$dir/out.csv" "$rate" \
+    python3 "$here/lib/check_pmacct.py" "$records" "$dir/out.csv" "$rate" "$proto" \
         || { cat "$dir/out.csv" >&2; fa_fail "$name: nfacctd output differs from what was sent"; }
     fa_log "$name: ok"
 }
