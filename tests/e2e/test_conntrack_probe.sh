@@ -24,18 +24,8 @@ cleanup() {
 }
 trap cleanup EXIT
 set -e
-ip netns add $C; ip netns add $R; ip netns add $V
-ip link add vc$S netns $C type veth peer name vr0 netns $R
-ip link add vs$S netns $V type veth peer name vr1 netns $R
-ip -n $C addr add 10.1.0.2/24 dev vc$S; ip -n $C link set vc$S up; ip -n $C link set lo up
-ip -n $V addr add 10.2.0.2/24 dev vs$S; ip -n $V link set vs$S up; ip -n $V link set lo up
-ip -n $R addr add 10.1.0.1/24 dev vr0; ip -n $R addr add 10.2.0.1/24 dev vr1
-ip -n $R link set vr0 up; ip -n $R link set vr1 up; ip -n $R link set lo up
-ip -n $C route add default via 10.1.0.1
-ip netns exec $R sysctl -qw net.ipv4.ip_forward=1
-ip netns exec $R nft -f - <<'NFT'
-table ip fact { chain post { type nat hook postrouting priority 100; oifname "vr1" masquerade; }; }
-NFT
+. "$(dirname "$0")/lib/nat_topo.sh"
+nat_topo_up $C $R $V $S fact
 set +e
 ip netns exec $R "$B/fa_ct_probe" >"$OUT" 2>"$ERR" &
 PID=$!

@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# The NAT router topology the conntrack tests share (sourced, not run):
+#   client C (10.1.0.2) --vc$S|vr0-- router R (10.1.0.1 | 10.2.0.1) --vr1|vs$S-- server V (10.2.0.2)
+# R forwards and masquerades out of vr1 (nft table ip TABLE), so conntrack in R sees every
+# connection with its NAT. The caller deletes the three namespaces (the table goes with R).
+# Usage: nat_topo_up C R V S TABLE   (returns non-zero on the first failing step)
+nat_topo_up() {
+    local c=$1 r=$2 v=$3 s=$4 table=$5
+    ip netns add "$c" && ip netns add "$r" && ip netns add "$v" &&
+    ip link add "vc$s" netns "$c" type veth peer name vr0 netns "$r" &&
+    ip link add "vs$s" netns "$v" type veth peer name vr1 netns "$r" &&
+    ip -n "$c" addr add 10.1.0.2/24 dev "vc$s" &&
+    ip -n "$v" addr add 10.2.0.2/24 dev "vs$s" &&
+    ip -n "$r" addr add 10.1.0.1/24 dev vr0 &&
+    ip -n "$r" addr add 10.2.0.1/24 dev vr1 &&
+    ip -n "$c" link set "vc$s" up && ip -n "$c" link set lo up &&
+    ip -n "$v" link set "vs$s" up && ip -n "$v" link set lo up &&
+    ip -n "$r" link set vr0 up && ip -n "$r" link set vr1 up && ip -n "$r" link set lo up &&
+    ip -n "$c" route add default via 10.1.0.1 &&
+    ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1 &&
+    ip netns exec "$r" nft -f - <<NFT
+table ip $table { chain post { type nat hook postrouting priority 100; oifname "vr1" masquerade; }; }
+NFT
+}
