@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: GPL-2.0-only
 # The NAT router topology the conntrack tests share (sourced, not run):
 #   client C (10.1.0.2) --vc$S|vr0-- router R (10.1.0.1 | 10.2.0.1) --vr1|vs$S-- server V (10.2.0.2)
