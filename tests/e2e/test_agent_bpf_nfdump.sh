@@ -25,25 +25,8 @@ fa_tmpdir work
 on_exit "ip netns del $A 2>/dev/null"
 on_exit "ip netns del $B 2>/dev/null"
 
-ip netns add "$A"
-ip netns add "$B"
-ip -n "$A" link add va type veth peer name vb netns "$B"
-ip -n "$A" link set lo up
-ip -n "$B" link set lo up
-ip -n "$A" addr add 10.77.0.1/24 dev va
-ip -n "$B" addr add 10.77.0.2/24 dev vb
-ip -n "$A" addr add fd77::1/64 dev va nodad
-ip -n "$B" addr add fd77::2/64 dev vb nodad
-ip -n "$A" link set va up
-ip -n "$B" link set vb up
-# Static neighbours: no ARP/ND exchange racing with the capture window.
-mac_a=$(ip -n "$A" -o link show va | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
-mac_b=$(ip -n "$B" -o link show vb | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
-ip -n "$A" neigh add 10.77.0.2 lladdr "$mac_b" dev va
-ip -n "$B" neigh add 10.77.0.1 lladdr "$mac_a" dev vb
-ip -n "$A" neigh add fd77::2 lladdr "$mac_b" dev va
-ip -n "$B" neigh add fd77::1 lladdr "$mac_a" dev vb
-ifindex=$(ip -n "$B" -o link show vb | cut -d: -f1)
+. "$(dirname "$0")/lib/veth_pair.sh"
+veth_pair_up "$A" "$B"
 
 # in_b CMD...: run in B (where the agent, nfcapd and the capture live).
 in_b() { ip netns exec "$B" "$@"; }
