@@ -35,6 +35,8 @@ struct FlowDelta {
 enum RecordFlag : uint8_t {
     kRecHasMac = 0x01,   // src_mac/dst_mac valid
     kRecHasNat = 0x02,   // post_* fields valid (conntrack NAT)
+    kRecHasMark = 0x04,  // ct_mark valid (conntrack, [conntrack] mark = yes)
+    kRecHasZone = 0x08,  // ct_zone valid (conntrack, [conntrack] zone = yes)
 };
 
 // One exported flow record: what leaves the flow table (or the conntrack source) and goes to
@@ -56,6 +58,8 @@ struct FlowRecord {
     uint8_t post_dst[16] = {};  // postNATDestinationIPv4Address (226) / IPv6 (282)
     uint16_t post_src_port = 0; // postNAPTSourceTransportPort (227)
     uint16_t post_dst_port = 0; // postNAPTDestinationTransportPort (228)
+    uint16_t ct_zone = 0;       // conntrack zone (CTA_ZONE), when kRecHasZone
+    uint32_t ct_mark = 0;       // conntrack mark (CTA_MARK), when kRecHasMark
 };
 
 } // namespace fa
