@@ -11,14 +11,20 @@
  *  4. The key carries the drain generation read from fa_ctl. User space flips the generation,
  *     waits for every program run that may have read the old one (synchronize_rcu() via an
  *     fa_sync update), and only then drains the old generation, which nothing writes any more.
- *     That makes the drain exact; the argument is in platform/linux/bpf_source.cpp.
+ *     That makes the drain exact; the argument is in platform/linux/bpf_loader.cpp. fa_ctl
+ *     also carries the time (now_ms) user space wrote at that drain: no clock read per packet.
  *  5. Fragments: the first fragment stores its ports in fa_frags under (addresses, protocol,
  *     ID); later fragments take them from there, so the flow's packets and bytes stay exact.
  *     A later fragment without its first is still metered, with ports 0, and counted.
- *  6. Update-or-insert: lookup + atomic adds; on a miss insert with BPF_NOEXIST and retry the
- *     lookup on -EEXIST (another CPU won). Insertion failure (map full) is counted per packet
- *     and per octet, never silent (hence a plain preallocated HASH, not an LRU that evicts).
- *  7. Always XDP_PASS / TC_ACT_OK: the programs only observe.
+ *  6. Per-CPU flow cache: the key picks one slot of this CPU's half of fa_cache for the current
+ *     generation (direct-mapped, FA_CACHE_SLOTS). Same key: plain adds, no atomics, no hash
+ *     lookup - the hit path. Free slot: take it. Another flow: move that flow's counts into
+ *     fa_flows (below), then take the slot. User space drains both (an old-generation slot is
+ *     never written after the flip, like an old-generation key).
+ *  7. fa_flows update-or-insert: lookup + atomic adds; on a miss insert with BPF_NOEXIST and
+ *     retry the lookup on -EEXIST (another CPU won). Insertion failure (map full) is counted
+ *     in packets and octets, never silent (hence a plain preallocated HASH, not an LRU).
+ *  8. Always XDP_PASS / TC_ACT_OK: the programs only observe.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -48,6 +54,14 @@ struct {
 	__type(key, struct fa_flow_key);
 	__type(value, struct fa_flow_val);
 } fa_flows SEC(".maps");
+
+/* Step 6: 2 x FA_CACHE_SLOTS slots per CPU (one half per generation), 64 bytes each. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * FA_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct fa_cache_ent);
+} fa_cache SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -96,15 +110,20 @@ struct {
 	.values = {&fa_sync_in},
 };
 
-static __always_inline void fa_count(__u32 reason, __u64 bytes)
+static __always_inline void fa_count_n(__u32 reason, __u64 packets, __u64 bytes)
 {
 	struct fa_stat *s = bpf_map_lookup_elem(&fa_stats, &reason);
 
 	/* Per-CPU slot: no other CPU writes it, so plain adds are exact. */
 	if (s) {
-		s->packets += 1;
+		s->packets += packets;
 		s->bytes += bytes;
 	}
+}
+
+static __always_inline void fa_count(__u32 reason, __u64 bytes)
+{
+	fa_count_n(reason, 1, bytes);
 }
 
 /* Step 2. Returns 1 when the packet is to be metered. */
@@ -129,7 +148,7 @@ static __always_inline int fa_sampled_in(void)
 }
 
 /* Step 5. Returns a reason to count beside the metering, or FA_R_MAX for none. */
-static __always_inline __u32 fa_frag(struct fa_parsed *r, __u64 now)
+static __always_inline __u32 fa_frag(struct fa_parsed *r, __u32 now)
 {
 	struct fa_frag_key fk = {};
 	struct fa_frag_val fv = {};
@@ -142,7 +161,7 @@ static __always_inline __u32 fa_frag(struct fa_parsed *r, __u64 now)
 	if (r->frag == FA_FRAG_FIRST) {
 		__builtin_memcpy(fv.sport, r->key.sport, 2);
 		__builtin_memcpy(fv.dport, r->key.dport, 2);
-		fv.seen_ns = now;
+		fv.seen_ms = now;
 		if (bpf_map_update_elem(&fa_frags, &fk, &fv, BPF_ANY))
 			return FA_R_FRAG_FULL;
 		return FA_R_MAX;
@@ -152,7 +171,7 @@ static __always_inline __u32 fa_frag(struct fa_parsed *r, __u64 now)
 		return FA_R_FRAG_UNMATCHED;
 	__builtin_memcpy(r->key.sport, v->sport, 2);
 	__builtin_memcpy(r->key.dport, v->dport, 2);
-	v->seen_ns = now;
+	v->seen_ms = now;
 	/* In-order delivery ends with the last fragment; reordered leftovers are aged out by
 	 * user space (IP reassembly timeout). */
 	if (r->frag_last)
@@ -160,15 +179,65 @@ static __always_inline __u32 fa_frag(struct fa_parsed *r, __u64 now)
 	return FA_R_MAX;
 }
 
+/* Step 7: adds counts `a` under key `k` to fa_flows; counts them as map_full when no room. */
+static __always_inline void fa_flows_add(const struct fa_flow_key *k, const struct fa_flow_val *a)
+{
+	struct fa_flow_val *v;
+	long err;
+
+	v = bpf_map_lookup_elem(&fa_flows, k);
+	if (!v) {
+		err = bpf_map_update_elem(&fa_flows, k, a, BPF_NOEXIST);
+		if (!err)
+			return;
+		if (err == -EEXIST)
+			v = bpf_map_lookup_elem(&fa_flows, k);
+		if (!v) {
+			fa_count_n(FA_R_MAP_FULL, a->packets, a->bytes);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&v->packets, a->packets);
+	__sync_fetch_and_add(&v->bytes, a->bytes);
+	/* Benign races: times from two CPUs differ by at most a tick; a flag lost between two
+	 * CPUs merging the same flow in the same instant is the accepted cost of kernels without
+	 * BPF atomic OR (< 5.12). The per-CPU cache makes this path rare. */
+	if ((__s32)(v->last_ms - a->last_ms) < 0)
+		v->last_ms = a->last_ms;
+	if ((__s32)(a->first_ms - v->first_ms) < 0)
+		v->first_ms = a->first_ms;
+	if ((v->tcp_flags | a->tcp_flags) != v->tcp_flags)
+		v->tcp_flags |= a->tcp_flags;
+}
+
+/* Step 6: a cheap mix of the key's ten 32-bit words into a slot index. */
+static __always_inline __u32 fa_slot(const struct fa_flow_key *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = w[0] ^ w[1] ^ w[2] ^ w[3];
+
+	h ^= w[4] ^ w[5] ^ w[6] ^ w[7];
+	h = (h ^ w[8] ^ (w[9] << 7)) * 0x9e3779b1u;
+	return h >> 24; /* top 8 bits: FA_CACHE_SLOTS == 256 */
+}
+
+static __always_inline int fa_key_eq(const struct fa_flow_key *a, const struct fa_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a;
+	const __u64 *y = (const __u64 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
+_Static_assert(FA_CACHE_SLOTS == 256, "fa_slot returns 8 bits");
+
 static __always_inline void fa_handle(struct fa_pkt *p)
 {
 	struct fa_parsed r = {};
-	struct fa_flow_val *v;
+	struct fa_cache_ent *e;
 	struct fa_ctl *ctl;
 	__u32 zero = 0;
-	__u32 reason;
-	__u64 now;
-	long err;
+	__u32 reason, gen, now, idx;
 
 	if (!fa_sampled_in()) {
 		fa_count(FA_R_SAMPLED_OUT, p->len);
@@ -179,52 +248,50 @@ static __always_inline void fa_handle(struct fa_pkt *p)
 		fa_count(reason, p->len);
 		return;
 	}
-	now = bpf_ktime_get_ns();
+	ctl = bpf_map_lookup_elem(&fa_ctl, &zero);
+	gen = ctl ? ctl->gen & 1 : 0;
+	now = ctl ? ctl->now_ms : 0;
 	if (r.frag != FA_FRAG_NONE) {
 		reason = fa_frag(&r, now);
 		if (reason != FA_R_MAX)
 			fa_count(reason, p->len);
 	}
 
-	r.key.ifindex = p->ifindex;
+	r.key.ifx = (__u16)(p->ifindex & FA_IFX_INDEX);
 	if (p->egress)
-		r.key.flags |= FA_KF_EGRESS;
-	ctl = bpf_map_lookup_elem(&fa_ctl, &zero);
-	if (ctl && (ctl->gen & 1))
-		r.key.flags |= FA_KF_GEN;
+		r.key.ifx |= FA_IFX_EGRESS;
+	if (gen)
+		r.key.ifx |= FA_IFX_GEN;
 
-	v = bpf_map_lookup_elem(&fa_flows, &r.key);
-	if (!v) {
+	idx = gen * FA_CACHE_SLOTS + fa_slot(&r.key);
+	e = bpf_map_lookup_elem(&fa_cache, &idx);
+	if (e && e->val.packets != 0 && fa_key_eq(&e->key, &r.key)) {
+		/* The hit path: this CPU's slot, nobody else writes it. */
+		e->val.packets += 1;
+		e->val.bytes += r.octets;
+		e->val.last_ms = now;
+		e->val.tcp_flags |= r.tcp_flags;
+		return;
+	}
+	{
 		struct fa_flow_val init = {
-			.packets = 1,
 			.bytes = r.octets,
-			.first_ns = now,
-			.last_ns = now,
+			.packets = 1,
+			.first_ms = now,
+			.last_ms = now,
 			.tcp_flags = r.tcp_flags,
+			.vlan = r.vlan,
 		};
 
-		err = bpf_map_update_elem(&fa_flows, &r.key, &init, BPF_NOEXIST);
-		if (!err)
-			return;
-		if (err != -EEXIST) {
-			fa_count(FA_R_MAP_FULL, r.octets); /* L3 octets, as the flow would have had */
+		if (!e) { /* cannot happen (idx < max_entries); keeps the verifier and us honest */
+			fa_flows_add(&r.key, &init);
 			return;
 		}
-		v = bpf_map_lookup_elem(&fa_flows, &r.key);
-		if (!v) {
-			fa_count(FA_R_MAP_FULL, r.octets);
-			return;
-		}
+		if (e->val.packets != 0)
+			fa_flows_add(&e->key, &e->val);
+		e->key = r.key;
+		e->val = init;
 	}
-	__sync_fetch_and_add(&v->packets, 1);
-	__sync_fetch_and_add(&v->bytes, r.octets);
-	/* Benign races: last_ns from two CPUs differ by nanoseconds; a flag lost between two
-	 * CPUs hitting the same flow in the same instant is the accepted cost of kernels
-	 * without BPF atomic OR (< 5.12). */
-	if (v->last_ns < now)
-		v->last_ns = now;
-	if ((v->tcp_flags | r.tcp_flags) != v->tcp_flags)
-		v->tcp_flags |= r.tcp_flags;
 }
 
 SEC("xdp")

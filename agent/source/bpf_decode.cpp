@@ -7,27 +7,19 @@ namespace fa {
 
 namespace {
 
-constexpr uint64_t kNsPerMs = 1000000;
-
 // Ports in the kernel key are the packet's bytes (network order): assemble, never cast.
 uint16_t be16(const uint8_t* p) { return uint16_t(uint16_t(p[0]) << 8 | p[1]); }
 
-bool all_zero(const uint8_t* p, size_t n)
-{
-    for (size_t i = 0; i < n; ++i)
-        if (p[i] != 0) return false;
-    return true;
-}
-
 } // namespace
 
-Status bpf_decode(const fa_flow_key& k, const fa_flow_val& v, FlowDelta& out)
+Status bpf_decode(const fa_flow_key& k, const fa_flow_val& v, MonoMs now_ms, FlowDelta& out)
 {
-    if (!all_zero(k.pad, sizeof(k.pad)) || !all_zero(v.pad, sizeof(v.pad)))
+    if (v.pad != 0 || v.vlan > 0x0fff) return Status::bad_input;
+    const uint32_t span = v.last_ms - v.first_ms;       // modulo 2^32
+    const uint32_t age = uint32_t(now_ms) - v.last_ms;  // modulo 2^32
+    if (v.packets == 0 || span >= 0x80000000u || age >= 0x80000000u ||
+        uint64_t(span) + age > now_ms)
         return Status::bad_input;
-    if ((k.flags & ~(FA_KF_EGRESS | FA_KF_GEN)) != 0 || k.vlan > 0x0fff)
-        return Status::bad_input;
-    if (v.packets == 0 || v.last_ns < v.first_ns) return Status::bad_input;
 
     out = FlowDelta{};
     std::memset(&out.key, 0, sizeof(out.key));
@@ -35,25 +27,26 @@ Status bpf_decode(const fa_flow_key& k, const fa_flow_val& v, FlowDelta& out)
     std::memcpy(out.key.dst, k.daddr, 16);
     out.key.src_port = be16(k.sport);
     out.key.dst_port = be16(k.dport);  // ICMP: {type, code} -> type << 8 | code
-    const bool egress = (k.flags & FA_KF_EGRESS) != 0;
+    const bool egress = (k.ifx & FA_IFX_EGRESS) != 0;
+    const uint32_t ifindex = k.ifx & FA_IFX_INDEX;
     // One hook sees one interface: ingress hooks know the input, egress hooks the output.
-    out.key.in_if = egress ? 0 : k.ifindex;
-    out.key.out_if = egress ? k.ifindex : 0;
-    out.key.vlan = k.vlan;
+    out.key.in_if = egress ? 0 : ifindex;
+    out.key.out_if = egress ? ifindex : 0;
+    out.key.vlan = v.vlan;
     out.key.proto = k.proto;
     out.key.tos = k.tos;
     out.key.dir = uint8_t(egress ? Direction::egress : Direction::ingress);
     out.packets = v.packets;
     out.octets = v.bytes;
-    // bpf_ktime_get_ns() is CLOCK_MONOTONIC, the clock MonoMs counts in.
-    out.first_ms = v.first_ns / kNsPerMs;
-    out.last_ms = v.last_ns / kNsPerMs;
+    // fa_ctl.now_ms counts CLOCK_MONOTONIC ms, the clock MonoMs counts in.
+    out.last_ms = now_ms - age;
+    out.first_ms = out.last_ms - span;
     out.tcp_flags = v.tcp_flags;
     return Status::ok;
 }
 
 Status bpf_decode(const uint8_t* key, size_t key_len, const uint8_t* val, size_t val_len,
-                  FlowDelta& out)
+                  MonoMs now_ms, FlowDelta& out)
 {
     if (key == nullptr || val == nullptr || key_len != sizeof(fa_flow_key) ||
         val_len != sizeof(fa_flow_val))
@@ -62,7 +55,7 @@ Status bpf_decode(const uint8_t* key, size_t key_len, const uint8_t* val, size_t
     fa_flow_val v;
     std::memcpy(&k, key, sizeof(k));  // map buffers may be unaligned: copy, never cast
     std::memcpy(&v, val, sizeof(v));
-    return bpf_decode(k, v, out);
+    return bpf_decode(k, v, now_ms, out);
 }
 
 const char* bpf_reason_name(uint32_t reason)

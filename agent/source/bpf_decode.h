@@ -11,16 +11,20 @@
 
 namespace fa {
 
-// Decodes one entry. `key`/`val` are the raw bytes from the map (host order for the integer
-// fields, as the kernel wrote them on this machine). Returns bad_input, leaving `out`
-// unspecified, when a length is wrong or a field is impossible (non-zero padding, unknown key
-// flags, VLAN > 4095, zero packets, last before first).
+// Decodes one entry (of fa_flows or of a fa_cache slot). `key`/`val` are the raw bytes from the
+// map (host order for the integer fields, as the kernel wrote them on this machine). The
+// entry's 32-bit millisecond times are unwrapped against `now_ms` (CLOCK_MONOTONIC ms at or
+// after the drain that wrote fa_ctl.now_ms last; entries are never older than 2^31 ms).
+// Returns bad_input, leaving `out` unspecified, when a length is wrong or a field is
+// impossible (non-zero padding, VLAN > 4095, zero packets, last before first, a time after
+// `now_ms`).
 [[nodiscard]] Status bpf_decode(const uint8_t* key, size_t key_len, const uint8_t* val,
-                                size_t val_len, FlowDelta& out);
-[[nodiscard]] Status bpf_decode(const fa_flow_key& key, const fa_flow_val& val, FlowDelta& out);
+                                size_t val_len, MonoMs now_ms, FlowDelta& out);
+[[nodiscard]] Status bpf_decode(const fa_flow_key& key, const fa_flow_val& val, MonoMs now_ms,
+                                FlowDelta& out);
 
-// The drain generation an entry was counted in (FA_KF_GEN).
-inline uint32_t bpf_key_gen(const fa_flow_key& key) { return (key.flags & FA_KF_GEN) ? 1u : 0u; }
+// The drain generation an entry was counted in (FA_IFX_GEN).
+inline uint32_t bpf_key_gen(const fa_flow_key& key) { return (key.ifx & FA_IFX_GEN) ? 1u : 0u; }
 
 // Name of a fa_reason ("map_full", "trunc_ip4", ...); "unknown" outside the enum.
 const char* bpf_reason_name(uint32_t reason);

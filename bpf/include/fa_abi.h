@@ -34,7 +34,7 @@ typedef uint64_t fa_u64;
 
 /* Bumped on any change below. The object carries it in .rodata (fa_cfg.abi_version); the
  * loader refuses an object whose value differs. */
-#define FA_ABI_VERSION 1u
+#define FA_ABI_VERSION 2u
 
 /* Program and map names (at most 15 characters: the kernel truncates longer ones). The loader
  * recognises its own stale programs after a crash by these names. */
@@ -42,6 +42,7 @@ typedef uint64_t fa_u64;
 #define FA_PROG_TC_IN "fa_tc_in"
 #define FA_PROG_TC_EG "fa_tc_eg"
 #define FA_MAP_FLOWS "fa_flows"
+#define FA_MAP_CACHE "fa_cache"
 #define FA_MAP_STATS "fa_stats"
 #define FA_MAP_CTL "fa_ctl"
 #define FA_MAP_SYNC "fa_sync"
@@ -51,35 +52,55 @@ typedef uint64_t fa_u64;
 /* Fragment map capacity: first fragments whose later fragments are still due. */
 #define FA_FRAG_ENTRIES 1024
 
-/* Key flag bits (fa_flow_key.flags). */
-#define FA_KF_EGRESS 0x01 /* flowDirection (IE 61): set = egress, clear = ingress */
-#define FA_KF_GEN 0x02    /* drain generation the packet was counted in (see fa_ctl) */
+/* Per-CPU flow cache: slots per generation (a power of two). fa_cache holds 2 x this many
+ * entries per CPU: generation g uses indexes [g * FA_CACHE_SLOTS, (g + 1) * FA_CACHE_SLOTS). */
+#define FA_CACHE_SLOTS 256u
 
-/* One flow in the flow map: 48 bytes. */
+/* fa_flow_key.ifx: the hook's ifindex in the low 14 bits, then two flag bits. The loader
+ * refuses interfaces whose ifindex does not fit (FA_IFX_MAX). */
+#define FA_IFX_INDEX 0x3fffu
+#define FA_IFX_MAX FA_IFX_INDEX
+#define FA_IFX_EGRESS 0x4000u /* flowDirection (IE 61): set = egress, clear = ingress */
+#define FA_IFX_GEN 0x8000u    /* drain generation the packet was counted in (see fa_ctl) */
+
+/* One flow in the flow map: 40 bytes, so that a preallocated hash element (48 bytes of kernel
+ * header + key + value) plus its bucket (16) is 128 bytes. Everything that identifies a flow
+ * is here; the VLAN ID, which a 5-tuple on one interface practically never changes, is a
+ * value attribute (the first packet's). */
 struct fa_flow_key {
 	fa_u8 saddr[16]; /* network order; IPv4 as ::ffff:a.b.c.d */
 	fa_u8 daddr[16]; /* network order; IPv4 as ::ffff:a.b.c.d */
 	fa_u8 sport[2];  /* network order; 0 for ICMP and port-less protocols */
 	fa_u8 dport[2];  /* network order; ICMP/ICMPv6: {type, code} */
-	fa_u32 ifindex;  /* host order: the interface of the hook (in for ingress, out for egress) */
-	fa_u16 vlan;     /* host order: outer 802.1Q VLAN ID (12 bits), 0 = untagged */
 	fa_u8 proto;     /* IP protocol number (IE 4) */
 	fa_u8 tos;       /* IPv4 ToS / IPv6 traffic class byte (IE 5) */
-	fa_u8 flags;     /* FA_KF_* */
-	fa_u8 pad[3];    /* zero */
+	fa_u16 ifx;      /* host order: ifindex of the hook | FA_IFX_EGRESS | FA_IFX_GEN */
 };
-FA_ASSERT_SIZE(struct fa_flow_key, 48);
+FA_ASSERT_SIZE(struct fa_flow_key, 40);
 
-/* Counts for one key since it was last drained. All host order. */
+/* Counts for one key since it was last drained. All host order. Times are the low 32 bits of
+ * CLOCK_MONOTONIC milliseconds as user space last wrote them to fa_ctl.now_ms (one drain tick
+ * of resolution, no clock read per packet); user space unwraps them against its own clock,
+ * which is unambiguous because every entry is drained within one tick. packets is 32 bits for
+ * the same reason (2^32 packets between two drains would be 40 Gpps at a 100 ms tick). */
 struct fa_flow_val {
-	fa_u64 packets;  /* packets counted (sampled packets only when sampling) */
 	fa_u64 bytes;    /* layer-3 octets: IP header + payload (IE 1 semantics) */
-	fa_u64 first_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the first packet */
-	fa_u64 last_ns;  /* same clock, last packet */
+	fa_u32 packets;  /* packets counted (sampled packets only when sampling) */
+	fa_u32 first_ms; /* fa_ctl.now_ms when the first packet was counted */
+	fa_u32 last_ms;  /* same clock, last packet */
 	fa_u8 tcp_flags; /* OR of TCP flags seen (IE 6, low byte) */
-	fa_u8 pad[7];    /* zero */
+	fa_u8 pad;       /* zero */
+	fa_u16 vlan;     /* outer 802.1Q VLAN ID of the first packet (12 bits), 0 = untagged */
 };
-FA_ASSERT_SIZE(struct fa_flow_val, 40);
+FA_ASSERT_SIZE(struct fa_flow_val, 24);
+
+/* One slot of the per-CPU flow cache (fa_cache): a flow's counts on this CPU since it took
+ * the slot. val.packets == 0 marks a free slot. */
+struct fa_cache_ent {
+	struct fa_flow_key key;
+	struct fa_flow_val val;
+};
+FA_ASSERT_SIZE(struct fa_cache_ent, 64);
 
 /* Per-CPU counters by reason, index of the fa_stats PERCPU_ARRAY. Each counts packets and
  * frame bytes (the length the hook saw). Names in fa_reason_name() on the user side. */
@@ -117,8 +138,8 @@ FA_ASSERT_SIZE(struct fa_stat, 16);
 
 /* Runtime control, one element of the fa_ctl ARRAY, written only by user space. */
 struct fa_ctl {
-	fa_u32 gen; /* 0 or 1: generation new packets are counted in (FA_KF_GEN) */
-	fa_u32 pad;
+	fa_u32 gen;    /* 0 or 1: generation new packets are counted in (FA_IFX_GEN) */
+	fa_u32 now_ms; /* low 32 bits of CLOCK_MONOTONIC ms, rewritten at every drain */
 };
 FA_ASSERT_SIZE(struct fa_ctl, 8);
 
@@ -145,11 +166,10 @@ struct fa_frag_key {
 FA_ASSERT_SIZE(struct fa_frag_key, 40);
 
 struct fa_frag_val {
-	fa_u8 sport[2]; /* network order */
+	fa_u8 sport[2];  /* network order */
 	fa_u8 dport[2];
-	fa_u32 pad;
-	fa_u64 seen_ns; /* bpf_ktime_get_ns() of the last fragment; user space ages entries */
+	fa_u32 seen_ms;  /* fa_ctl.now_ms at the last fragment; user space ages entries */
 };
-FA_ASSERT_SIZE(struct fa_frag_val, 16);
+FA_ASSERT_SIZE(struct fa_frag_val, 8);
 
 #endif /* FA_ABI_H */

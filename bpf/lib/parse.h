@@ -48,6 +48,7 @@ struct fa_parsed {
 	__u8 tcp_flags;
 	__u8 frag;       /* enum fa_frag_kind */
 	__u8 frag_last;  /* later fragment without MF: the last one */
+	__u16 vlan;      /* outer VLAN ID (12 bits), 0 = untagged: a value attribute (fa_abi.h) */
 };
 
 struct fa_vlan_hdr {
@@ -234,7 +235,7 @@ static __always_inline int fa_parse(struct fa_pkt *p, struct fa_parsed *r)
 		return FA_R_TRUNC_ETH;
 	proto = eth->h_proto;
 	pos = eth + 1;
-	r->key.vlan = p->vlan;
+	r->vlan = p->vlan;
 
 #pragma unroll
 	for (i = 0; i < FA_MAX_VLAN; i++) {
@@ -245,8 +246,8 @@ static __always_inline int fa_parse(struct fa_pkt *p, struct fa_parsed *r)
 		if ((void *)(vh + 1) > p->end)
 			return FA_R_TRUNC_VLAN;
 		/* vlanId (IE 58) is the outer tag; an offloaded tag is outer to all in-band ones. */
-		if (r->key.vlan == 0)
-			r->key.vlan = bpf_ntohs(vh->tci) & 0x0fff;
+		if (r->vlan == 0)
+			r->vlan = bpf_ntohs(vh->tci) & 0x0fff;
 		proto = vh->proto;
 		pos = vh + 1;
 	}

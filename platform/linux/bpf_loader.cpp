@@ -15,6 +15,7 @@
 #include <cstring>
 #include <new>
 
+#include "clock_linux.h"
 #include "core/log.h"
 #ifdef FA_BPF_EMBED
 #include "fa_flow_obj.h"
@@ -23,7 +24,9 @@
 
 namespace fa {
 
-static_assert(sizeof(fa_flow_key) == 48 && sizeof(fa_flow_val) == 40, "ABI sizes (fa_abi.h)");
+static_assert(sizeof(fa_flow_key) == 40 && sizeof(fa_flow_val) == 24 &&
+                  sizeof(fa_cache_ent) == 64,
+              "ABI sizes (fa_abi.h)");
 
 namespace {
 
@@ -100,11 +103,13 @@ void BpfFlowObject::close()
     if (obj_ != nullptr) bpf_object__close(obj_);
     obj_ = nullptr;
     for (int& fd : prog_fd_) fd = -1;
-    flows_fd_ = stats_fd_ = ctl_fd_ = sync_fd_ = sync_inner_fd_ = frags_fd_ = -1;
+    flows_fd_ = cache_fd_ = stats_fd_ = ctl_fd_ = sync_fd_ = sync_inner_fd_ = frags_fd_ = -1;
     std::free(keys_);
     std::free(vals_);
     std::free(del_);
     std::free(percpu_);
+    std::free(slots_);
+    slots_ = nullptr;
     keys_ = nullptr;
     vals_ = nullptr;
     del_ = nullptr;
@@ -197,7 +202,7 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
         else if (err == -ENOMEM || err == -E2BIG)
             FA_ERROR("bpf: map creation failed (%s): max_flows = %u needs about %u KiB of "
                      "kernel memory (memlock or memory)",
-                     std::strerror(-err), opt.max_flows, unsigned(opt.max_flows / 1024 * 160));
+                     std::strerror(-err), opt.max_flows, unsigned(opt.max_flows / 1024 * 128));
         else
             FA_ERROR("bpf: verifier or kernel rejected the object (%s); log tail:\n%s",
                      std::strerror(-err), g_log);
@@ -209,12 +214,13 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
         prog_fd_[i] = bpf_program__autoload(p) ? bpf_program__fd(p) : -1;
     }
     flows_fd_ = bpf_map__fd(flows);
+    cache_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_CACHE);
     stats_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_STATS);
     ctl_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_CTL);
     sync_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_SYNC);
     sync_inner_fd_ = bpf_object__find_map_fd_by_name(obj_, "fa_sync_in");
     frags_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_FRAGS);
-    if (stats_fd_ < 0 || ctl_fd_ < 0 || sync_fd_ < 0 || sync_inner_fd_ < 0 || frags_fd_ < 0) {
+    if (cache_fd_ < 0 || stats_fd_ < 0 || ctl_fd_ < 0 || sync_fd_ < 0 || sync_inner_fd_ < 0 || frags_fd_ < 0) {
         FA_ERROR("bpf: object %s lacks one of its maps: ABI mismatch", path);
         close();
         return -EINVAL;
@@ -223,18 +229,22 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     gen_ = 0;
     ncpu_ = libbpf_num_possible_cpus();
     if (ncpu_ <= 0) ncpu_ = 1;
-    // The one allocation: drain buffers sized from max_flows (88 bytes + 48 per flow).
+    // The one allocation: drain buffers sized from max_flows (104 bytes per flow) and the
+    // number of CPUs.
     keys_ = static_cast<fa_flow_key*>(std::calloc(max_flows_, sizeof(fa_flow_key)));
     vals_ = static_cast<fa_flow_val*>(std::calloc(max_flows_, sizeof(fa_flow_val)));
     del_ = static_cast<fa_flow_key*>(std::calloc(max_flows_, sizeof(fa_flow_key)));
     percpu_ = static_cast<fa_stat*>(std::calloc(size_t(ncpu_), sizeof(fa_stat)));
-    if (keys_ == nullptr || vals_ == nullptr || del_ == nullptr || percpu_ == nullptr) {
+    slots_ = static_cast<fa_cache_ent*>(std::calloc(size_t(ncpu_), sizeof(fa_cache_ent)));
+    if (keys_ == nullptr || vals_ == nullptr || del_ == nullptr || percpu_ == nullptr ||
+        slots_ == nullptr) {
         FA_ERROR("bpf: out of memory for drain buffers (max_flows = %u)", max_flows_);
         close();
         return -ENOMEM;
     }
     uint32_t zero = 0;
     fa_ctl ctl{};
+    ctl.now_ms = uint32_t(LinuxClock().mono_ms());
     if (bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0) {
         err = -errno;
         close();
@@ -309,24 +319,32 @@ int BpfFlowObject::collect(uint32_t* count)
 }
 
 // The exactness argument, step by step:
-//  1. Every program run reads fa_ctl.gen once and counts its packet only under a key carrying
-//     that generation (fa_flow.bpf.c step 4).
+//  1. Every program run reads fa_ctl.gen once and counts its packet only in that generation:
+//     in this CPU's fa_cache slots of that generation, or under a fa_flows key carrying it
+//     (including counts moved out of such a slot, which carry the slot's key).
 //  2. We write gen' = !gen to fa_ctl. Runs that start afterwards use gen'.
 //  3. sync_programs() returns only after every run that started before step 2 has finished,
-//     including its atomic adds and its insert.
-//  4. From then on nothing writes an old-generation entry: their values are final and deleting
-//     them cannot race with an update. A packet is in exactly one entry, read exactly once.
-//  5. Entries of gen' are neither read nor deleted here; they are drained next tick.
+//     including its cache writes, its atomic adds and its insert.
+//  4. From then on nothing writes an old-generation slot or key: their values are final, and
+//     reading then clearing them cannot race with an update. A packet is counted in exactly
+//     one place, which is read exactly once.
+//  5. Slots and entries of gen' are neither read nor cleared here; they are drained next tick.
 int BpfFlowObject::drain(SourceSink& sink)
 {
     if (obj_ == nullptr) return -EBADF;
     const uint32_t old = gen_;
     gen_ ^= 1u;
     uint32_t zero = 0;
+    const MonoMs now = LinuxClock().mono_ms();
     fa_ctl ctl{};
     ctl.gen = gen_;
+    ctl.now_ms = uint32_t(now);
     if (bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0) return -errno;
     int err = sync_programs();
+    if (err) return err;
+
+    int delivered = 0;
+    err = drain_cache(old, now, sink, &delivered);
     if (err) return err;
 
     uint32_t n = 0;
@@ -336,12 +354,7 @@ int BpfFlowObject::drain(SourceSink& sink)
     for (uint32_t i = 0; i < n; ++i) {
         if (bpf_key_gen(keys_[i]) != old) continue;
         del_[ndel++] = keys_[i];
-        FlowDelta d;
-        if (bpf_decode(keys_[i], vals_[i], d) != Status::ok) {
-            ++decode_errors_;
-            continue;
-        }
-        sink.on_delta(d);
+        deliver(keys_[i], vals_[i], now, sink, &delivered);
     }
     if (ndel > 0 && batch_ok_) {
         uint32_t cnt = ndel;
@@ -350,7 +363,41 @@ int BpfFlowObject::drain(SourceSink& sink)
     } else {
         for (uint32_t i = 0; i < ndel; ++i) bpf_map_delete_elem(flows_fd_, &del_[i]);
     }
-    return int(ndel);
+    return delivered;
+}
+
+void BpfFlowObject::deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs now,
+                            SourceSink& sink, int* delivered)
+{
+    FlowDelta d;
+    if (bpf_decode(k, v, now, d) != Status::ok) {
+        ++decode_errors_;
+        return;
+    }
+    sink.on_delta(d);
+    ++*delivered;
+}
+
+// Step 4 for the per-CPU cache: every slot of generation `old` on every CPU is read, delivered
+// and cleared. A slot is one element of the PERCPU_ARRAY, read for all CPUs at once; only slots
+// some CPU used are written back (zeroed for all CPUs).
+int BpfFlowObject::drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered)
+{
+    const size_t bytes = size_t(ncpu_) * sizeof(fa_cache_ent);
+    for (uint32_t s = 0; s < FA_CACHE_SLOTS; ++s) {
+        uint32_t idx = old * FA_CACHE_SLOTS + s;
+        if (bpf_map_lookup_elem(cache_fd_, &idx, slots_) != 0) return -errno;
+        bool used = false;
+        for (int c = 0; c < ncpu_; ++c) {
+            if (slots_[c].val.packets == 0) continue;
+            used = true;
+            deliver(slots_[c].key, slots_[c].val, now, sink, delivered);
+        }
+        if (!used) continue;
+        std::memset(slots_, 0, bytes);
+        if (bpf_map_update_elem(cache_fd_, &idx, slots_, BPF_ANY) != 0) return -errno;
+    }
+    return 0;
 }
 
 int BpfFlowObject::read_stats(BpfStats& out) const
@@ -366,7 +413,7 @@ int BpfFlowObject::read_stats(BpfStats& out) const
     return 0;
 }
 
-int BpfFlowObject::age_frags(uint64_t now_ns, uint64_t max_age_ns)
+int BpfFlowObject::age_frags(MonoMs now_ms, uint32_t max_age_ms)
 {
     fa_frag_key keys[64];
     fa_frag_key k, prev;
@@ -375,8 +422,10 @@ int BpfFlowObject::age_frags(uint64_t now_ns, uint64_t max_age_ns)
     // Collect first, delete after: deleting during get_next_key would restart the walk.
     while (bpf_map_get_next_key(frags_fd_, have_prev ? &prev : nullptr, &k) == 0) {
         fa_frag_val v;
-        if (bpf_map_lookup_elem(frags_fd_, &k, &v) == 0 && now_ns > v.seen_ns &&
-            now_ns - v.seen_ns > max_age_ns && nold < 64)
+        // seen_ms is fa_ctl.now_ms (32 bits, never ahead of now_ms): the age is a difference
+        // modulo 2^32.
+        if (bpf_map_lookup_elem(frags_fd_, &k, &v) == 0 &&
+            uint32_t(uint32_t(now_ms) - v.seen_ms) > max_age_ms && nold < 64)
             keys[nold++] = k;
         prev = k;
         have_prev = true;
@@ -409,6 +458,11 @@ int resolve(const char* ifname, uint32_t* ifindex)
     if (idx == 0) {
         FA_ERROR("bpf: interface %s not found (%s)", ifname, std::strerror(errno));
         return -ENODEV;
+    }
+    if (idx > FA_IFX_MAX) {
+        FA_ERROR("bpf: interface %s has ifindex %u; the flow key holds at most %u",
+                 ifname, idx, unsigned(FA_IFX_MAX));
+        return -ERANGE;
     }
     *ifindex = idx;
     return 0;

@@ -42,27 +42,32 @@ public:
 
     int prog_fd(BpfHook hook) const;
     int flows_fd() const { return flows_fd_; }
+    int cache_fd() const { return cache_fd_; }
     int stats_fd() const { return stats_fd_; }
     int frags_fd() const { return frags_fd_; }
     uint32_t max_flows() const { return max_flows_; }
 
-    // Exact drain: flips the generation, waits for every program run that may still use the
-    // old one (synchronize_rcu through fa_sync), then delivers and deletes every old-generation
-    // entry. Returns the number of entries delivered or a negative errno.
+    // Exact drain: flips the generation (and writes the time the programs stamp flows with),
+    // waits for every program run that may still use the old one (synchronize_rcu through
+    // fa_sync), then delivers and clears every old-generation cache slot and flow entry.
+    // Returns the number of deltas delivered or a negative errno.
     int drain(SourceSink& sink);
     // Reads the per-CPU counters (sum over CPUs). 0 or negative errno.
     int read_stats(BpfStats& out) const;
-    // Deletes fragment entries not seen for `max_age_ns` (the IP reassembly timeout).
-    int age_frags(uint64_t now_ns, uint64_t max_age_ns);
+    // Deletes fragment entries not seen for `max_age_ms` (the IP reassembly timeout).
+    int age_frags(MonoMs now_ms, uint32_t max_age_ms);
     uint64_t decode_errors() const { return decode_errors_; }
 
 private:
     int sync_programs();
     int collect(uint32_t* count);
+    int drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
+    void deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs now, SourceSink& sink,
+                 int* delivered);
 
     bpf_object* obj_ = nullptr;
     int prog_fd_[3] = {-1, -1, -1};
-    int flows_fd_ = -1, stats_fd_ = -1, ctl_fd_ = -1, sync_fd_ = -1, sync_inner_fd_ = -1;
+    int flows_fd_ = -1, cache_fd_ = -1, stats_fd_ = -1, ctl_fd_ = -1, sync_fd_ = -1, sync_inner_fd_ = -1;
     int frags_fd_ = -1;
     uint32_t max_flows_ = 0;
     uint32_t gen_ = 0;
@@ -75,6 +80,7 @@ private:
     fa_flow_val* vals_ = nullptr;
     fa_flow_key* del_ = nullptr;
     fa_stat* percpu_ = nullptr;
+    fa_cache_ent* slots_ = nullptr;  // one fa_cache element: ncpu slots
 };
 
 // Attachment of the programs to interfaces, undone by detach_all() (and by the destructor).

@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 
 #include "bpf_loader.h"
 #include "core/log.h"
@@ -15,15 +14,8 @@ namespace fa {
 namespace {
 
 constexpr MonoMs kFragAgeEveryMs = 10000;
-constexpr uint64_t kFragMaxAgeNs = 60ull * 1000000000ull;  // RFC 791 / Linux ipfrag_time 30-60 s
+constexpr uint32_t kFragMaxAgeMs = 60000;  // RFC 791 / Linux ipfrag_time 30-60 s
 constexpr MonoMs kStatsLogEveryMs = 60000;
-
-uint64_t mono_ns()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
 
 class BpfSource final : public Source {
 public:
@@ -73,7 +65,7 @@ public:
         drain(sink);
         if (now - last_frag_age_ >= kFragAgeEveryMs) {
             last_frag_age_ = now;
-            obj_.age_frags(mono_ns(), kFragMaxAgeNs);
+            obj_.age_frags(now, kFragMaxAgeMs);
         }
         refresh_stats();
         if (now - last_stats_log_ >= kStatsLogEveryMs) {

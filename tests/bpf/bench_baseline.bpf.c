@@ -45,7 +45,7 @@ int fa_bench_plain(struct xdp_md *ctx)
 	fa_pkt_from_xdp(&p, ctx);
 	if (fa_parse(&p, &r) != FA_METER)
 		return XDP_PASS;
-	r.key.ifindex = p.ifindex;
+	r.key.ifx = (__u16)(p.ifindex & FA_IFX_INDEX);
 	v = bpf_map_lookup_elem(&fa_plain, &r.key);
 	if (v) {
 		__sync_fetch_and_add(&v->packets, 1);

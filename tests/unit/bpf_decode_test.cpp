@@ -21,24 +21,26 @@ fa_flow_key v4_key()
     k.sport[1] = 0x31;
     k.dport[0] = 0x01;  // 443 = 0x01bb
     k.dport[1] = 0xbb;
-    k.ifindex = 7;
-    k.vlan = 100;
+    k.ifx = 7;
     k.proto = 6;
     k.tos = 0xb8;
     return k;
 }
 
-fa_flow_val val(uint64_t packets, uint64_t bytes, uint64_t first_ns, uint64_t last_ns)
+fa_flow_val val(uint32_t packets, uint64_t bytes, uint32_t first_ms, uint32_t last_ms)
 {
     fa_flow_val v;
     std::memset(&v, 0, sizeof(v));
     v.packets = packets;
     v.bytes = bytes;
-    v.first_ns = first_ns;
-    v.last_ns = last_ns;
+    v.first_ms = first_ms;
+    v.last_ms = last_ms;
     v.tcp_flags = 0x1b;  // FIN SYN PSH ACK
+    v.vlan = 100;
     return v;
 }
+
+constexpr MonoMs kNow = 3000;  // drain time of the tests below
 
 } // namespace
 
@@ -47,11 +49,11 @@ TEST_GROUP(BpfDecode) { FlowDelta d; };
 TEST(BpfDecode, Ipv4TcpIngress)
 {
     fa_flow_key k = v4_key();
-    fa_flow_val v = val(3, 180, 1500000000ull, 2750999999ull);
+    fa_flow_val v = val(3, 180, 1500, 2750);
     uint8_t kb[sizeof(k)], vb[sizeof(v)];
     std::memcpy(kb, &k, sizeof(k));
     std::memcpy(vb, &v, sizeof(v));
-    CHECK(bpf_decode(kb, sizeof(kb), vb, sizeof(vb), d) == Status::ok);
+    CHECK(bpf_decode(kb, sizeof(kb), vb, sizeof(vb), kNow, d) == Status::ok);
     const uint8_t src[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1};
     const uint8_t dst[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 9};
     MEMCMP_EQUAL(src, d.key.src, 16);
@@ -70,7 +72,7 @@ TEST(BpfDecode, Ipv4TcpIngress)
     UNSIGNED_LONGS_EQUAL(3, d.packets);
     UNSIGNED_LONGS_EQUAL(180, d.octets);
     UNSIGNED_LONGS_EQUAL(1500, d.first_ms);
-    UNSIGNED_LONGS_EQUAL(2750, d.last_ms);  // truncated, not rounded
+    UNSIGNED_LONGS_EQUAL(2750, d.last_ms);
     UNSIGNED_LONGS_EQUAL(0x1b, d.tcp_flags);
     UNSIGNED_LONGS_EQUAL(0, d.has_mac);
 }
@@ -78,14 +80,17 @@ TEST(BpfDecode, Ipv4TcpIngress)
 TEST(BpfDecode, EgressWithGenerationBit)
 {
     fa_flow_key k = v4_key();
-    k.flags = FA_KF_EGRESS | FA_KF_GEN;
+    k.ifx = 7 | FA_IFX_EGRESS | FA_IFX_GEN;
     UNSIGNED_LONGS_EQUAL(1, bpf_key_gen(k));
-    CHECK(bpf_decode(k, val(1, 60, 5, 5), d) == Status::ok);
+    CHECK(bpf_decode(k, val(1, 60, 5, 5), kNow, d) == Status::ok);
     UNSIGNED_LONGS_EQUAL(0, d.key.in_if);
     UNSIGNED_LONGS_EQUAL(7, d.key.out_if);
     UNSIGNED_LONGS_EQUAL(1, d.key.dir);
-    k.flags = 0;
+    k.ifx = 7 | FA_IFX_EGRESS;
     UNSIGNED_LONGS_EQUAL(0, bpf_key_gen(k));
+    k.ifx = FA_IFX_INDEX;  // the largest ifindex the key holds
+    CHECK(bpf_decode(k, val(1, 60, 5, 5), kNow, d) == Status::ok);
+    UNSIGNED_LONGS_EQUAL(16383, d.key.in_if);
 }
 
 TEST(BpfDecode, IcmpTypeCodeInDstPort)
@@ -95,7 +100,7 @@ TEST(BpfDecode, IcmpTypeCodeInDstPort)
     k.sport[0] = k.sport[1] = 0;
     k.dport[0] = 3;  // destination unreachable
     k.dport[1] = 1;  // host unreachable
-    CHECK(bpf_decode(k, val(1, 84, 0, 0), d) == Status::ok);
+    CHECK(bpf_decode(k, val(1, 84, 0, 0), kNow, d) == Status::ok);
     UNSIGNED_LONGS_EQUAL(0x0301, d.key.dst_port);
     UNSIGNED_LONGS_EQUAL(3, d.key.icmp_type());
     UNSIGNED_LONGS_EQUAL(1, d.key.icmp_code());
@@ -110,11 +115,20 @@ TEST(BpfDecode, Ipv6AddressesVerbatim)
     std::memcpy(k.saddr, a, 16);
     std::memcpy(k.daddr, b, 16);
     k.proto = 17;
-    CHECK(bpf_decode(k, val(2, 2 * 1280, 0, 1), d) == Status::ok);
+    CHECK(bpf_decode(k, val(2, 2 * 1280, 0, 1), kNow, d) == Status::ok);
     MEMCMP_EQUAL(a, d.key.src, 16);
     MEMCMP_EQUAL(b, d.key.dst, 16);
     CHECK_FALSE(d.key.is_v4());
     UNSIGNED_LONGS_EQUAL(2560, d.octets);
+}
+
+TEST(BpfDecode, UnwrapsTimesAcrossThe32BitWrap)
+{
+    // The kernel keeps the low 32 bits of CLOCK_MONOTONIC ms; 2^32 ms is 49.7 days of uptime.
+    const MonoMs now = (MonoMs(5) << 32) + 100;  // 5 wraps, then 100 ms
+    CHECK(bpf_decode(v4_key(), val(2, 120, 0xffffff9cu, 40), now, d) == Status::ok);
+    UNSIGNED_LONGS_EQUAL((MonoMs(5) << 32) - 100, d.first_ms);  // before the wrap
+    UNSIGNED_LONGS_EQUAL((MonoMs(5) << 32) + 40, d.last_ms);    // after it
 }
 
 TEST(BpfDecode, RejectsImpossibleEntries)
@@ -124,24 +138,20 @@ TEST(BpfDecode, RejectsImpossibleEntries)
     uint8_t kb[sizeof(k)], vb[sizeof(v)];
     std::memcpy(kb, &k, sizeof(k));
     std::memcpy(vb, &v, sizeof(v));
-    CHECK(bpf_decode(kb, sizeof(kb) - 1, vb, sizeof(vb), d) == Status::bad_input);
-    CHECK(bpf_decode(kb, sizeof(kb), vb, sizeof(vb) + 1, d) == Status::bad_input);
-    CHECK(bpf_decode(nullptr, sizeof(kb), vb, sizeof(vb), d) == Status::bad_input);
+    CHECK(bpf_decode(kb, sizeof(kb) - 1, vb, sizeof(vb), kNow, d) == Status::bad_input);
+    CHECK(bpf_decode(kb, sizeof(kb), vb, sizeof(vb) + 1, kNow, d) == Status::bad_input);
+    CHECK(bpf_decode(nullptr, sizeof(kb), vb, sizeof(vb), kNow, d) == Status::bad_input);
 
-    fa_flow_key bad = k;
-    bad.pad[2] = 1;
-    CHECK(bpf_decode(bad, v, d) == Status::bad_input);
-    bad = k;
-    bad.flags = 0x04;
-    CHECK(bpf_decode(bad, v, d) == Status::bad_input);
-    bad = k;
+    fa_flow_val bad = v;
     bad.vlan = 4096;
-    CHECK(bpf_decode(bad, v, d) == Status::bad_input);
-    CHECK(bpf_decode(k, val(0, 0, 10, 20), d) == Status::bad_input);
-    CHECK(bpf_decode(k, val(1, 60, 20, 10), d) == Status::bad_input);
-    fa_flow_val vp = v;
-    vp.pad[6] = 9;
-    CHECK(bpf_decode(k, vp, d) == Status::bad_input);
+    CHECK(bpf_decode(k, bad, kNow, d) == Status::bad_input);
+    bad = v;
+    bad.pad = 1;
+    CHECK(bpf_decode(k, bad, kNow, d) == Status::bad_input);
+    CHECK(bpf_decode(k, val(0, 0, 10, 20), kNow, d) == Status::bad_input);
+    CHECK(bpf_decode(k, val(1, 60, 20, 10), kNow, d) == Status::bad_input);    // last < first
+    CHECK(bpf_decode(k, val(1, 60, 10, 3001), kNow, d) == Status::bad_input);  // after the drain
+    CHECK(bpf_decode(k, val(1, 60, 10, 20), 15, d) == Status::bad_input);      // before boot
 }
 
 TEST(BpfDecode, ReasonNamesAndLossClasses)
