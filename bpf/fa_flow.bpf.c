@@ -257,6 +257,10 @@ static __always_inline void fa_handle(struct fa_pkt *p)
 			fa_count(reason, p->len);
 	}
 
+	/* A GSO/GRO super-packet: count the segments it stands for, each with its own headers. */
+	if (p->segs > 1)
+		r.octets += (__u64)(p->segs - 1) * r.hdr_len;
+
 	r.key.ifx = (__u16)(p->ifindex & FA_IFX_INDEX);
 	if (p->egress)
 		r.key.ifx |= FA_IFX_EGRESS;
@@ -267,7 +271,7 @@ static __always_inline void fa_handle(struct fa_pkt *p)
 	e = bpf_map_lookup_elem(&fa_cache, &idx);
 	if (e && e->val.packets != 0 && fa_key_eq(&e->key, &r.key)) {
 		/* The hit path: this CPU's slot, nobody else writes it. */
-		e->val.packets += 1;
+		e->val.packets += p->segs;
 		e->val.bytes += r.octets;
 		e->val.last_ms = now;
 		e->val.tcp_flags |= r.tcp_flags;
@@ -276,7 +280,7 @@ static __always_inline void fa_handle(struct fa_pkt *p)
 	{
 		struct fa_flow_val init = {
 			.bytes = r.octets,
-			.packets = 1,
+			.packets = p->segs,
 			.first_ms = now,
 			.last_ms = now,
 			.tcp_flags = r.tcp_flags,

@@ -14,6 +14,7 @@ struct fa_pkt {
 	void *end;      /* one past the last linear byte */
 	__u32 len;      /* frame length the hook saw (bytes), for per-reason counters */
 	__u32 ifindex;  /* interface of the hook */
+	__u32 segs;     /* wire packets this frame stands for: tc sees GSO/GRO super-packets */
 	__u16 vlan;     /* VLAN ID offloaded out of band (tc: skb->vlan_tci), 0 = none */
 	__u8 egress;    /* 1 on tc egress */
 };
@@ -24,6 +25,7 @@ static __always_inline void fa_pkt_from_xdp(struct fa_pkt *p, struct xdp_md *ctx
 	p->end = (void *)(long)ctx->data_end;
 	p->len = (__u32)(p->end - p->data);
 	p->ifindex = ctx->ingress_ifindex;
+	p->segs = 1; /* XDP runs before GRO and after GSO: one frame, one packet */
 	p->vlan = 0;
 	p->egress = 0;
 }
@@ -44,6 +46,9 @@ static __always_inline void fa_pkt_from_skb(struct fa_pkt *p, struct __sk_buff *
 	p->end = (void *)(long)skb->data_end;
 	p->len = skb->len;
 	p->ifindex = skb->ifindex;
+	/* A GRO-merged (ingress) or not yet segmented (egress) skb is gso_segs packets on the
+	 * wire; 0 or 1 for an ordinary one. */
+	p->segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
 	p->vlan = skb->vlan_present ? (__u16)(skb->vlan_tci & 0x0fff) : 0;
 	p->egress = egress;
 }

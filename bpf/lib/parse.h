@@ -49,6 +49,8 @@ struct fa_parsed {
 	__u8 frag;       /* enum fa_frag_kind */
 	__u8 frag_last;  /* later fragment without MF: the last one */
 	__u16 vlan;      /* outer VLAN ID (12 bits), 0 = untagged: a value attribute (fa_abi.h) */
+	__u16 hdr_len;   /* IP (with extension headers) + TCP/UDP header bytes: what each segment
+			  * of a GSO/GRO super-packet repeats */
 };
 
 struct fa_vlan_hdr {
@@ -89,6 +91,7 @@ static __always_inline int fa_parse_l4(struct fa_pkt *p, void *pos, struct fa_pa
 		__builtin_memcpy(r->key.sport, &th->source, 2);
 		__builtin_memcpy(r->key.dport, &th->dest, 2);
 		r->tcp_flags = ((__u8 *)th)[13]; /* CWR ECE URG ACK PSH RST SYN FIN */
+		r->hdr_len += (__u16)(th->doff * 4);
 	} else if (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE) {
 		struct udphdr *uh = pos;
 
@@ -96,6 +99,7 @@ static __always_inline int fa_parse_l4(struct fa_pkt *p, void *pos, struct fa_pa
 			return FA_R_TRUNC_L4;
 		__builtin_memcpy(r->key.sport, &uh->source, 2);
 		__builtin_memcpy(r->key.dport, &uh->dest, 2);
+		r->hdr_len += sizeof(*uh);
 	} else if (proto == IPPROTO_SCTP) {
 		/* RFC 9260 §3.1 common header: ports, verification tag, checksum (12 bytes). */
 		__u8 *sh = pos;
@@ -154,6 +158,7 @@ static __always_inline int fa_parse_ip4(struct fa_pkt *p, void *pos, struct fa_p
 		}
 		r->frag = FA_FRAG_FIRST;
 	}
+	r->hdr_len = (__u16)hlen;
 	return fa_parse_l4(p, pos + hlen, r);
 }
 
@@ -217,6 +222,7 @@ static __always_inline int fa_parse_ip6(struct fa_pkt *p, void *pos, struct fa_p
 			pos = f + 1;
 		} else {
 			r->key.proto = nh;
+			r->hdr_len = (__u16)(pos - (void *)ip6);
 			return fa_parse_l4(p, pos, r);
 		}
 	}
