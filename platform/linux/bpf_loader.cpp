@@ -109,7 +109,9 @@ void BpfFlowObject::close()
     std::free(del_);
     std::free(percpu_);
     std::free(slots_);
+    std::free(slot_keys_);
     slots_ = nullptr;
+    slot_keys_ = nullptr;
     keys_ = nullptr;
     vals_ = nullptr;
     del_ = nullptr;
@@ -229,15 +231,17 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     gen_ = 0;
     ncpu_ = libbpf_num_possible_cpus();
     if (ncpu_ <= 0) ncpu_ = 1;
-    // The one allocation: drain buffers sized from max_flows (104 bytes per flow) and the
-    // number of CPUs.
+    // The one allocation: drain buffers sized from max_flows (104 bytes per flow) and a copy
+    // of one generation of the per-CPU cache (16 KiB per CPU).
     keys_ = static_cast<fa_flow_key*>(std::calloc(max_flows_, sizeof(fa_flow_key)));
     vals_ = static_cast<fa_flow_val*>(std::calloc(max_flows_, sizeof(fa_flow_val)));
     del_ = static_cast<fa_flow_key*>(std::calloc(max_flows_, sizeof(fa_flow_key)));
     percpu_ = static_cast<fa_stat*>(std::calloc(size_t(ncpu_), sizeof(fa_stat)));
-    slots_ = static_cast<fa_cache_ent*>(std::calloc(size_t(ncpu_), sizeof(fa_cache_ent)));
+    slots_ = static_cast<fa_cache_ent*>(
+        std::calloc(size_t(ncpu_) * FA_CACHE_SLOTS, sizeof(fa_cache_ent)));
+    slot_keys_ = static_cast<uint32_t*>(std::calloc(FA_CACHE_SLOTS, sizeof(uint32_t)));
     if (keys_ == nullptr || vals_ == nullptr || del_ == nullptr || percpu_ == nullptr ||
-        slots_ == nullptr) {
+        slots_ == nullptr || slot_keys_ == nullptr) {
         FA_ERROR("bpf: out of memory for drain buffers (max_flows = %u)", max_flows_);
         close();
         return -ENOMEM;
@@ -379,23 +383,58 @@ void BpfFlowObject::deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs n
 }
 
 // Step 4 for the per-CPU cache: every slot of generation `old` on every CPU is read, delivered
-// and cleared. A slot is one element of the PERCPU_ARRAY, read for all CPUs at once; only slots
-// some CPU used are written back (zeroed for all CPUs).
+// and cleared. A slot is one element of the PERCPU_ARRAY, read for all CPUs at once. With batch
+// operations (5.6) that is one syscall for the half and one to zero the used slots; without,
+// one lookup per slot and one update per used slot.
 int BpfFlowObject::drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered)
 {
-    const size_t bytes = size_t(ncpu_) * sizeof(fa_cache_ent);
+    const uint32_t first = old * FA_CACHE_SLOTS;
+    uint32_t got = 0;
+    if (batch_ok_) {
+        // The batch walk starts after the key in in_batch (or at 0 without one).
+        uint32_t in_batch = first - 1, out_batch = 0;
+        got = FA_CACHE_SLOTS;
+        LIBBPF_OPTS(bpf_map_batch_opts, bo);
+        int r = bpf_map_lookup_batch(cache_fd_, first == 0 ? nullptr : &in_batch, &out_batch,
+                                     slot_keys_, slots_, &got, &bo);
+        if (r != 0 && errno != ENOENT) {
+            if (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP) {
+                got = 0;  // batch_ok_ turns false in collect() for the same kernels
+            } else {
+                return -errno;
+            }
+        }
+    }
+    bool batched = got == FA_CACHE_SLOTS;
+    for (uint32_t s = 0; batched && s < FA_CACHE_SLOTS; ++s)
+        batched = slot_keys_[s] == first + s;  // rows are used by position below
+    uint32_t nused = 0;
     for (uint32_t s = 0; s < FA_CACHE_SLOTS; ++s) {
-        uint32_t idx = old * FA_CACHE_SLOTS + s;
-        if (bpf_map_lookup_elem(cache_fd_, &idx, slots_) != 0) return -errno;
+        fa_cache_ent* row = slots_ + size_t(s) * size_t(ncpu_);
+        uint32_t idx = first + s;
+        if (!batched && bpf_map_lookup_elem(cache_fd_, &idx, row) != 0) return -errno;
         bool used = false;
         for (int c = 0; c < ncpu_; ++c) {
-            if (slots_[c].val.packets == 0) continue;
+            if (row[c].val.packets == 0) continue;
             used = true;
-            deliver(slots_[c].key, slots_[c].val, now, sink, delivered);
+            deliver(row[c].key, row[c].val, now, sink, delivered);
         }
         if (!used) continue;
-        std::memset(slots_, 0, bytes);
-        if (bpf_map_update_elem(cache_fd_, &idx, slots_, BPF_ANY) != 0) return -errno;
+        std::memset(row, 0, size_t(ncpu_) * sizeof(fa_cache_ent));
+        if (batched) {
+            slot_keys_[nused] = idx;
+            if (nused != s)
+                std::memcpy(slots_ + size_t(nused) * size_t(ncpu_), row,
+                            size_t(ncpu_) * sizeof(fa_cache_ent));
+            ++nused;
+        } else if (bpf_map_update_elem(cache_fd_, &idx, row, BPF_ANY) != 0) {
+            return -errno;
+        }
+    }
+    if (batched && nused > 0) {
+        uint32_t cnt = nused;
+        LIBBPF_OPTS(bpf_map_batch_opts, bo);
+        if (bpf_map_update_batch(cache_fd_, slot_keys_, slots_, &cnt, &bo) != 0) return -errno;
     }
     return 0;
 }

@@ -80,7 +80,8 @@ private:
     fa_flow_val* vals_ = nullptr;
     fa_flow_key* del_ = nullptr;
     fa_stat* percpu_ = nullptr;
-    fa_cache_ent* slots_ = nullptr;  // one fa_cache element: ncpu slots
+    fa_cache_ent* slots_ = nullptr;     // one generation of fa_cache: FA_CACHE_SLOTS x ncpu
+    uint32_t* slot_keys_ = nullptr;     // FA_CACHE_SLOTS indexes for the batch calls
 };
 
 // Attachment of the programs to interfaces, undone by detach_all() (and by the destructor).
