@@ -370,6 +370,16 @@ int BpfFlowObject::drain(SourceSink& sink)
     return delivered;
 }
 
+int BpfFlowObject::stamp_time(MonoMs now)
+{
+    if (obj_ == nullptr) return -EBADF;
+    uint32_t zero = 0;
+    fa_ctl ctl{};
+    ctl.gen = gen_;
+    ctl.now_ms = uint32_t(now);
+    return bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0 ? -errno : 0;
+}
+
 void BpfFlowObject::deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs now,
                             SourceSink& sink, int* delivered)
 {

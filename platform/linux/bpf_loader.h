@@ -52,6 +52,8 @@ public:
     // fa_sync), then delivers and clears every old-generation cache slot and flow entry.
     // Returns the number of deltas delivered or a negative errno.
     int drain(SourceSink& sink);
+    // Writes the time the programs stamp packets with (fa_ctl.now_ms), without a drain.
+    int stamp_time(MonoMs now);
     // Reads the per-CPU counters (sum over CPUs). 0 or negative errno.
     int read_stats(BpfStats& out) const;
     // Deletes fragment entries not seen for `max_age_ms` (the IP reassembly timeout).

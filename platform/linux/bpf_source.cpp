@@ -16,6 +16,11 @@ namespace {
 constexpr MonoMs kFragAgeEveryMs = 10000;
 constexpr uint32_t kFragMaxAgeMs = 60000;  // RFC 791 / Linux ipfrag_time 30-60 s
 constexpr MonoMs kStatsLogEveryMs = 60000;
+// The kernel maps are drained once a second; in between, every tick only rewrites the time the
+// programs stamp packets with, so flow times keep the tick's resolution. A drain walks every
+// bucket of fa_flows (and costs an RCU grace period), which on a small router CPU is the
+// agent's main idle cost; the map only has to hold the flows of one interval.
+constexpr MonoMs kDrainEveryMs = 1000;
 
 class BpfSource final : public Source {
 public:
@@ -62,7 +67,12 @@ public:
 
     void on_tick(MonoMs now, SourceSink& sink) override
     {
-        drain(sink);
+        if (now - last_drain_ >= kDrainEveryMs) {
+            last_drain_ = now;
+            drain(sink);
+        } else {
+            obj_.stamp_time(now);
+        }
         if (now - last_frag_age_ >= kFragAgeEveryMs) {
             last_frag_age_ = now;
             obj_.age_frags(now, kFragMaxAgeMs);
@@ -142,6 +152,7 @@ private:
     bool xdp_ = true;
     bool drain_error_logged_ = false;
     MonoMs last_frag_age_ = 0;
+    MonoMs last_drain_ = 0;
     MonoMs last_stats_log_ = 0;
     char desc_[256] = {};
 };
