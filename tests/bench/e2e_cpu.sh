@@ -4,8 +4,10 @@
 # Usage (root): tests/bench/e2e_cpu.sh [BUILD_DIR]      (default: build)
 #
 # Two namespaces A and B joined by one veth pair (tests/e2e/lib/veth_pair.sh). A replays the
-# same traffic in every run with build/fa_paced_send: FLOWS IPv4/UDP flows round robin, RATE
-# frames per second for SECONDS, FRAME bytes each, raw frames on va (AF_PACKET, sendmmsg).
+# same traffic in every run with build/fa_paced_send: FLOWS IPv4/UDP flows round robin (TRAIN
+# frames of one flow in a row; 1, the default, makes every frame another flow's, the worst case
+# for any per-flow cache), RATE frames per second for SECONDS, FRAME bytes each, as raw frames
+# on va (AF_PACKET, sendmmsg).
 # B receives them on vb and drops them after the route lookup (destinations 10.99.0.0/16 are
 # not local and B does not forward), so no reply or ICMP goes back. Configurations, each with
 # an nfcapd in B on 127.0.0.1 as the collector:
@@ -31,7 +33,8 @@
 # packets exported (summed by nfdump from nfcapd's files) = frames sent = frames vb received.
 #
 # Settings (environment): FA_BENCH_RATE (200000 frames/s), FA_BENCH_SECONDS (10),
-# FA_BENCH_FLOWS (1000), FA_BENCH_FRAME (64 bytes without FCS), FA_BENCH_REPEAT (3),
+# FA_BENCH_FLOWS (1000), FA_BENCH_FRAME (64 bytes without FCS), FA_BENCH_TRAIN (1),
+# FA_BENCH_REPEAT (3),
 # FA_BENCH_TAIL (1 s), FA_BENCH_CONFIGS ("none xdp tc softflowd pmacctd"; "none" is always
 # run), FA_BENCH_KEEP=1 keeps the work directory.
 set -euo pipefail
@@ -49,16 +52,17 @@ for f in flowagent fa_paced_send; do
 done
 
 rate=${FA_BENCH_RATE:-200000}
-secs=${FA_BENCH_SECONDS:-10}
+seconds=${FA_BENCH_SECONDS:-10}
 flows=${FA_BENCH_FLOWS:-1000}
 frame=${FA_BENCH_FRAME:-64}
+train=${FA_BENCH_TRAIN:-1}
 repeat=${FA_BENCH_REPEAT:-3}
 tail_s=${FA_BENCH_TAIL:-1}
 configs=${FA_BENCH_CONFIGS:-none xdp tc softflowd pmacctd}
-for v in rate secs flows frame repeat; do
+for v in rate seconds flows frame train repeat; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || fa_fail "FA_BENCH_${v^^} = '${!v}': expected a positive integer"
 done
-packets=$((rate * secs))
+packets=$((rate * seconds))
 list="none"
 for c in $configs; do
     case $c in
@@ -256,7 +260,7 @@ print(s.getsockname()[1])')
 
     rx0=$(rx_b) t0=$(sys_busy_ns) g0=$(cg_ns) p0=$(cg_ns probe) k0=$(ksoft_ns)
     out=$(in_cg "$A" "$build/fa_paced_send" va "$mac_a" "$mac_b" 10.77.0.1 10.99 "$packets" \
-        "$rate" "$flows" "$frame") || fa_fail "$c: sender failed: $out"
+        "$rate" "$flows" "$frame" 32 "$train") || fa_fail "$c: sender failed: $out"
     wait_for 10 "[ \$((\$(rx_b) - rx0)) -ge $packets ]" || true
     sleep "$tail_s"  # fixed measurement tail, the same in every run (not a wait for a condition)
     rx1=$(rx_b) t1=$(sys_busy_ns) g1=$(cg_ns) p1=$(cg_ns probe) k1=$(ksoft_ns)
@@ -276,7 +280,7 @@ print(s.getsockname()[1])')
             " received %d, exported %d packets in %d records\n", c, r, s / 1e9, o / 1e9, p / 1e9,
             n, sr, rx, e, nr }'
 }
-echo "e2e_cpu: $packets frames ($flows UDP flows, $frame bytes) at $rate/s per run, A -> B over" \
+echo "e2e_cpu: $packets frames ($flows UDP flows, trains of $train, $frame bytes) at $rate/s per run, A -> B over" \
     "veth; $repeat runs of: $list; build $build; $(nproc) CPUs, kernel $(uname -r)"
 : >"$work/results"
 for ((r = 1; r <= repeat; r++)); do

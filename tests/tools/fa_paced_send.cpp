@@ -5,11 +5,12 @@
 // sends exactly the same frames in the same order.
 //
 // Flow i (0 <= i < flows): SRC -> DST_NET.(i / 250).(1 + i % 250), UDP sport 10000 + i, dport
-// 9999; the frames go round robin over the flows, so each flow gets packets / flows frames
-// (the first packets % flows flows one more). IPv4 header checksum set, UDP checksum 0.
+// 9999; the frames go round robin over the flows, TRAIN frames of a flow in a row (1: every
+// frame is another flow's), so each flow gets about packets / flows frames. IPv4 header
+// checksum set, UDP checksum 0.
 //
 // Usage: fa_paced_send IFNAME SRC_MAC DST_MAC SRC_IP DST_NET_PREFIX PACKETS RATE FLOWS
-//                      [FRAME_BYTES=64] [BATCH=32]
+//                      [FRAME_BYTES=64] [BATCH=32] [TRAIN=1]
 //   DST_NET_PREFIX: first two octets, e.g. 10.99 (flows up to 250 x 256)
 // Prints one line: sent=N seconds=S rate=PPS late_batches=L cpu_user=U cpu_sys=S
 // (cpu_* in seconds of this process: the sender and, in its syscalls, the receive path).
@@ -112,15 +113,15 @@ double tv_s(const timeval& tv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 9 || argc > 11) {
+    if (argc < 9 || argc > 12) {
         std::fprintf(stderr,
                      "usage: %s IFNAME SRC_MAC DST_MAC SRC_IP DST_NET_PREFIX PACKETS RATE FLOWS "
-                     "[FRAME_BYTES=64] [BATCH=32]\n",
+                     "[FRAME_BYTES=64] [BATCH=32] [TRAIN=1]\n",
                      argv[0]);
         return 2;
     }
     uint8_t src_mac[6], dst_mac[6], src_ip[4], dst_net[2];
-    uint64_t packets = 0, rate = 0, flows = 0, frame_bytes = 64, batch = 32;
+    uint64_t packets = 0, rate = 0, flows = 0, frame_bytes = 64, batch = 32, train = 1;
     unsigned net_a = 0, net_b = 0;
     char tail = 0;
     const unsigned ifindex = if_nametoindex(argv[1]);
@@ -146,10 +147,11 @@ int main(int argc, char** argv) {
     if (!parse_u64(argv[6], 1, UINT64_MAX / 2, packets) ||
         !parse_u64(argv[7], 1, 100000000, rate) || !parse_u64(argv[8], 1, 250 * 256, flows) ||
         (argc > 9 && !parse_u64(argv[9], kHeaders + 18, 1514, frame_bytes)) ||
-        (argc > 10 && !parse_u64(argv[10], 1, kMaxBatch, batch))) {
+        (argc > 10 && !parse_u64(argv[10], 1, kMaxBatch, batch)) ||
+        (argc > 11 && !parse_u64(argv[11], 1, 1000000, train))) {
         std::fprintf(stderr,
                      "fa_paced_send: bad number (PACKETS >= 1, RATE 1..1e8, FLOWS 1..64000, "
-                     "FRAME_BYTES 60..1514, BATCH 1..%u)\n",
+                     "FRAME_BYTES 60..1514, BATCH 1..%u, TRAIN 1..1e6)\n",
                      kMaxBatch);
         return 2;
     }
@@ -193,6 +195,7 @@ int main(int argc, char** argv) {
     const uint64_t start = now_ns();
     uint64_t sent = 0, late = 0, b = 0;
     unsigned next_flow = 0;
+    uint64_t in_train = 0;
     while (sent < packets) {
         const uint64_t due = start + static_cast<uint64_t>(
                                          static_cast<double>(b) * 1e9 *
@@ -207,7 +210,10 @@ int main(int argc, char** argv) {
             static_cast<unsigned>(packets - sent < batch ? packets - sent : batch);
         for (unsigned k = 0; k < n; ++k) {
             iov[k].iov_base = &frames[next_flow * fb];
-            if (++next_flow == flows) next_flow = 0;
+            if (++in_train == train) {
+                in_train = 0;
+                if (++next_flow == flows) next_flow = 0;
+            }
         }
         unsigned done = 0;
         while (done < n) {
