@@ -87,6 +87,9 @@ public:
             log(LogLevel::error, "conntrack: cannot allocate %zu table slots", cap_);
             return -ENOMEM;
         }
+        log(LogLevel::info, "conntrack: tracking table %zu slots x %zu bytes = %zu bytes (up to "
+            "%zu connections at 87.5 %% load)", cap_, sizeof(Slot), cap_ * sizeof(Slot),
+            cap_ - cap_ / 8);
         dump_fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_NETFILTER);
         if (dump_fd_ < 0) {
             int e = -errno;
