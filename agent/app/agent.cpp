@@ -19,6 +19,8 @@ ExporterConfig exporter_config_for(const Config& cfg, const CollectorConfig& c, 
     e.template_refresh_datagrams = c.template_refresh_datagrams;
     e.with_mac = with_mac;
     e.with_nat = with_nat;
+    e.with_mark = cfg.source == SourceKind::conntrack && cfg.ct_mark;
+    e.with_zone = cfg.source == SourceKind::conntrack && cfg.ct_zone;
     return e;
 }
 

@@ -56,6 +56,12 @@ struct Config {
     CollectorConfig collectors[kMaxCollectors] = {};
     int collector_count = 0;
 
+    // [conntrack] (only with source = conntrack)
+    uint32_t ct_rcvbuf = 8u << 20;     // rcvbuf: event socket receive buffer, bytes
+    bool ct_both_directions = true;    // directions = both | original
+    bool ct_mark = false;              // mark = yes: export the conntrack mark (IE 137)
+    bool ct_zone = false;              // zone = yes: export the conntrack zone (IE 234)
+
     // [output]
     bool print_json = false;           // stdout = yes: one JSON line per exported record
 

@@ -17,8 +17,8 @@
 namespace fa {
 namespace {
 
-enum class Sec : uint8_t { none, agent, flows, sampling, collector, output, generator };
-constexpr int kSecCount = 7;
+enum class Sec : uint8_t { none, agent, flows, sampling, collector, output, generator, conntrack };
+constexpr int kSecCount = 8;
 constexpr int kMaxKeys = 16;
 constexpr size_t kValueEcho = 80;  // longest value quoted back in a message, in characters
 
@@ -34,6 +34,7 @@ const char* const kCollectorKeys[] = {"address", "protocol", "observation_domain
                                       nullptr};
 const char* const kOutputKeys[] = {"stdout", nullptr};
 const char* const kGeneratorKeys[] = {"flows", "packets_per_second", "duration", nullptr};
+const char* const kConntrackKeys[] = {"rcvbuf", "directions", "mark", "zone", nullptr};
 
 const char* const* keys_of(Sec s)
 {
@@ -44,6 +45,7 @@ const char* const* keys_of(Sec s)
     case Sec::collector: return kCollectorKeys;
     case Sec::output: return kOutputKeys;
     case Sec::generator: return kGeneratorKeys;
+    case Sec::conntrack: return kConntrackKeys;
     case Sec::none: break;
     }
     return nullptr;
@@ -110,6 +112,7 @@ struct Parser {
     int key_line[kSecCount][kMaxKeys] = {};       // 0 = not seen yet (duplicate detection)
     int coll_key_line[kMaxCollectors][kMaxKeys] = {};
     int coll_header_line[kMaxCollectors] = {};
+    char ct_value[kMaxKeys][kValueEcho + 1] = {};  // [conntrack] values as written, for finish()
 };
 
 // "FILE:LINE: [section] key = value: problem"; each part is left out when null/0.
@@ -341,7 +344,7 @@ void on_section(Parser& p, const char* s, size_t n)
         Sec sec;
     } kFixed[] = {{"agent", Sec::agent},   {"flows", Sec::flows},
                   {"sampling", Sec::sampling}, {"output", Sec::output},
-                  {"generator", Sec::generator}};
+                  {"generator", Sec::generator}, {"conntrack", Sec::conntrack}};
     for (const auto& f : kFixed) {
         if (n == strlen(f.name) && memcmp(s, f.name, n) == 0) {
             p.sec = f.sec;
@@ -394,7 +397,8 @@ void on_section(Parser& p, const char* s, size_t n)
     }
     p.sec = Sec::none;
     fail(p, p.line, nullptr, nullptr,
-         "unknown section (known: agent, flows, sampling, collector NAME, output, generator)");
+         "unknown section (known: agent, flows, sampling, collector NAME, output, generator, "
+         "conntrack)");
 }
 
 // Checks one (already blank-stripped) line for what inih would silently mis-handle or only
@@ -672,6 +676,25 @@ void apply_generator(Parser& p, int k, const char* key, const char* v)
     }
 }
 
+void apply_conntrack(Parser& p, int k, const char* key, const char* v)
+{
+    Config& c = p.cfg;
+    (void)copy_field(p.ct_value[k], sizeof p.ct_value[k], v,
+                     strlen(v) < kValueEcho ? strlen(v) : kValueEcho);
+    switch (k) {
+    case 0: set_u32(p, key, v, kMinCtRcvbuf, kMaxCtRcvbuf, c.ct_rcvbuf); break;
+    case 1: {
+        static const char* const names[] = {"both", "original"};
+        static const bool values[] = {true, false};
+        (void)set_enum(p, key, v, names, values, c.ct_both_directions);
+        break;
+    }
+    case 2: set_bool(p, key, v, c.ct_mark); break;
+    case 3: set_bool(p, key, v, c.ct_zone); break;
+    default: break;
+    }
+}
+
 int handler(void* user, const char* /*section*/, const char* key, const char* value)
 {
     Parser& p = *static_cast<Parser*>(user);
@@ -712,6 +735,7 @@ int handler(void* user, const char* /*section*/, const char* key, const char* va
     case Sec::collector: apply_collector(p, k, key, value); break;
     case Sec::output: set_bool(p, key, value, p.cfg.print_json); break;
     case Sec::generator: apply_generator(p, k, key, value); break;
+    case Sec::conntrack: apply_conntrack(p, k, key, value); break;
     case Sec::none: break;
     }
     return 1;
@@ -738,6 +762,21 @@ void finish(Parser& p)
                  "[agent] interfaces is required (missing; source defaults to xdp)");
         }
         return;
+    }
+    if (c.source != SourceKind::conntrack) {
+        // [conntrack] keys configure the conntrack listener only: a key set for another source
+        // is a mistake (e.g. a copied config whose source was changed), not silently ignored.
+        const int* lines = p.key_line[static_cast<int>(Sec::conntrack)];
+        int first = -1;
+        for (int k = 0; kConntrackKeys[k] != nullptr; ++k) {
+            if (lines[k] != 0 && (first < 0 || lines[k] < lines[first])) first = k;
+        }
+        if (first >= 0) {
+            set_context(p, "conntrack");
+            fail(p, lines[first], kConntrackKeys[first], p.ct_value[first],
+                 "only with [agent] source = conntrack");
+            return;
+        }
     }
     const int act_line = p.key_line[static_cast<int>(Sec::flows)][1];
     const int inact_line = p.key_line[static_cast<int>(Sec::flows)][2];

@@ -21,6 +21,8 @@ constexpr uint32_t kMaxTemplateRefreshDatagrams = 1000000;
 constexpr uint32_t kMaxGenFlows = 1000000;
 constexpr uint32_t kMaxGenPacketsPerS = 10000000;
 constexpr uint32_t kMaxGenDurationS = 31536000;     // one year
+constexpr uint32_t kMinCtRcvbuf = 65536;          // [conntrack] rcvbuf, bytes
+constexpr uint32_t kMaxCtRcvbuf = 1073741824;       // 1 GiB
 constexpr uint32_t kTemplateRefreshIpfixS = 600;    // default when template_refresh = 0
 constexpr uint32_t kTemplateRefreshV9S = 1800;
 constexpr int kMaxConfigLine = 199;                 // inih INI_MAX_LINE 200 incl. the NUL

@@ -50,6 +50,8 @@ Status Exporter::init(const ExporterConfig& cfg, DatagramSink& sink, const Optio
     header_len_ = p == Protocol::ipfix ? kIpfixHeader : kV9Header;
     build_data_template(p, false, cfg.with_mac, cfg.with_nat, data_v4_);
     build_data_template(p, true, cfg.with_mac, cfg.with_nat, data_v6_);
+    add_ct_meta_fields(false, cfg.with_mark, cfg.with_zone, data_v4_);
+    add_ct_meta_fields(true, cfg.with_mark, cfg.with_zone, data_v6_);
     build_sampling_template(p, opts.sampling().kind, sampling_);
     build_sampler_template(p, opts.sampling().kind, sampler_);
     build_interface_template(p, interfaces_);
@@ -250,6 +252,8 @@ void Exporter::write_record(const TemplateDesc& td, const FlowRecord* r, const I
         case FieldSrc::post_dst6: (void)w.put_bytes(r->post_dst, 16); break;
         case FieldSrc::post_src_port: (void)w.put_u16(r->post_src_port); break;
         case FieldSrc::post_dst_port: (void)w.put_u16(r->post_dst_port); break;
+        case FieldSrc::ct_mark: (void)w.put_u32(r->ct_mark); break;
+        case FieldSrc::ct_zone: (void)w.put_u32(r->ct_zone); break;
         case FieldSrc::scope_odid: put_num(w, cfg_.observation_domain, f.len); break;
         case FieldSrc::scope_ifindex: put_num(w, ifi->ifindex, f.len); break;
         case FieldSrc::selector_id: put_num(w, 1, f.len); break;

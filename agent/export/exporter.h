@@ -23,6 +23,8 @@ struct ExporterConfig {
     uint32_t template_refresh_datagrams = 20;
     bool with_mac = false;                // data templates carry 56/80
     bool with_nat = false;                // data templates carry 225-228 / 281-282
+    bool with_mark = false;               // conntrack mark (IE 137): template IDs 272+
+    bool with_zone = false;               // conntrack zone (IE 234)
 };
 
 struct ExporterCounters {

@@ -57,6 +57,15 @@ void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, Temp
     }
 }
 
+void add_ct_meta_fields(bool v6, bool mark, bool zone, TemplateDesc& out)
+{
+    const int variant = (mark ? 1 : 0) | (zone ? 2 : 0);
+    if (variant == 0) return;
+    out.id = uint16_t(kTidDataCtMeta + 2 * (variant - 1) + (v6 ? 1 : 0));
+    if (mark) out.add(kIeCommonPropertiesId, 4, FieldSrc::ct_mark);
+    if (zone) out.add(kIeIngressVRFID, 4, FieldSrc::ct_zone);
+}
+
 // Scope of the per-exporter options records: IPFIX observationDomainId (IE 149, a real IE as
 // RFC 7011 §3.4.2.1 requires); v9 scope "System" (RFC 3954 §6.1) carrying the Source ID.
 static void add_system_scope(Protocol p, TemplateDesc& out)

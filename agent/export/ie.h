@@ -18,6 +18,7 @@ enum class FieldSrc : uint8_t {
     start_wall_ms, end_wall_ms,     // IPFIX 152/153: absolute wall ms
     start_uptime, end_uptime,       // v9 22/21: ms since agent start, 32 bit
     end_reason, post_src4, post_dst4, post_src6, post_dst6, post_src_port, post_dst_port,
+    ct_mark, ct_zone,               // conntrack mark (IE 137) and zone (IE 234)
     // options scope
     scope_odid,                     // observation domain / v9 system scope: the domain/source id
     scope_ifindex,                  // interface table scope
@@ -58,6 +59,7 @@ enum Ie : uint16_t {
     kIePostNAPTDestinationTransportPort = 228, kIePostNATSourceIPv6Address = 281,
     kIePostNATDestinationIPv6Address = 282, kIeSelectorId = 302, kIeSelectorAlgorithm = 304,
     kIeSamplingPacketInterval = 305, kIeSamplingPacketSpace = 306,
+    kIeCommonPropertiesId = 137, kIeIngressVRFID = 234,
     kIeFlowSelectorAlgorithm = 390, kIeSamplingFlowInterval = 396, kIeSamplingFlowSpacing = 397,
 };
 
@@ -68,6 +70,10 @@ enum V9Scope : uint16_t { kV9ScopeSystem = 1, kV9ScopeInterface = 2 };
 enum TemplateId : uint16_t {
     kTidDataV4 = 256, kTidDataV6 = 257, kTidSampling = 258, kTidInterfaces = 259,
     kTidStats = 260, kTidSampler = 261,
+    // Conntrack data templates with mark and/or zone ([conntrack] mark/zone = yes): their own
+    // IDs, so that switching the keys (SIGHUP) never changes the layout under a live ID.
+    // ID = kTidDataCtMeta + 2 * (variant - 1) + v6, variant = mark | zone << 1 (1..3): 272..277.
+    kTidDataCtMeta = 272,
 };
 
 constexpr int kMaxFields = 32;
@@ -91,6 +97,13 @@ struct TemplateDesc {
 // The data template for one address family and layout. Same order for both protocols; only the
 // time fields and the scope encoding (options) differ.
 void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, TemplateDesc& out);
+// Appends the conntrack mark / zone fields to a data template built by build_data_template and
+// gives it its variant's ID (kTidDataCtMeta...). No-op when both are off (IDs 256/257 stay).
+// Mark: commonPropertiesId (137, unsigned64 sent reduced-size in 4 bytes, RFC 7011 §6.2), the
+// element ipt-netflow exports the conntrack mark in (no IANA element is meant for it; ulogd2
+// misuses applicationId 95). Zone: ingressVRFID (234, unsigned32): conntrack zones are how Linux
+// separates per-VRF connection tables; nfdump 1.7 decodes it (%ivrf), tshark names it.
+void add_ct_meta_fields(bool v6, bool mark, bool zone, TemplateDesc& out);
 void build_sampling_template(Protocol p, SamplingKind kind, TemplateDesc& out);
 void build_sampler_template(Protocol p, SamplingKind kind, TemplateDesc& out);
 void build_interface_template(Protocol p, TemplateDesc& out);

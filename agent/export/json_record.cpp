@@ -111,6 +111,8 @@ size_t format_json(const FlowRecord& r, const ExportTime& t, char* buf, size_t l
         put_addr(o, r.post_dst, v4);
         o.printf(",\"post_src_port\":%u,\"post_dst_port\":%u", r.post_src_port, r.post_dst_port);
     }
+    if (r.flags & kRecHasMark) o.printf(",\"ct_mark\":%" PRIu32, r.ct_mark);
+    if (r.flags & kRecHasZone) o.printf(",\"ct_zone\":%u", unsigned(r.ct_zone));
     o.printf("}");
     if (!o.ok) {
         buf[0] = '\0';

@@ -417,8 +417,10 @@ MonoMs wall_ns_to_mono(uint64_t wall_ns, int64_t offset_ms, MonoMs fallback)
     return mono > 0 ? MonoMs(mono) : fallback;
 }
 
-void fill(FlowRecord& r, const CtTuple& self, const CtTuple& other, bool nat)
+void fill(FlowRecord& r, const CtEntry& e, const CtTuple& self, const CtTuple& other,
+          const CtRecordOptions& opts)
 {
+    const bool nat = e.nat();
     r = FlowRecord{};
     std::memset(&r.key, 0, sizeof(r.key));
     std::memcpy(r.key.src, self.src, 16);
@@ -438,6 +440,14 @@ void fill(FlowRecord& r, const CtTuple& self, const CtTuple& other, bool nat)
         }
         r.flags = kRecHasNat;
     }
+    if (opts.with_mark) {
+        r.ct_mark = e.mark;
+        r.flags |= kRecHasMark;
+    }
+    if (opts.with_zone) {
+        r.ct_zone = e.zone;
+        r.flags |= kRecHasZone;
+    }
 }
 
 } // namespace
@@ -455,12 +465,11 @@ size_t ct_to_records(const CtEntry& e, const CtRecordOptions& opts, const CtExpo
                       ? wall_ns_to_mono(e.tstamp_stop_ns, opts.wall_offset_ms, opts.now_ms)
                       : opts.now_ms;
     if (last < first) last = first;
-    bool nat = e.nat();
     size_t n = 0;
     uint64_t op = ct_counter_delta(e.orig_ctr.packets, prev->orig_packets);
     if (op != 0) {
         FlowRecord& r = out[n++];
-        fill(r, e.orig, e.reply, nat);
+        fill(r, e, e.orig, e.reply, opts);
         r.packets = op;
         r.octets = ct_counter_delta(e.orig_ctr.octets, prev->orig_octets);
         r.first_ms = first;
@@ -470,7 +479,7 @@ size_t ct_to_records(const CtEntry& e, const CtRecordOptions& opts, const CtExpo
     uint64_t rp = ct_counter_delta(e.reply_ctr.packets, prev->reply_packets);
     if (opts.both_directions && rp != 0) {
         FlowRecord& r = out[n++];
-        fill(r, e.reply, e.orig, nat);
+        fill(r, e, e.reply, e.orig, opts);
         r.packets = rp;
         r.octets = ct_counter_delta(e.reply_ctr.octets, prev->reply_octets);
         r.first_ms = first;
@@ -478,6 +487,18 @@ size_t ct_to_records(const CtEntry& e, const CtRecordOptions& opts, const CtExpo
         r.end_reason = reason;
     }
     return n;
+}
+
+bool ct_is_own_export(const CtTuple& orig, const CtOwnSocket* own, size_t n)
+{
+    if (orig.proto != 17) return false;
+    for (size_t i = 0; i < n; ++i) {
+        const CtOwnSocket& o = own[i];
+        if (orig.src_port == o.local_port && orig.dst_port == o.peer_port &&
+            std::memcmp(orig.src, o.local, 16) == 0 && std::memcmp(orig.dst, o.peer, 16) == 0)
+            return true;
+    }
+    return false;
 }
 
 uint32_t ct_tuple_hash(const CtTuple& t)

@@ -120,6 +120,8 @@ struct CtRecordOptions {
     int64_t wall_offset_ms = 0;    // wall_ms = mono_ms + offset (to convert CTA_TIMESTAMP)
     MonoMs now_ms = 0;             // monotonic now: flow end when the entry has no stop stamp
     MonoMs fallback_first_ms = 0;  // flow start when the entry has no start stamp
+    bool with_mark = false;        // [conntrack] mark = yes: ct_mark + kRecHasMark on each record
+    bool with_zone = false;        // [conntrack] zone = yes: ct_zone + kRecHasZone
 };
 
 // Counters already exported for one entry (by the active-timeout dump or a previous run).
@@ -141,10 +143,42 @@ EndReason ct_end_reason(const CtEntry& e, bool forced);
 // Counters are deltas against `prev` (null = nothing exported yet). NAT: when the entry is
 // NATed, post_* come from the other direction's tuple (orig record: post_src = reply.dst,
 // post_dst = reply.src, ports likewise; reply record: post_src = orig.dst, post_dst = orig.src)
-// and kRecHasNat is set. Records with zero packets are skipped. Returns the number written
+// and kRecHasNat is set. With opts.with_mark / with_zone, ct_mark / ct_zone carry CTA_MARK /
+// CTA_ZONE (0 when the message has none: the kernel leaves out a zero mark and the default
+// zone in events) and kRecHasMark / kRecHasZone are set. Records with zero packets are skipped. Returns the number written
 // (0..2). `reason` is the flowEndReason to stamp.
 size_t ct_to_records(const CtEntry& e, const CtRecordOptions& opts, const CtExported* prev,
                      EndReason reason, FlowRecord out[2]);
+
+// The agent's own export sockets, so that the conntrack source does not meter its own datagrams
+// to the collectors (in a router namespace that exports to a local or routed collector, every
+// export datagram is a conntrack entry too). Addresses as in CtTuple (IPv4-mapped, network
+// order), ports host order.
+struct CtOwnSocket {
+    uint8_t local[16] = {};
+    uint8_t peer[16] = {};
+    uint16_t local_port = 0;
+    uint16_t peer_port = 0;
+};
+// True when `orig` (an entry's ORIGINAL tuple) is UDP from one of `own[0..n)`'s local address and
+// port to its peer: the connection the agent's connected UDP socket created.
+bool ct_is_own_export(const CtTuple& orig, const CtOwnSocket* own, size_t n);
+
+// Flow offload (nftables flowtable, software or hardware): packets of an offloaded connection
+// bypass the conntrack counters, so its records undercount. The listener warns once per run;
+// note() counts offloaded entries and returns true exactly once, for the first one seen.
+struct CtOffloadNotice {
+    uint64_t entries = 0;  // offloaded entries seen (events and dump replies)
+    bool warned = false;
+    bool note(const CtEntry& e)
+    {
+        if (!e.offloaded()) return false;
+        ++entries;
+        if (warned) return false;
+        warned = true;
+        return true;
+    }
+};
 
 // Flow sampling (1 in `rate`) by a hash of the ORIGINAL tuple, so both directions and every
 // event of one connection (NEW, dumps, DESTROY) get the same decision. FNV-1a (32 bit) over

@@ -1,15 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Conntrack source on raw ctnetlink (NETLINK_NETFILTER); decoding is the pure ct_decode().
 //
-// Loss handling: the event socket sets NETLINK_BROADCAST_ERROR, which makes the kernel's
-// conntrack event cache treat a failed DESTROY delivery as an error and re-deliver it later
-// (nf_conntrack_ecache "reliable event delivery"), so a DESTROY (which carries the final
-// counters) is not lost to ENOBUFS. NEW/UPDATE events may be lost; each ENOBUFS is counted
-// (drops().source_events) and triggers a resync dump on the next tick.
+// Loss handling, and why it is exact. Counters reach us two ways: DESTROY events (final
+// counters) and dumps of the table (live counters). Per connection the tracking table (fixed
+// size, keyed by conntrack id) remembers what was already exported, and every record is the
+// delta against that, so any mix of dumps and one DESTROY sums to the connection's total.
+//  1. DESTROY is never lost. The event socket sets NETLINK_BROADCAST_ERROR: when a DESTROY cannot
+//     be queued (socket full), the broadcast fails with ENOBUFS towards ctnetlink, and the
+//     kernel's event cache keeps the dying entry, with its final counters, and re-delivers the
+//     DESTROY from its worker until it is queued (nf_conntrack_ecache "reliable event delivery";
+//     we never set NETLINK_NO_ENOBUFS, which would hide the overrun). A dump cannot replace this:
+//     a connection destroyed while events were being lost is no longer in the table.
+//  2. What an overrun can lose is NEW events (the kernel folds a failed NEW into the entry's next
+//     event, which for us is its DESTROY). Without its NEW a connection has no tracking slot, so
+//     it would get no active-timeout records. So each ENOBUFS is counted (drops().source_events,
+//     logged) and followed by a resync dump, started on the next tick after the overrun and read
+//     with the same per-tick budget as the active-timeout dump: every live connection gets a
+//     slot and its delta since the last export is exported now (flowEndReason activeTimeout);
+//     its DESTROY later exports only the rest.
+//  3. The race between the two sockets: a dump reply for X can be read after X's DESTROY was
+//     processed (the kernel built the dump chunk before X died). Re-inserting X then would export
+//     its counters twice. So while a dump runs, a DESTROY leaves a tombstone (the slot marked dead,
+//     or a new dead slot) and dump replies for a dead id are ignored; tombstones are cleared when
+//     the dump cycle ends. If the table has no room for a tombstone, that dump cycle inserts no
+//     new slots (it only updates tracked connections), so nothing can be re-inserted.
+//  4. Connections without a slot (table full: counted in untracked_) get no dump records at all;
+//     their DESTROY exports their whole lifetime.
 #include "conntrack_source.h"
 
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,7 +46,6 @@
 namespace fa {
 namespace {
 
-constexpr int kDefaultRcvBuf = 8 << 20;  // bytes; ~1.28 KB per queued event (PLATFORM-NOTES §3)
 constexpr unsigned kGroupNew = 1u << (1 - 1);      // NFNLGRP_CONNTRACK_NEW = 1
 constexpr unsigned kGroupDestroy = 1u << (3 - 1);  // NFNLGRP_CONNTRACK_DESTROY = 3
 
@@ -55,7 +75,9 @@ public:
 
     int start(const Config& cfg) override
     {
-        both_ = true;
+        both_ = cfg.ct_both_directions;
+        with_mark_ = cfg.ct_mark;
+        with_zone_ = cfg.ct_zone;
         active_ms_ = MonoMs(cfg.active_timeout_s) * 1000u;
         sample_rate_ = cfg.sampling_rate;  // flow sampling by tuple hash (SamplingKind::flow)
         cap_ = 1024;
@@ -65,6 +87,9 @@ public:
             log(LogLevel::error, "conntrack: cannot allocate %zu table slots", cap_);
             return -ENOMEM;
         }
+        log(LogLevel::info, "conntrack: tracking table %zu slots x %zu bytes = %zu bytes (up to "
+            "%zu connections at 87.5 %% load)", cap_, sizeof(Slot), cap_ * sizeof(Slot),
+            cap_ - cap_ / 8);
         dump_fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_NETFILTER);
         if (dump_fd_ < 0) {
             int e = -errno;
@@ -86,9 +111,19 @@ public:
                 strerror(-e));
             return e;
         }
-        int sz = kDefaultRcvBuf;
+        // [conntrack] rcvbuf; ~1.28 KB of buffer per queued event (PLATFORM-NOTES §3). FORCE
+        // (CAP_NET_ADMIN) may exceed net.core.rmem_max; without it the kernel caps the size.
+        int sz = int(cfg.ct_rcvbuf);
         if (::setsockopt(ev_fd_, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
             (void)::setsockopt(ev_fd_, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+        int got = 0;
+        socklen_t gl = sizeof(got);
+        (void)::getsockopt(ev_fd_, SOL_SOCKET, SO_RCVBUF, &got, &gl);
+        log(LogLevel::info, "conntrack: event socket receive buffer %d bytes (rcvbuf = %u)%s, "
+            "%s, mark %s, zone %s, %d own export socket(s) not metered", got, cfg.ct_rcvbuf,
+            got < int(cfg.ct_rcvbuf) ? " capped by net.core.rmem_max" : "",
+            both_ ? "both directions" : "original direction only", with_mark_ ? "on" : "off",
+            with_zone_ ? "on" : "off", n_own_);
         int one = 1;
         (void)::setsockopt(ev_fd_, SOL_NETLINK, NETLINK_BROADCAST_ERROR, &one, sizeof(one));
         sockaddr_nl sa{};
@@ -103,6 +138,21 @@ public:
         return 0;
     }
 
+    void set_own_sockets(const int* fds, int n) override
+    {
+        n_own_ = 0;
+        for (int i = 0; i < n && n_own_ < kMaxCollectors; ++i) {
+            sockaddr_storage l{}, r{};
+            socklen_t ll = sizeof(l), rl = sizeof(r);
+            if (fds[i] < 0 || ::getsockname(fds[i], reinterpret_cast<sockaddr*>(&l), &ll) < 0 ||
+                ::getpeername(fds[i], reinterpret_cast<sockaddr*>(&r), &rl) < 0)
+                continue;
+            CtOwnSocket& o = own_[n_own_];
+            if (to_ct_addr(l, o.local, &o.local_port) && to_ct_addr(r, o.peer, &o.peer_port))
+                ++n_own_;
+        }
+    }
+
     int fd() const override { return ev_fd_; }
 
     void on_readable(MonoMs now, SourceSink& sink) override
@@ -112,7 +162,7 @@ public:
             if (n < 0) {
                 if (errno == ENOBUFS) {
                     ++drops_.source_events;
-                    resync_ = true;
+                    resync_pending_ = true;
                     continue;
                 }
                 return;  // EAGAIN or a transient error: wait for the next readiness
@@ -123,29 +173,49 @@ public:
 
     void on_tick(MonoMs now, SourceSink& sink) override
     {
-        if (resync_) {
-            resync_ = false;
-            log(LogLevel::warn, "conntrack: event socket overflowed (%llu times so far); "
-                "DESTROY events are re-delivered by the kernel (NETLINK_BROADCAST_ERROR)",
-                static_cast<unsigned long long>(drops_.source_events));
-        }
-        // Periodic dump for active-timeout deltas: started every active_timeout / 2 so that no
-        // tracked connection waits more than 1.5 active timeouts; read at most kBudget
-        // messages per tick so one tick never blocks the loop.
-        if (dump_family_ == 0 && now >= next_dump_ms_ && dump_fd_ >= 0) {
+        // A dump cycle (AF_INET, then AF_INET6) starts when a resync is pending (an overrun
+        // since the last resync started) or every active_timeout / 2 for active-timeout deltas,
+        // so no tracked connection waits more than 1.5 active timeouts. At most kBudget recv()s
+        // per tick, so one tick never blocks the loop.
+        if (dump_family_ == 0 && dump_fd_ >= 0 && (resync_pending_ || now >= next_dump_ms_)) {
             next_dump_ms_ = now + (active_ms_ / 2 > 0 ? active_ms_ / 2 : 1);
+            resync_ = resync_pending_;
+            if (resync_) {
+                resync_pending_ = false;
+                ++resyncs_;
+                log(LogLevel::warn, "conntrack: event socket overrun (ENOBUFS, %llu so far): "
+                    "resync dump started (DESTROY events are re-delivered by the kernel)",
+                    static_cast<unsigned long long>(drops_.source_events));
+            }
+            cycle_records_ = 0;
+            no_insert_ = false;
             if (send_dump(dump_fd_, 2, kCtMsgGet)) dump_family_ = 2;
         }
         constexpr int kBudget = 64;  // recv() calls per tick (each up to 64 KiB of messages)
         for (int i = 0; i < kBudget && dump_family_ != 0; ++i) {
             ssize_t n = ::recv(dump_fd_, buf_, sizeof(buf_), MSG_DONTWAIT);
             if (n <= 0) {
-                if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) dump_family_ = 0;
+                if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                    // Dump socket overrun or error: the cycle is incomplete; retry it soon.
+                    log(LogLevel::warn, "conntrack: dump failed: %s; restarting it",
+                        strerror(errno));
+                    if (resync_) resync_pending_ = true;
+                    next_dump_ms_ = now;
+                    end_dump_cycle();
+                }
                 return;
             }
-            if (walk(buf_, size_t(n), now, sink, Mode::dump)) {
-                if (dump_family_ == 2 && send_dump(dump_fd_, 10, kCtMsgGet)) dump_family_ = 10;
-                else dump_family_ = 0;
+            if (walk(buf_, size_t(n), now, sink, resync_ ? Mode::resync : Mode::dump)) {
+                if (dump_family_ == 2 && send_dump(dump_fd_, 10, kCtMsgGet)) {
+                    dump_family_ = 10;
+                } else {
+                    if (resync_)
+                        log(LogLevel::info, "conntrack: resync dump done: %llu records, %zu "
+                            "tracked, %llu untracked (table full) so far", 
+                            static_cast<unsigned long long>(cycle_records_), count_ - dead_,
+                            static_cast<unsigned long long>(untracked_));
+                    end_dump_cycle();
+                }
             }
         }
     }
@@ -197,7 +267,9 @@ public:
 
 private:
     // Returns true at NLMSG_DONE or an error (end of a dump).
-    enum class Mode : uint8_t { event, dump, forced };
+    // event: the event socket; dump: active-timeout dump (exports connections due); resync: dump
+    // after an overrun (exports every tracked connection's delta); forced: the stop() dump.
+    enum class Mode : uint8_t { event, dump, resync, forced };
     bool walk(const uint8_t* p, size_t n, MonoMs now, SourceSink& sink, Mode mode)
     {
         // Kernel timestamps are wall-clock ns; they become monotonic ms with the offset read
@@ -218,41 +290,67 @@ private:
             off += used;
             if (kind == CtMsgKind::done || kind == CtMsgKind::error) return true;
             if (kind != CtMsgKind::entry) continue;
-            if (e.offloaded() && !warned_offload_) {
-                warned_offload_ = true;
-                log(LogLevel::warn, "conntrack: flow offload is active; offloaded packets "
-                    "bypass the conntrack counters and are not counted");
+            if (offload_.note(e))
+                log(LogLevel::warn, "conntrack: flow offload is active (connection %s); "
+                    "offloaded packets bypass the conntrack counters and are not counted",
+                    e.status & kIpsHwOffload ? "offloaded to hardware" : "in a flowtable");
+            if (n_own_ > 0 && ct_is_own_export(e.orig, own_, size_t(n_own_))) {
+                ++own_skipped_;
+                continue;  // the agent's own export datagrams
             }
             if (!ct_sample_keep(e.orig, sample_rate_)) continue;  // not sampled: no state
-            bool forced = mode == Mode::forced;
-            bool destroy = mode == Mode::event && e.event == CtEvent::destroy;
-            Slot* slot = nullptr;
-            if (e.has_id) slot = find(e.id, mode == Mode::dump || e.event == CtEvent::create, now);
-            if (mode == Mode::event && !destroy) continue;  // NEW: tracked above, no counters
-            if (mode == Mode::dump && (!slot || now - slot->last_export_ms < active_ms_))
-                continue;
-            CtRecordOptions o;
-            o.both_directions = both_;
-            o.now_ms = now;
-            o.wall_offset_ms = wall_offset_ms;
-            o.fallback_first_ms = slot ? slot->last_export_ms : now;
-            FlowRecord r[2];
-            EndReason why_end = mode == Mode::dump ? EndReason::active_timeout
-                                                   : ct_end_reason(e, forced);
-            size_t k = ct_to_records(e, o, slot ? &slot->exported : nullptr, why_end, r);
-            for (size_t i = 0; i < k; ++i) {
-                // Active-timeout records start where the previous export ended.
-                if (slot && (mode == Mode::dump || slot->exported.orig_packets != 0 ||
-                             slot->exported.reply_packets != 0))
-                    r[i].first_ms = slot->last_export_ms;
-                sink.on_record(r[i]);
-            }
-            if (slot) {
-                if (destroy || forced) erase(slot);
-                else record_export(slot, e, now);
-            }
+            on_entry(e, mode, now, wall_offset_ms, sink);
         }
         return false;
+    }
+
+    void on_entry(const CtEntry& e, Mode mode, MonoMs now, int64_t wall_offset_ms,
+                  SourceSink& sink)
+    {
+        const bool forced = mode == Mode::forced;
+        const bool dumping = mode == Mode::dump || mode == Mode::resync;
+        const bool destroy = mode == Mode::event && e.event == CtEvent::destroy;
+        Slot* slot = nullptr;
+        if (e.has_id) {
+            const bool insert = (dumping && !no_insert_) ||
+                                (mode == Mode::event && e.event == CtEvent::create) ||
+                                (destroy && dump_family_ != 0);  // tombstone, below
+            slot = find(e.id, insert, now);
+            if (!slot && destroy && dump_family_ != 0) no_insert_ = true;  // no tombstone room
+        }
+        if (slot && slot->used == kDead) return;  // destroyed during this dump cycle
+        if (mode == Mode::event && !destroy) return;  // NEW: tracked above, no counters
+        if (dumping) {
+            if (!slot) return;  // untracked: its DESTROY exports everything
+            if (mode == Mode::dump && now - slot->last_export_ms < active_ms_) return;
+        }
+        CtRecordOptions o;
+        o.both_directions = both_;
+        o.with_mark = with_mark_;
+        o.with_zone = with_zone_;
+        o.now_ms = now;
+        o.wall_offset_ms = wall_offset_ms;
+        o.fallback_first_ms = slot ? slot->last_export_ms : now;
+        FlowRecord r[2];
+        EndReason why_end = dumping ? EndReason::active_timeout : ct_end_reason(e, forced);
+        const bool continued = slot && (slot->exported.orig_packets != 0 ||
+                                        slot->exported.reply_packets != 0);
+        size_t k = ct_to_records(e, o, slot ? &slot->exported : nullptr, why_end, r);
+        for (size_t i = 0; i < k; ++i) {
+            // Records after an earlier export start where that export ended.
+            if (continued) r[i].first_ms = slot->last_export_ms;
+            sink.on_record(r[i]);
+        }
+        cycle_records_ += k;
+        if (!slot) return;
+        if (destroy && dump_family_ != 0) {
+            slot->used = kDead;  // tombstone until the dump cycle ends
+            ++dead_;
+        } else if (destroy || forced) {
+            erase(slot);
+        } else {
+            record_export(slot, e, now);
+        }
     }
 
     // Per-connection export state for active-timeout deltas, keyed by conntrack id. Fixed
@@ -260,12 +358,47 @@ private:
     // backward-shift deletion. Full policy: a connection that finds no slot is not tracked
     // (counted in untracked_); it gets no active-timeout records, and its DESTROY exports its
     // whole lifetime's counters, so totals stay exact.
+    static constexpr uint8_t kLive = 1, kDead = 2;  // Slot::used; 0 = free
     struct Slot {
         uint32_t id;
         uint8_t used;
         MonoMs last_export_ms;
         CtExported exported;
     };
+    // End of a dump cycle: tombstones go (erase() may shift a later slot into i: look again).
+    void end_dump_cycle()
+    {
+        dump_family_ = 0;
+        resync_ = false;
+        for (size_t i = 0; dead_ > 0 && i < cap_;) {
+            if (slots_[i].used == kDead) {
+                erase(&slots_[i]);
+                --dead_;
+            } else {
+                ++i;
+            }
+        }
+    }
+    static bool to_ct_addr(const sockaddr_storage& ss, uint8_t out[16], uint16_t* port)
+    {
+        if (ss.ss_family == AF_INET) {
+            sockaddr_in a;
+            std::memcpy(&a, &ss, sizeof(a));
+            std::memset(out, 0, 10);
+            out[10] = out[11] = 0xff;
+            std::memcpy(out + 12, &a.sin_addr, 4);
+            *port = ntohs(a.sin_port);
+            return true;
+        }
+        if (ss.ss_family == AF_INET6) {
+            sockaddr_in6 a;
+            std::memcpy(&a, &ss, sizeof(a));
+            std::memcpy(out, &a.sin6_addr, 16);
+            *port = ntohs(a.sin6_port);
+            return true;
+        }
+        return false;
+    }
     Slot* find(uint32_t id, bool insert, MonoMs now)
     {
         if (!slots_) return nullptr;
@@ -275,7 +408,7 @@ private:
             if (!slots_[i].used) {
                 if (!insert) return nullptr;
                 if (count_ + 1 > cap_ - cap_ / 8) break;  // keep probes short: 87.5 % max load
-                slots_[i] = Slot{id, 1, now, CtExported{}};
+                slots_[i] = Slot{id, kLive, now, CtExported{}};
                 ++count_;
                 return &slots_[i];
             }
@@ -333,8 +466,15 @@ private:
     uint32_t sample_rate_ = 1;
     int ev_fd_ = -1;
     bool both_ = true;
-    bool resync_ = false;
-    bool warned_offload_ = false;
+    bool with_mark_ = false, with_zone_ = false;
+    bool resync_pending_ = false;  // an overrun happened since the last resync dump started
+    bool resync_ = false;          // the running dump cycle is a resync
+    bool no_insert_ = false;       // a tombstone found no room: this cycle inserts no slots
+    size_t dead_ = 0;              // tombstones in the table
+    uint64_t resyncs_ = 0, cycle_records_ = 0, own_skipped_ = 0;
+    CtOffloadNotice offload_;
+    CtOwnSocket own_[kMaxCollectors];
+    int n_own_ = 0;
     uint64_t bad_msgs_ = 0;
     DropCounters drops_;
     alignas(8) uint8_t buf_[64 * 1024];

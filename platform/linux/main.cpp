@@ -175,6 +175,9 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start)
     rt.agent->set_interfaces(rt.ifaces, n);
     rt.agent->set_time(now_time(clock, agent_start));
 
+    int own_fds[kMaxCollectors];
+    for (int i = 0; i < cfg.collector_count; ++i) own_fds[i] = rt.transports[i].fd();
+    rt.source->set_own_sockets(own_fds, cfg.collector_count);
     int rc = rt.source->start(cfg);
     if (rc < 0) {
         FA_ERROR("source %s failed to start (%s)", source_name(cfg.source), std::strerror(-rc));

@@ -14,6 +14,9 @@ public:
     // Attach / subscribe. Called once the config is valid. Returns 0 or a negative errno after
     // logging an error that says what to do about it.
     virtual int start(const Config& cfg) = 0;
+    // The agent's export sockets (connected UDP, one per collector), opened before start(): a
+    // source that sees the host's own traffic (conntrack) must not meter these datagrams.
+    virtual void set_own_sockets(const int* fds, int n) { (void)fds; (void)n; }
     // A descriptor the loop waits on (events ready), or -1 when the source is only polled.
     virtual int fd() const { return -1; }
     virtual void on_readable(MonoMs now, SourceSink& sink) { (void)now; (void)sink; }

@@ -118,6 +118,37 @@ f=$D/no_collector.ini
 printf '[agent]\nsource = generator\n' | bad no_collector "$f:" "no [collector NAME] section"
 f=$D/empty.ini
 : | bad empty "$f:" "empty config file"
+# [conntrack]: only with source = conntrack, and each key's range / values.
+CT='[agent]
+source = conntrack
+[collector main]
+address = 127.0.0.1:2055
+[conntrack]'
+f=$D/ct_other_source.ini
+printf '%s\n[conntrack]\nmark = yes\n' "$HEAD" |
+    bad ct_other_source "$f:7:" "[conntrack] mark = yes" "only with [agent] source = conntrack"
+f=$D/ct_rcvbuf_small.ini
+printf '%s\nrcvbuf = 4096\n' "$CT" |
+    bad ct_rcvbuf_small "$f:6:" "[conntrack] rcvbuf = 4096" "65536..1073741824"
+f=$D/ct_rcvbuf_suffix.ini
+printf '%s\nrcvbuf = 8M\n' "$CT" | bad ct_rcvbuf_suffix "$f:6:" "rcvbuf = 8M" "not a number"
+f=$D/ct_directions.ini
+printf '%s\ndirections = reply\n' "$CT" |
+    bad ct_directions "$f:6:" "[conntrack] directions = reply" "both | original"
+f=$D/ct_mark.ini
+printf '%s\nmark = 2\n' "$CT" | bad ct_mark "$f:6:" "[conntrack] mark = 2" "bad boolean"
+f=$D/ct_zone.ini
+printf '%s\nzone = maybe\n' "$CT" | bad ct_zone "$f:6:" "[conntrack] zone = maybe" "bad boolean"
+f=$D/ct_unknown.ini
+printf '%s\nhelpers = yes\n' "$CT" | bad ct_unknown "$f:6:" "[conntrack] helpers = yes" "unknown key"
+printf '%s\nrcvbuf = 262144\ndirections = original\nmark = yes\nzone = yes\n' "$CT" >"$D/ct_good.ini"
+run_check "$D/ct_good.ini"
+if [ "$RC" -ne 0 ]; then
+    fa_log "FAIL good [conntrack] config: exit $RC, want 0; stderr: $ERR"
+    failures=$((failures + 1))
+else
+    fa_log "ok   good [conntrack] config exits 0"
+fi
 
 expect_bad missing_file "$D/nope.ini" "$D/nope.ini" "No such file or directory"
 mkdir "$D/adir"

@@ -117,6 +117,10 @@ TEST(ConfigParse, FullFileRoundTripsIntoEveryField)
     LONGS_EQUAL(35, l.address_line);
 
     CHECK(c.print_json);
+    UNSIGNED_LONGS_EQUAL(262144, c.ct_rcvbuf);
+    CHECK(!c.ct_both_directions);
+    CHECK(c.ct_mark);
+    CHECK(c.ct_zone);
     UNSIGNED_LONGS_EQUAL(10, c.gen_flows);
     UNSIGNED_LONGS_EQUAL(500, c.gen_packets_per_s);
     UNSIGNED_LONGS_EQUAL(5, c.gen_duration_s);
@@ -148,6 +152,10 @@ TEST(ConfigParse, MinimalConfigGetsDocumentedDefaults)
     UNSIGNED_LONGS_EQUAL(20, c.collectors[0].template_refresh_datagrams);
     LONGS_EQUAL(4, c.collectors[0].address_line);
     CHECK(!c.print_json);
+    UNSIGNED_LONGS_EQUAL(8388608, c.ct_rcvbuf);
+    CHECK(c.ct_both_directions);
+    CHECK(!c.ct_mark);
+    CHECK(!c.ct_zone);
     UNSIGNED_LONGS_EQUAL(64, c.gen_flows);
     UNSIGNED_LONGS_EQUAL(1000, c.gen_packets_per_s);
     UNSIGNED_LONGS_EQUAL(0, c.gen_duration_s);
@@ -186,6 +194,26 @@ TEST(ConfigParse, AcceptsEveryBooleanSpellingAndRangeEdges)
     UNSIGNED_LONGS_EQUAL(4294967295u, c.collectors[1].observation_domain);
 }
 
+TEST(ConfigParse, ConntrackSectionRangeEdgesAndEnums)
+{
+    const char* lo = "[agent]\nsource = conntrack\n[collector a]\naddress = h:1\n"
+                     "[conntrack]\nrcvbuf = 65536\ndirections = BOTH\nmark = off\nzone = 1\n";
+    Config c;
+    ConfigError err;
+    CHECK(parse_config_string(lo, "c.ini", c, err) == Status::ok);
+    STRCMP_EQUAL("", err.message);
+    UNSIGNED_LONGS_EQUAL(65536, c.ct_rcvbuf);
+    CHECK(c.ct_both_directions);
+    CHECK(!c.ct_mark);
+    CHECK(c.ct_zone);
+    const char* hi = "[conntrack]\nrcvbuf = 1073741824\ndirections = original\n"
+                     "[agent]\nsource = conntrack\n[collector a]\naddress = h:1\n";
+    Config d;
+    CHECK(parse_config_string(hi, "c.ini", d, err) == Status::ok);
+    UNSIGNED_LONGS_EQUAL(1073741824u, d.ct_rcvbuf);
+    CHECK(!d.ct_both_directions);
+}
+
 namespace {
 
 struct BadRow {
@@ -197,6 +225,8 @@ struct BadRow {
 #define OK_HEAD                                                                            \
     "[agent]\nsource = xdp\ninterfaces = eth0\n[collector main]\naddress = 192.0.2.1:2055\n"
 // OK_HEAD is 5 lines: the broken line of "OK_HEAD X" is line 6, "OK_HEAD [s]\nX" line 7.
+// CT_HEAD: a valid conntrack config, 5 lines, ending inside [conntrack]: "CT_HEAD X" is line 6.
+#define CT_HEAD "[agent]\nsource = conntrack\n[collector main]\naddress = h:1\n[conntrack]\n"
 
 const BadRow kBad[] = {
     // unknown section / key, syntax
@@ -279,6 +309,20 @@ const BadRow kBad[] = {
      {"t.ini:8: ", "[flows] inactive_timeout = 30", "must not exceed active_timeout (20)"}},
     {OK_HEAD "nat_events = yes\n",
      {"t.ini:6: ", "[collector main] nat_events", "source = conntrack"}},
+    // [conntrack]: ranges, enums, booleans; every key only with source = conntrack
+    {CT_HEAD "rcvbuf = 65535\n", {"t.ini:6: ", "[conntrack] rcvbuf = 65535", "65536..1073741824"}},
+    {CT_HEAD "rcvbuf = 1073741825\n", {"t.ini:6: ", "rcvbuf = 1073741825", "too large"}},
+    {CT_HEAD "rcvbuf = 8M\n", {"t.ini:6: ", "[conntrack] rcvbuf = 8M", "not a number"}},
+    {CT_HEAD "directions = reply\n",
+     {"t.ini:6: ", "[conntrack] directions = reply", "both | original"}},
+    {CT_HEAD "mark = sometimes\n", {"t.ini:6: ", "[conntrack] mark = sometimes", "bad boolean"}},
+    {CT_HEAD "zone = 2\n", {"t.ini:6: ", "[conntrack] zone = 2", "bad boolean"}},
+    {CT_HEAD "colour = red\n", {"t.ini:6: ", "[conntrack] colour = red", "unknown key", "zone"}},
+    {CT_HEAD "mark = yes\nmark = no\n", {"t.ini:7: ", "[conntrack] mark = no", "duplicate key"}},
+    {OK_HEAD "[conntrack]\nzone = no\nmark = yes\n",
+     {"t.ini:7: ", "[conntrack] zone = no", "only with [agent] source = conntrack"}},
+    {"[conntrack]\nrcvbuf = 100000\n[agent]\nsource = generator\n[collector c]\naddress = h:1\n",
+     {"t.ini:2: ", "[conntrack] rcvbuf = 100000", "only with [agent] source = conntrack"}},
     // sizes of fixed fields
     {"[agent]\ninterfaces = a0 a1 a2 a3 a4 a5 a6 a7 a8 a9 b0 b1 b2 b3 b4 b5 b6 b7 b8 b9 "
      "c0 c1 c2 c3 c4 c5 c6 c7 c8 c9 d0 d1 d2\n",

@@ -382,3 +382,87 @@ TEST(ConntrackDecode, FlowSamplingByTupleHash)
     }
     CHECK(kept > 9500 && kept < 10500);
 }
+
+TEST(ConntrackDecode, MarkAndZoneOnlyWhenConfigured)
+{
+    size_t n = build_tcp_destroy(m);  // CTA_MARK 7, CTA_ZONE 3
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    CtRecordOptions o;
+    FlowRecord r[2];
+    UNSIGNED_LONGS_EQUAL(2, ct_to_records(e, o, nullptr, EndReason::end_of_flow, r));
+    UNSIGNED_LONGS_EQUAL(kRecHasNat, r[0].flags);  // off by default: no mark, no zone
+    UNSIGNED_LONGS_EQUAL(0, r[0].ct_mark);
+    UNSIGNED_LONGS_EQUAL(0, r[0].ct_zone);
+    o.with_mark = true;
+    UNSIGNED_LONGS_EQUAL(2, ct_to_records(e, o, nullptr, EndReason::end_of_flow, r));
+    for (const FlowRecord& x : r) {
+        UNSIGNED_LONGS_EQUAL(kRecHasNat | kRecHasMark, x.flags);
+        UNSIGNED_LONGS_EQUAL(7, x.ct_mark);
+        UNSIGNED_LONGS_EQUAL(0, x.ct_zone);
+    }
+    o.with_zone = true;
+    UNSIGNED_LONGS_EQUAL(2, ct_to_records(e, o, nullptr, EndReason::end_of_flow, r));
+    for (const FlowRecord& x : r) {
+        UNSIGNED_LONGS_EQUAL(kRecHasNat | kRecHasMark | kRecHasZone, x.flags);
+        UNSIGNED_LONGS_EQUAL(7, x.ct_mark);
+        UNSIGNED_LONGS_EQUAL(3, x.ct_zone);
+    }
+    // The kernel leaves out a zero mark and the default zone in events: 0, still flagged.
+    e.mark = 0;
+    e.has_mark = 0;
+    e.zone = 0;
+    e.has_zone = 0;
+    UNSIGNED_LONGS_EQUAL(2, ct_to_records(e, o, nullptr, EndReason::end_of_flow, r));
+    UNSIGNED_LONGS_EQUAL(kRecHasNat | kRecHasMark | kRecHasZone, r[1].flags);
+    UNSIGNED_LONGS_EQUAL(0, r[1].ct_mark);
+    UNSIGNED_LONGS_EQUAL(0, r[1].ct_zone);
+}
+
+TEST(ConntrackDecode, OwnExportSocketIsRecognisedByTheOriginalTuple)
+{
+    // The agent's socket 10.0.0.2:40000 -> 192.0.2.1:80 (UDP); build_tcp_destroy has that tuple
+    // as TCP, so first: TCP is never the agent's export.
+    size_t n = build_tcp_destroy(m);
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    CtOwnSocket own[2];
+    std::memcpy(own[1].local, kMappedPrefix, 12);
+    std::memcpy(own[1].local + 12, kV4Client, 4);
+    std::memcpy(own[1].peer, kMappedPrefix, 12);
+    std::memcpy(own[1].peer + 12, kV4Server, 4);
+    own[1].local_port = 40000;
+    own[1].peer_port = 80;
+    CHECK(!ct_is_own_export(e.orig, own, 2));
+    e.orig.proto = e.reply.proto = 17;
+    CHECK(ct_is_own_export(e.orig, own, 2));
+    CHECK(!ct_is_own_export(e.orig, own, 1));   // only own[0] (all zero) in the list
+    CHECK(!ct_is_own_export(e.reply, own, 2));  // the reply tuple is the collector's side
+    own[1].local_port = 40001;                   // another socket of the same host
+    CHECK(!ct_is_own_export(e.orig, own, 2));
+    own[1].local_port = 40000;
+    own[1].peer_port = 81;                       // same socket address, another collector
+    CHECK(!ct_is_own_export(e.orig, own, 2));
+    own[1].peer_port = 80;
+    own[1].peer[15] ^= 1;
+    CHECK(!ct_is_own_export(e.orig, own, 2));
+}
+
+TEST(ConntrackDecode, OffloadedEntriesWarnOnceAndAreCounted)
+{
+    size_t n = build_tcp_destroy(m);
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    CtOffloadNotice notice;
+    CHECK(!notice.note(e));  // status 0x1e: not offloaded
+    UNSIGNED_LONGS_EQUAL(0, notice.entries);
+    // CTA_STATUS with IPS_OFFLOAD (bit 14) decoded from the wire.
+    const uint8_t off[4] = {0x00, 0x00, 0x40, 0x1e};
+    m.attr(3, off, 4);  // a second CTA_STATUS after the first: the last one wins
+    n = m.finish();
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    CHECK(e.offloaded());
+    CHECK(notice.note(e));   // first offloaded entry: warn
+    CHECK(!notice.note(e));  // never again
+    e.status = kIpsHwOffload;
+    CHECK(e.offloaded());
+    CHECK(!notice.note(e));
+    UNSIGNED_LONGS_EQUAL(3, notice.entries);
+}

@@ -577,3 +577,70 @@ TEST(Exporter, RejectsDatagramTooSmallForTemplates)
     ex.add(v4_rec(), at(1));  // must not crash
     LONGS_EQUAL(0, sink.dgrams.size());
 }
+
+// Conntrack mark/zone: appended last (137 commonPropertiesId, 234 ingressVRFID, 4 bytes each),
+// each combination under its own template ID (272..277), the plain layout keeps 256/257.
+TEST(Exporter, ConntrackMarkAndZoneTemplatesHaveTheirOwnIds)
+{
+    struct Case {
+        bool mark, zone;
+        uint16_t v4_id, v6_id;
+    } cases[] = {{false, false, 256, 257}, {true, false, 272, 273}, {false, true, 274, 275},
+                 {true, true, 276, 277}};
+    for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
+        for (const Case& c : cases) {
+            CaptureSink sink;
+            FakeOptions opts;
+            Exporter ex;
+            ExporterConfig ec = cfg_of(p);
+            ec.with_nat = true;
+            ec.with_mark = c.mark;
+            ec.with_zone = c.zone;
+            CHECK(ex.init(ec, sink, opts) == Status::ok);
+            ex.send_options(at(10000));
+            FlowRecord r4 = v4_rec(), r6 = v6_icmp_rec();
+            r4.ct_mark = 0xdeadbeef;
+            r4.ct_zone = 3;
+            r4.flags = kRecHasNat | kRecHasMark | kRecHasZone;
+            r6.ct_mark = 0x01020304;
+            r6.ct_zone = 0xffff;
+            ex.add(r4, at(10000));
+            ex.add(r6, at(10000));
+            ex.flush(at(10000));
+            LONGS_EQUAL(2, sink.dgrams.size());
+            Decoder dec;
+            CHECK_FALSE(dec.parse(sink.dgrams[0]).bad);
+            for (uint16_t id : {c.v4_id, c.v6_id}) {
+                auto it = dec.tmpl.find(id);
+                CHECK(it != dec.tmpl.end());
+                const auto& f = it->second;
+                // NAT fields end the plain layout; mark then zone follow them.
+                size_t tail = size_t(c.mark) + size_t(c.zone);
+                CHECK(f.size() > tail);
+                LONGS_EQUAL(228, f[f.size() - 1 - tail].first);
+                if (c.mark) {
+                    LONGS_EQUAL(137, f[f.size() - tail].first);
+                    LONGS_EQUAL(4, f[f.size() - tail].second);
+                }
+                if (c.zone) {
+                    LONGS_EQUAL(234, f.back().first);
+                    LONGS_EQUAL(4, f.back().second);
+                }
+            }
+            // No other data template than the two of this variant.
+            size_t data_tmpls = 0;
+            for (auto& t : dec.tmpl) data_tmpls += t.first < 258 || t.first >= 262;
+            LONGS_EQUAL(2, data_tmpls);
+            Msg m = dec.parse(sink.dgrams[1]);
+            CHECK_FALSE(m.bad);
+            LONGS_EQUAL(2, m.recs.size());
+            LONGS_EQUAL(c.v4_id, m.recs[0].tid);
+            LONGS_EQUAL(c.v6_id, m.recs[1].tid);
+            CHECK(m.recs[0].num(137) == (c.mark ? 0xdeadbeefull : ~0ull));
+            CHECK(m.recs[0].num(234) == (c.zone ? 3ull : ~0ull));
+            CHECK(m.recs[1].num(137) == (c.mark ? 0x01020304ull : ~0ull));
+            CHECK(m.recs[1].num(234) == (c.zone ? 0xffffull : ~0ull));
+            LONGS_EQUAL(443, m.recs[0].num(11));  // the plain fields are where they were
+        }
+    }
+}

@@ -2,6 +2,7 @@
 #include "export/json_record.h"
 
 #include <cstring>
+#include <string>
 
 #include <CppUTest/TestHarness.h>
 
@@ -36,6 +37,18 @@ TEST(JsonRecord, V4TcpRecordByHand)
         "\"end_ms\":1700000009000,\"end_reason\":\"idle_timeout\"}";
     STRCMP_EQUAL(want, buf);
     LONGS_EQUAL(std::strlen(want), n);
+    // Conntrack mark and zone appear only when flagged.
+    r.ct_mark = 4294967295u;
+    r.ct_zone = 7;
+    char with[512];
+    format_json(r, t, with, sizeof with);
+    STRCMP_EQUAL(want, with);
+    r.flags = kRecHasMark | kRecHasZone;
+    format_json(r, t, with, sizeof with);
+    std::string w2(want);
+    w2.insert(w2.size() - 1, ",\"ct_mark\":4294967295,\"ct_zone\":7");
+    STRCMP_EQUAL(w2.c_str(), with);
+    r.flags = 0;
     // Too small: 0 and an empty string, no overflow.
     char small[20];
     LONGS_EQUAL(0, format_json(r, t, small, sizeof small));

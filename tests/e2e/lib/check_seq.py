@@ -16,7 +16,7 @@
 # Exit 1 with a message when the RFC rule is broken or the text holds no datagram.
 import re, sys
 
-FLOW_TEMPLATES = {256, 257}  # data templates; 258-261 are options templates
+FLOW_TEMPLATES = {256, 257, 272, 273, 274, 275, 276, 277}  # data; 258-261 options
 
 
 def parse(path):

@@ -23,3 +23,20 @@ nat_topo_up() {
 table ip $table { chain post { type nat hook postrouting priority 100; oifname "vr1" masquerade; }; }
 NFT
 }
+
+# IPv6 on the same topology (after nat_topo_up): client fd01::2, router fd01::1 | fd02::1, server
+# fd02::2, and NAT66 masquerade out of vr1 (nft table ip6 TABLE), so conntrack in R sees the
+# translated IPv6 reply tuple. Addresses without DAD, so they are usable at once.
+# Usage: nat_topo_v6_up C R V S TABLE
+nat_topo_v6_up() {
+    local c=$1 r=$2 v=$3 s=$4 table=$5
+    ip netns exec "$r" sysctl -qw net.ipv6.conf.all.forwarding=1 &&
+    ip -n "$c" addr add fd01::2/64 dev "vc$s" nodad &&
+    ip -n "$v" addr add fd02::2/64 dev "vs$s" nodad &&
+    ip -n "$r" addr add fd01::1/64 dev vr0 nodad &&
+    ip -n "$r" addr add fd02::1/64 dev vr1 nodad &&
+    ip -n "$c" -6 route add default via fd01::1 &&
+    ip netns exec "$r" nft -f - <<NFT
+table ip6 $table { chain post { type nat hook postrouting priority 100; oifname "vr1" masquerade; }; }
+NFT
+}
