@@ -106,7 +106,6 @@ void BpfFlowObject::close()
     flows_fd_ = cache_fd_ = stats_fd_ = ctl_fd_ = sync_fd_ = sync_inner_fd_ = frags_fd_ = -1;
     std::free(keys_);
     std::free(vals_);
-    std::free(del_);
     std::free(percpu_);
     std::free(slots_);
     std::free(slot_keys_);
@@ -114,7 +113,6 @@ void BpfFlowObject::close()
     slot_keys_ = nullptr;
     keys_ = nullptr;
     vals_ = nullptr;
-    del_ = nullptr;
     percpu_ = nullptr;
 }
 
@@ -229,18 +227,19 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     }
     max_flows_ = opt.max_flows;
     gen_ = 0;
+    // FA_BPF_NO_BATCH (tests): take the key-by-key paths that kernels before 5.6 need.
+    batch_ok_ = std::getenv("FA_BPF_NO_BATCH") == nullptr;
     ncpu_ = libbpf_num_possible_cpus();
     if (ncpu_ <= 0) ncpu_ = 1;
-    // The one allocation: drain buffers sized from max_flows (104 bytes per flow) and a copy
-    // of one generation of the per-CPU cache (16 KiB per CPU).
-    keys_ = static_cast<fa_flow_key*>(std::calloc(max_flows_, sizeof(fa_flow_key)));
-    vals_ = static_cast<fa_flow_val*>(std::calloc(max_flows_, sizeof(fa_flow_val)));
-    del_ = static_cast<fa_flow_key*>(std::calloc(max_flows_, sizeof(fa_flow_key)));
+    // The one allocation: fixed drain buffers (kDrainChunk map entries, 64 KiB) and a copy of
+    // one generation of the per-CPU cache (16 KiB per CPU); none of it grows with max_flows.
+    keys_ = static_cast<fa_flow_key*>(std::calloc(kDrainChunk, sizeof(fa_flow_key)));
+    vals_ = static_cast<fa_flow_val*>(std::calloc(kDrainChunk, sizeof(fa_flow_val)));
     percpu_ = static_cast<fa_stat*>(std::calloc(size_t(ncpu_), sizeof(fa_stat)));
     slots_ = static_cast<fa_cache_ent*>(
         std::calloc(size_t(ncpu_) * FA_CACHE_SLOTS, sizeof(fa_cache_ent)));
     slot_keys_ = static_cast<uint32_t*>(std::calloc(FA_CACHE_SLOTS, sizeof(uint32_t)));
-    if (keys_ == nullptr || vals_ == nullptr || del_ == nullptr || percpu_ == nullptr ||
+    if (keys_ == nullptr || vals_ == nullptr || percpu_ == nullptr ||
         slots_ == nullptr || slot_keys_ == nullptr) {
         FA_ERROR("bpf: out of memory for drain buffers (max_flows = %u)", max_flows_);
         close();
@@ -276,50 +275,75 @@ int BpfFlowObject::sync_programs()
     return 0;
 }
 
-// Reads every entry (both generations) into keys_/vals_. Old-generation values are final
-// (nothing writes them after sync_programs()); current-generation entries are read but ignored.
-int BpfFlowObject::collect(uint32_t* count)
+// Delivers the old-generation entries among keys_[0..n) / vals_[0..n) and deletes them from
+// fa_flows (their values are final: nothing writes them after sync_programs()). Entries of the
+// current generation are left alone.
+int BpfFlowObject::deliver_chunk(uint32_t n, uint32_t old, MonoMs now, SourceSink& sink,
+                                 int* delivered)
 {
-    uint32_t got = 0;
+    uint32_t ndel = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+        if (bpf_key_gen(keys_[i]) != old) continue;
+        deliver(keys_[i], vals_[i], now, sink, delivered);
+        keys_[ndel++] = keys_[i];  // in place: ndel <= i
+    }
+    if (ndel == 0) return 0;
+    if (batch_ok_) {
+        uint32_t cnt = ndel;
+        LIBBPF_OPTS(bpf_map_batch_opts, bo);
+        if (bpf_map_delete_batch(flows_fd_, keys_, &cnt, &bo) != 0) return -errno;
+    } else {
+        for (uint32_t i = 0; i < ndel; ++i) bpf_map_delete_elem(flows_fd_, &keys_[i]);
+    }
+    return int(ndel);
+}
+
+// Walks fa_flows through the fixed kDrainChunk-entry buffers. With batch operations (5.6) the
+// walk's cursor is a bucket index, so deleting entries of buckets already walked does not
+// disturb it. Without, get_next_key would restart from the first key after its cursor key is
+// deleted, so the walk simply restarts after each full chunk: the delivered entries are gone,
+// and what it meets again is current-generation entries, which it skips.
+int BpfFlowObject::drain_flows(uint32_t old, MonoMs now, SourceSink& sink, int* delivered)
+{
     if (batch_ok_) {
         uint64_t in_batch = 0, out_batch = 0;
-        bool first = true;
-        for (;;) {
-            uint32_t n = max_flows_ - got;
-            if (n == 0) break;
+        for (bool first = true;; first = false) {
+            uint32_t n = kDrainChunk;
             LIBBPF_OPTS(bpf_map_batch_opts, bo);
             int r = bpf_map_lookup_batch(flows_fd_, first ? nullptr : &in_batch, &out_batch,
-                                         keys_ + got, vals_ + got, &n, &bo);
+                                         keys_, vals_, &n, &bo);
             int e = r != 0 ? errno : 0;
-            got += n;
-            if (r != 0 && e == ENOENT) break;  // end of map; n may still be > 0
-            if (r != 0 && (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP) && first) {
-                batch_ok_ = false;  // kernel < 5.6: iterate below
-                FA_INFO("bpf: batch map operations unavailable, draining key by key");
-                got = 0;
-                break;
+            if (r != 0 && e != ENOENT) {
+                if (first && (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP)) {
+                    batch_ok_ = false;  // kernel < 5.6: the walk below
+                    FA_INFO("bpf: batch map operations unavailable, draining key by key");
+                    break;
+                }
+                return -e;
             }
-            if (r != 0) return -e;
+            int d = deliver_chunk(n, old, now, sink, delivered);
+            if (d < 0) return d;
+            if (r != 0) return 0;  // ENOENT: end of the map (n may have been > 0)
             in_batch = out_batch;
-            first = false;
-        }
-        if (batch_ok_) {
-            *count = got;
-            return 0;
         }
     }
-    // Fallback: get_next_key never deletes while iterating (deleting the cursor key would
-    // restart the walk), so the walk sees every entry once.
     fa_flow_key next, prev;
     bool have_prev = false;
-    while (got < max_flows_ &&
-           bpf_map_get_next_key(flows_fd_, have_prev ? &prev : nullptr, &next) == 0) {
-        if (bpf_map_lookup_elem(flows_fd_, &next, &vals_[got]) == 0) keys_[got++] = next;
+    uint32_t n = 0;
+    while (bpf_map_get_next_key(flows_fd_, have_prev ? &prev : nullptr, &next) == 0) {
         prev = next;
         have_prev = true;
+        if (bpf_key_gen(next) != old) continue;
+        if (bpf_map_lookup_elem(flows_fd_, &next, &vals_[n]) != 0) continue;
+        keys_[n++] = next;
+        if (n < kDrainChunk) continue;
+        int d = deliver_chunk(n, old, now, sink, delivered);
+        if (d < 0) return d;
+        n = 0;
+        have_prev = false;  // restart: the cursor key may be gone
     }
-    *count = got;
-    return 0;
+    int d = deliver_chunk(n, old, now, sink, delivered);
+    return d < 0 ? d : 0;
 }
 
 // The exactness argument, step by step:
@@ -351,22 +375,8 @@ int BpfFlowObject::drain(SourceSink& sink)
     err = drain_cache(old, now, sink, &delivered);
     if (err) return err;
 
-    uint32_t n = 0;
-    err = collect(&n);
+    err = drain_flows(old, now, sink, &delivered);
     if (err) return err;
-    uint32_t ndel = 0;
-    for (uint32_t i = 0; i < n; ++i) {
-        if (bpf_key_gen(keys_[i]) != old) continue;
-        del_[ndel++] = keys_[i];
-        deliver(keys_[i], vals_[i], now, sink, &delivered);
-    }
-    if (ndel > 0 && batch_ok_) {
-        uint32_t cnt = ndel;
-        LIBBPF_OPTS(bpf_map_batch_opts, bo);
-        if (bpf_map_delete_batch(flows_fd_, del_, &cnt, &bo) != 0) return -errno;
-    } else {
-        for (uint32_t i = 0; i < ndel; ++i) bpf_map_delete_elem(flows_fd_, &del_[i]);
-    }
     return delivered;
 }
 
@@ -409,7 +419,7 @@ int BpfFlowObject::drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* 
                                      slot_keys_, slots_, &got, &bo);
         if (r != 0 && errno != ENOENT) {
             if (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP) {
-                got = 0;  // batch_ok_ turns false in collect() for the same kernels
+                got = 0;  // batch_ok_ turns false in drain_flows() for the same kernels
             } else {
                 return -errno;
             }

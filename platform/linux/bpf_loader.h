@@ -62,7 +62,8 @@ public:
 
 private:
     int sync_programs();
-    int collect(uint32_t* count);
+    int drain_flows(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
+    int deliver_chunk(uint32_t n, uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
     int drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
     void deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs now, SourceSink& sink,
                  int* delivered);
@@ -76,11 +77,11 @@ private:
     int ncpu_ = 1;
     bool batch_ok_ = true;
     uint64_t decode_errors_ = 0;
-    // Drain buffers, allocated once in load(): max_flows keys and values, the old-generation
-    // keys to delete, and a per-CPU stats buffer.
+    // Drain buffers, allocated once in load(): one chunk of map keys and values (the keys
+    // are reused for the batch delete), and a per-CPU stats buffer.
+    static constexpr uint32_t kDrainChunk = 1024;
     fa_flow_key* keys_ = nullptr;
     fa_flow_val* vals_ = nullptr;
-    fa_flow_key* del_ = nullptr;
     fa_stat* percpu_ = nullptr;
     fa_cache_ent* slots_ = nullptr;     // one generation of fa_cache: FA_CACHE_SLOTS x ncpu
     uint32_t* slot_keys_ = nullptr;     // FA_CACHE_SLOTS indexes for the batch calls
