@@ -140,7 +140,7 @@ run() {  # run SOURCE idle|full OUT -> writes "RSS_kB HWM_kB" to OUT (+ OUT.smap
     "${wrap[@]}" "$agent" -c "$work/agent.ini" > "$work/agent.log" 2>&1 &
     pid=$!
     local i=0
-    until grep -q started "$work/agent.log"; do
+    until grep -qs started "$work/agent.log"; do
         if ! kill -0 "$pid" 2>/dev/null || [ "$i" -ge 200 ]; then
             cat "$work/agent.log" >&2
             return 1
