@@ -50,15 +50,17 @@ namespace {
 constexpr unsigned kGroupNew = 1u << (1 - 1);      // NFNLGRP_CONNTRACK_NEW = 1
 constexpr unsigned kGroupDestroy = 1u << (3 - 1);  // NFNLGRP_CONNTRACK_DESTROY = 3
 
-// Turns a per-netns sysctl on; returns 1 when it changed it, 0 when already on, <0 on error.
-int ensure_sysctl(const char* path)
+// Sets a per-netns sysctl to 1; returns 1 when it changed it (*was = the old first character),
+// 0 when already 1, <0 on error.
+int ensure_sysctl(const char* path, char* was)
 {
     int fd = ::open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return -errno;
     char c = 0;
     int ret = 0;
     if (::read(fd, &c, 1) != 1) ret = -EIO;
-    else if (c == '0') {
+    else if (c != '1') {
+        *was = c;
         ret = ::pwrite(fd, "1", 1, 0) == 1 ? 1 : -errno;
     }
     ::close(fd);
@@ -97,11 +99,17 @@ public:
             log(LogLevel::error, "conntrack: dump socket: %s", strerror(-e));
             return e;
         }
+        // Accounting and timestamps for the counters and times; events = 1 (the default 2
+        // gives a connection its event extension only when a listener exists as it is
+        // created, so connections opened while no agent runs, e.g. during a respawn, would
+        // never report their DESTROY and their last counters).
         static const char* const kSysctls[] = {"/proc/sys/net/netfilter/nf_conntrack_acct",
-                                               "/proc/sys/net/netfilter/nf_conntrack_timestamp"};
+                                               "/proc/sys/net/netfilter/nf_conntrack_timestamp",
+                                               "/proc/sys/net/netfilter/nf_conntrack_events"};
         for (const char* p : kSysctls) {
-            int r = ensure_sysctl(p);
-            if (r == 1) log(LogLevel::info, "conntrack: turned on %s (was 0)", p);
+            char was = '?';
+            int r = ensure_sysctl(p, &was);
+            if (r == 1) log(LogLevel::info, "conntrack: set %s to 1 (was %c)", p, was);
             else if (r < 0)
                 log(LogLevel::warn, "conntrack: cannot read/enable %s: %s", p, strerror(-r));
         }

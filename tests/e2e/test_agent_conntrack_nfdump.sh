@@ -80,9 +80,16 @@ address = 127.0.0.1:$P_V9
 protocol = v9
 observation_domain = 12
 INI
+# The kernel default nf_conntrack_events = 2 gives no DESTROY for connections created while no
+# listener exists; the agent sets 1 (with a log line) and the setting outlives it.
+ip netns exec "$R" sysctl -qw net.netfilter.nf_conntrack_events=2
 bg_start AGENT ip netns exec "$R" "$B/flowagent" -c "$W/agent.ini" >"$W/agent.out" 2>"$W/agent.log"
 wait_for 10 "grep -q 'started:' '$W/agent.log'" \
     || fa_fail "agent did not start: $(cat "$W/agent.log")"
+[ "$(ip netns exec "$R" cat /proc/sys/net/netfilter/nf_conntrack_events)" = 1 ] \
+    || fa_fail "agent did not set nf_conntrack_events to 1"
+grep -q 'nf_conntrack_events to 1 (was 2)' "$W/agent.log" \
+    || fa_fail "no log line for nf_conntrack_events: $(cat "$W/agent.log")"
 
 # Independent TCP ground truth: capture on the client side of the router (pre-NAT addresses).
 bg_start DUMPCAP ip netns exec "$R" dumpcap -i vr0 -f "tcp port 8080" -w "$W/tcp.pcapng" 2>"$W/dumpcap.log"
