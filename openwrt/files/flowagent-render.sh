@@ -67,6 +67,22 @@ fa_key() {
 	echo "$4 = $val" >> "$1"
 }
 
+# fa_bool OUT SECTION OPTION INI_KEY: copy a boolean option (UCI 0/1/yes/no/on/off/true/false)
+# as yes/no if it is set.
+fa_bool() {
+	local val
+	config_get val "$2" "$3"
+	[ -n "$val" ] || return 0
+	case "$val" in
+	1|yes|on|true|enabled) echo "$4 = yes" >> "$1" ;;
+	0|no|off|false|disabled) echo "$4 = no" >> "$1" ;;
+	*)
+		echo "flowagent: $2.$3='$val': expected 0 or 1" >&2
+		return 1
+		;;
+	esac
+}
+
 fa_add_network() {
 	local dev
 	if network_get_device dev "$1" && [ -n "$dev" ]; then
@@ -101,7 +117,9 @@ fa_collector() {
 	fa_key "$out" "$section" protocol protocol 'ipfix v9' &&
 	fa_key "$out" "$section" observation_domain observation_domain number &&
 	fa_key "$out" "$section" max_datagram max_datagram number &&
-	fa_key "$out" "$section" template_refresh template_refresh number ||
+	fa_key "$out" "$section" template_refresh template_refresh number &&
+	fa_bool "$out" "$section" nat_events nat_events &&
+	fa_bool "$out" "$section" biflow biflow ||
 		FA_RENDER_ERR=1
 }
 
@@ -146,6 +164,23 @@ flowagent_render() {
 	{ echo; echo "[sampling]"; } >> "$tmp"
 	fa_key "$tmp" "$section" sampling_rate rate number &&
 	fa_key "$tmp" "$section" sampling_mode mode 'random deterministic' || FA_RENDER_ERR=1
+
+	# [conntrack]: only for the conntrack source (the agent refuses these keys otherwise).
+	local opt val
+	if [ "$source" = conntrack ]; then
+		{ echo; echo "[conntrack]"; } >> "$tmp"
+		fa_key "$tmp" "$section" conntrack_rcvbuf rcvbuf number &&
+		fa_key "$tmp" "$section" conntrack_directions directions 'both original' &&
+		fa_bool "$tmp" "$section" conntrack_mark mark &&
+		fa_bool "$tmp" "$section" conntrack_zone zone || FA_RENDER_ERR=1
+	else
+		for opt in conntrack_rcvbuf conntrack_directions conntrack_mark conntrack_zone; do
+			config_get val "$section" "$opt"
+			[ -z "$val" ] && continue
+			echo "flowagent: $section.$opt='$val': only with source 'conntrack'" >&2
+			FA_RENDER_ERR=1
+		done
+	fi
 
 	config_foreach fa_collector collector "$section" "$tmp"
 	if [ "$FA_COLLECTORS" -eq 0 ]; then
