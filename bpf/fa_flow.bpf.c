@@ -24,7 +24,10 @@
  *  7. fa_flows update-or-insert: lookup + atomic adds; on a miss insert with BPF_NOEXIST and
  *     retry the lookup on -EEXIST (another CPU won). Insertion failure (map full) is counted
  *     in packets and octets, never silent (hence a plain preallocated HASH, not an LRU).
- *  8. Always XDP_PASS / TC_ACT_OK: the programs only observe.
+ *  8. Always XDP_PASS / TC_ACT_UNSPEC: the programs only observe. TC_ACT_UNSPEC rather than
+ *     TC_ACT_OK: it means "no verdict, go on" both to a clsact filter chain (the next filter,
+ *     e.g. a QoS classifier, still runs) and to tcx (TCX_NEXT), where TC_ACT_OK would end the
+ *     chain and skip every later program and filter.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -315,7 +318,7 @@ int fa_tc_in(struct __sk_buff *skb)
 
 	fa_pkt_from_skb(&p, skb, 0);
 	fa_handle(&p);
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")
@@ -325,5 +328,5 @@ int fa_tc_eg(struct __sk_buff *skb)
 
 	fa_pkt_from_skb(&p, skb, 1);
 	fa_handle(&p);
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }

@@ -579,6 +579,12 @@ int BpfAttachments::attach_xdp(const BpfFlowObject& obj, const char* ifname)
     return 0;
 }
 
+// tcx (kernel 6.6): BPF links on the device's ingress/egress, no qdisc, no classifier chain
+// walk; the link goes with our file descriptor, so a crash leaves nothing behind. The numbers
+// are the kernel's enum bpf_attach_type values (newer than Debian 12's headers).
+constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS
+constexpr int kTcxEgress = 47;   // BPF_TCX_EGRESS
+
 int BpfAttachments::attach_tc(const BpfFlowObject& obj, const char* ifname)
 {
     if (count_ >= 32) return -E2BIG;
@@ -587,6 +593,42 @@ int BpfAttachments::attach_tc(const BpfFlowObject& obj, const char* ifname)
     int err = resolve(ifname, &it.ifindex);
     if (err) return err;
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = int(it.ifindex), .attach_point = BPF_TC_INGRESS);
+    const BpfHook hooks[2] = {BpfHook::tc_in, BpfHook::tc_eg};
+    const bpf_tc_attach_point points[2] = {BPF_TC_INGRESS, BPF_TC_EGRESS};
+
+    if (tcx_ok_) {
+        const int types[2] = {kTcxIngress, kTcxEgress};
+        for (int i = 0; i < 2; ++i) {
+            it.tcx_fd[i] = bpf_link_create(obj.prog_fd(hooks[i]), int(it.ifindex),
+                                           bpf_attach_type(types[i]), nullptr);
+            if (it.tcx_fd[i] < 0) break;
+        }
+        if (it.tcx_fd[0] >= 0 && it.tcx_fd[1] >= 0) {
+            // A clsact filter of ours left by a crash of a run that had no tcx: remove it.
+            for (bpf_tc_attach_point p : points) {
+                hook.attach_point = p;
+                LIBBPF_OPTS(bpf_tc_opts, to, .handle = kTcHandle, .priority = kTcPriority);
+                if (bpf_tc_detach(&hook, &to) == 0)
+                    FA_WARN("bpf: removed a stale clsact filter of ours from %s", ifname);
+            }
+            FA_INFO("bpf: tcx ingress+egress attached to %s (ifindex %u)", ifname, it.ifindex);
+            items_[count_++] = it;
+            return 0;
+        }
+        err = -errno;
+        for (int& fd : it.tcx_fd) {
+            if (fd >= 0) ::close(fd);
+            fd = -1;
+        }
+        if (err == -EPERM) {
+            FA_ERROR("bpf: cannot attach tcx programs to %s: %s (needs CAP_NET_ADMIN and "
+                     "CAP_BPF)", ifname, std::strerror(-err));
+            return err;
+        }
+        tcx_ok_ = false;  // kernel < 6.6 (EINVAL): clsact from now on
+        FA_INFO("bpf: tcx not available (%s), using a clsact qdisc", std::strerror(-err));
+    }
+
     err = bpf_tc_hook_create(&hook);
     if (err && err != -EEXIST) {
         FA_ERROR("bpf: cannot create clsact qdisc on %s: %s%s", ifname, std::strerror(-err),
@@ -594,8 +636,6 @@ int BpfAttachments::attach_tc(const BpfFlowObject& obj, const char* ifname)
         return err;
     }
     it.created_qdisc = err == 0;
-    const BpfHook hooks[2] = {BpfHook::tc_in, BpfHook::tc_eg};
-    const bpf_tc_attach_point points[2] = {BPF_TC_INGRESS, BPF_TC_EGRESS};
     for (int i = 0; i < 2; ++i) {
         hook.attach_point = points[i];
         // BPF_TC_F_REPLACE: a stale filter of ours at (handle, priority) is replaced in place.
@@ -622,6 +662,10 @@ void BpfAttachments::detach_all()
         Item& it = items_[i];
         const int idx = int(it.ifindex);
         if (it.xdp) bpf_xdp_detach(idx, it.xdp_flags, nullptr);
+        for (int& fd : it.tcx_fd) {
+            if (fd >= 0) ::close(fd);  // the last reference: the link detaches
+            fd = -1;
+        }
         if (it.tc) {
             LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = idx, .attach_point = BPF_TC_INGRESS);
             const bpf_tc_attach_point points[2] = {BPF_TC_INGRESS, BPF_TC_EGRESS};

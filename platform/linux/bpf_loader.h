@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 #include "fa_abi.h"
 #include "source/source.h"
@@ -104,12 +105,14 @@ private:
         uint32_t ifindex = 0;
         bool xdp = false;
         uint32_t xdp_flags = 0;
-        bool tc = false;
+        bool tc = false;              // clsact filters (kernels without tcx)
         bool created_qdisc = false;
+        int tcx_fd[2] = {-1, -1};     // tcx links, ingress and egress (kernel 6.6+)
         char name[16] = {};
     };
     Item items_[32];
     int count_ = 0;
+    bool tcx_ok_ = std::getenv("FA_BPF_NO_TCX") == nullptr;  // tests: force clsact
 };
 
 // Text for errors: the tail of the last libbpf/verifier log (kept in a fixed buffer).

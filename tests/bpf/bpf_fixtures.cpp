@@ -132,7 +132,7 @@ int run(const BpfFlowObject& o, BpfHook h, const std::vector<uint8_t>& pkt, uint
         ++g_fail;
         return err;
     }
-    const uint32_t pass = h == BpfHook::xdp ? XDP_PASS : TC_ACT_OK;
+    const uint32_t pass = h == BpfHook::xdp ? uint32_t(XDP_PASS) : uint32_t(TC_ACT_UNSPEC);
     EXPECT_EQ(t.retval, pass);  // never drops or alters a verdict
     if (duration) *duration = t.duration;
     return 0;

@@ -23,7 +23,9 @@ B=fa-bpfB-$$
 work=$(mktemp -d)
 pids=()
 cleanup() {
-    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    # Every background job, including ones not in pids (a crash-recovery meter that a failed
+    # check left running): otherwise `wait` below would wait for it forever.
+    for p in "${pids[@]:-}" $(jobs -p); do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     ip netns del "$A" 2>/dev/null || true
     ip netns del "$B" 2>/dev/null || true
@@ -197,34 +199,57 @@ echo "flood: sent $sent, B's UDP stack received $truth, meter counted $got (pack
 [ "${got#* }" -eq $((truth * 46)) ] || { echo "FAIL: octets"; exit 1; }
 [ "$truth" -gt 10000 ] || { echo "FAIL: too little traffic to prove anything"; exit 1; }
 
-# Crash recovery: SIGKILL leaves the programs attached; the next start replaces its own stale
-# programs (no stacking, no failure) and a clean exit leaves nothing behind.
-for mode in xdp tc; do
-    ip netns exec "$B" "$build/bpf_meter" "$mode" vb >/dev/null 2>"$work/k1.log" &
+# Crash recovery. XDP and clsact (kernels without tcx, forced here with FA_BPF_NO_TCX): SIGKILL
+# leaves the programs attached; the next start replaces its own stale programs (no stacking, no
+# failure). tcx: the links die with the process, so nothing is left after SIGKILL. A clean exit
+# leaves nothing behind in every mode.
+# tcx_links: our tcx links on this machine (bpftool 7.1 shows tcx links as type 11 and no
+# device; the test runs alone, so every fa_tc_* tcx link is this test's).
+tcx_links() {
+    python3 - <<'PY'
+import json, subprocess
+links = json.loads(subprocess.run(["bpftool", "-j", "link", "show"], capture_output=True,
+                                  text=True, check=True).stdout or "[]")
+progs = {p["id"]: p.get("name", "") for p in json.loads(subprocess.run(
+    ["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout)}
+print(sum(1 for l in links if l.get("type") in (11, "tcx") and
+          progs.get(l.get("prog_id"), "").startswith("fa_tc_")))
+PY
+}
+for mode in xdp tc tcx; do
+    arg=$mode env=()
+    [ "$mode" = tc ] && env=(FA_BPF_NO_TCX=1)
+    [ "$mode" = tcx ] && arg=tc
+    ip netns exec "$B" env "${env[@]}" "$build/bpf_meter" "$arg" vb >/dev/null 2>"$work/k1.log" &
     m=$!
     wait_for "$work/k1.log" ready
     kill -KILL "$m"; wait "$m" 2>/dev/null || true
     if [ "$mode" = xdp ]; then
         ip -n "$B" link show vb | grep -q xdp || { echo "FAIL: expected a stale XDP program"; exit 1; }
     fi
-    ip netns exec "$B" "$build/bpf_meter" "$mode" vb >/dev/null 2>"$work/k2.log" &
+    if [ "$mode" = tcx ]; then
+        [ "$(tcx_links)" -eq 0 ] || { echo "FAIL: tcx links outlived a SIGKILL"; exit 1; }
+    fi
+    ip netns exec "$B" env "${env[@]}" "$build/bpf_meter" "$arg" vb >/dev/null 2>"$work/k2.log" &
     m=$!
     wait_for "$work/k2.log" ready
     if [ "$mode" = xdp ]; then
         grep -q "replacing stale fa_xdp" "$work/k2.log" || { cat "$work/k2.log"; exit 1; }
-    else
+    elif [ "$mode" = tc ]; then
         for dir in ingress egress; do
             n=$(tc -n "$B" filter show dev vb "$dir" 2>/dev/null | grep -c "fa_tc_" || true)
             [ "$n" -eq 1 ] || { echo "FAIL: $n tc $dir filters after restart"; exit 1; }
         done
+    else
+        grep -q "tcx ingress+egress attached" "$work/k2.log" || { cat "$work/k2.log"; exit 1; }
+        [ "$(tcx_links)" -eq 2 ] || { echo "FAIL: $(tcx_links) tcx links, want 2"; exit 1; }
     fi
     kill -TERM "$m"; wait "$m"
     if ip -n "$B" link show vb | grep -q "xdp"; then echo "FAIL: XDP left attached"; exit 1; fi
-    if [ "$mode" = tc ]; then
-        n=$(tc -n "$B" filter show dev vb ingress 2>/dev/null | grep -c "fa_tc_" || true)
-        [ "$n" -eq 0 ] || { echo "FAIL: tc filter left attached"; exit 1; }
-    fi
-    echo "crash recovery ($mode): stale program replaced, clean exit detached"
+    n=$(tc -n "$B" filter show dev vb ingress 2>/dev/null | grep -c "fa_tc_" || true)
+    [ "$n" -eq 0 ] || { echo "FAIL: tc filter left attached"; exit 1; }
+    [ "$(tcx_links)" -eq 0 ] || { echo "FAIL: tcx links left attached"; exit 1; }
+    echo "crash recovery ($mode): nothing stale or stacked after a restart, clean exit detached"
 done
 
 # Sampling 1-in-10 (random), xdp: 20000 datagrams. Selected count is binomial(20000, 0.1):
