@@ -18,6 +18,11 @@ enum class FieldSrc : uint8_t {
     start_wall_ms, end_wall_ms,     // IPFIX 152/153: absolute wall ms
     start_uptime, end_uptime,       // v9 22/21: ms since agent start, 32 bit
     end_reason, post_src4, post_dst4, post_src6, post_dst6, post_src_port, post_dst_port,
+    rev_packets, rev_octets,        // biflow: RFC 5103 reverse IEs (PEN 29305)
+    biflow_dir,                     // biflowDirection (239): 1 = initiator
+    // NAT event (RFC 8158 NAT44 session), from a NatEvent
+    nel_time, nel_src4, nel_dst4, nel_src_port, nel_dst_port, nel_post_src4, nel_post_dst4,
+    nel_post_src_port, nel_post_dst_port, nel_proto, nel_event,
     // options scope
     scope_odid,                     // observation domain / v9 system scope: the domain/source id
     scope_ifindex,                  // interface table scope
@@ -32,10 +37,14 @@ enum class FieldSrc : uint8_t {
 };
 
 struct Field {
-    uint16_t id;   // IANA IE / v9 field type
+    uint16_t id;   // IANA IE / v9 field type (without the enterprise bit)
     uint16_t len;  // bytes
     FieldSrc src;
+    uint32_t pen;  // IPFIX enterprise number; 0 = IANA (RFC 7011 §3.2)
 };
+
+// RFC 5103 §6.1: reverse IEs are the forward IE numbers under this Private Enterprise Number.
+constexpr uint32_t kPenReverse = 29305;
 
 // IANA IE numbers used here (https://www.iana.org/assignments/ipfix).
 enum Ie : uint16_t {
@@ -58,6 +67,7 @@ enum Ie : uint16_t {
     kIePostNAPTDestinationTransportPort = 228, kIePostNATSourceIPv6Address = 281,
     kIePostNATDestinationIPv6Address = 282, kIeSelectorId = 302, kIeSelectorAlgorithm = 304,
     kIeSamplingPacketInterval = 305, kIeSamplingPacketSpace = 306,
+    kIeNatEvent = 230, kIeBiflowDirection = 239, kIeObservationTimeMilliseconds = 323,
     kIeFlowSelectorAlgorithm = 390, kIeSamplingFlowInterval = 396, kIeSamplingFlowSpacing = 397,
 };
 
@@ -67,7 +77,7 @@ enum V9Scope : uint16_t { kV9ScopeSystem = 1, kV9ScopeInterface = 2 };
 // Template IDs: one ID space from 256 (RFC 7011 §3.4.1, RFC 3954 §5.2) for data and options.
 enum TemplateId : uint16_t {
     kTidDataV4 = 256, kTidDataV6 = 257, kTidSampling = 258, kTidInterfaces = 259,
-    kTidStats = 260, kTidSampler = 261,
+    kTidStats = 260, kTidSampler = 261, kTidNat44 = 262,
 };
 
 constexpr int kMaxFields = 32;
@@ -80,17 +90,21 @@ struct TemplateDesc {
     uint16_t rec_len = 0;    // bytes of one data record
     Field fields[kMaxFields] = {};
 
-    void add(uint16_t ie, uint16_t len, FieldSrc src)
+    void add(uint16_t ie, uint16_t len, FieldSrc src, uint32_t pen = 0)
     {
         if (n_fields >= kMaxFields) return;  // lists below are far shorter; kept as a guard
-        fields[n_fields++] = Field{ie, len, src};
+        fields[n_fields++] = Field{ie, len, src, pen};
         rec_len = uint16_t(rec_len + len);
     }
 };
 
 // The data template for one address family and layout. Same order for both protocols; only the
-// time fields and the scope encoding (options) differ.
-void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, TemplateDesc& out);
+// time fields and the scope encoding (options) differ. `biflow` (IPFIX only) appends
+// reversePacketDeltaCount, reverseOctetDeltaCount (PEN 29305) and biflowDirection (239).
+void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, bool biflow,
+                         TemplateDesc& out);
+// The RFC 8158 NAT44 session create/delete template (NatEvent fields), both protocols.
+void build_nat44_template(Protocol p, TemplateDesc& out);
 void build_sampling_template(Protocol p, SamplingKind kind, TemplateDesc& out);
 void build_sampler_template(Protocol p, SamplingKind kind, TemplateDesc& out);
 void build_interface_template(Protocol p, TemplateDesc& out);

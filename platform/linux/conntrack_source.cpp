@@ -223,6 +223,11 @@ private:
                 log(LogLevel::warn, "conntrack: flow offload is active; offloaded packets "
                     "bypass the conntrack counters and are not counted");
             }
+            // NAT session log (RFC 8158): every NATed NEW/DESTROY, before flow sampling (a
+            // sampled NAT log could not answer "who had this address and port").
+            NatEvent nev;
+            if (mode == Mode::event && ct_to_nat_event(e, wall_offset_ms, now, nev))
+                sink.on_nat_event(nev);
             if (!ct_sample_keep(e.orig, sample_rate_)) continue;  // not sampled: no state
             bool forced = mode == Mode::forced;
             bool destroy = mode == Mode::event && e.event == CtEvent::destroy;
@@ -236,16 +241,16 @@ private:
             o.now_ms = now;
             o.wall_offset_ms = wall_offset_ms;
             o.fallback_first_ms = slot ? slot->last_export_ms : now;
-            FlowRecord r[2];
+            // Both directions in one biflow record; the agent splits it for uniflow collectors.
+            FlowRecord r;
             EndReason why_end = mode == Mode::dump ? EndReason::active_timeout
                                                    : ct_end_reason(e, forced);
-            size_t k = ct_to_records(e, o, slot ? &slot->exported : nullptr, why_end, r);
-            for (size_t i = 0; i < k; ++i) {
+            if (ct_to_biflow(e, o, slot ? &slot->exported : nullptr, why_end, r)) {
                 // Active-timeout records start where the previous export ended.
                 if (slot && (mode == Mode::dump || slot->exported.orig_packets != 0 ||
                              slot->exported.reply_packets != 0))
-                    r[i].first_ms = slot->last_export_ms;
-                sink.on_record(r[i]);
+                    r.first_ms = slot->last_export_ms;
+                sink.on_record(r);
             }
             if (slot) {
                 if (destroy || forced) erase(slot);
