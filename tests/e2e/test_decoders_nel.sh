@@ -100,10 +100,7 @@ print_output_file_append[p]: true
 print_refresh_time[p]: 1
 CONF
     bg_start pid nfacctd -f "$dir/nfacctd.conf" >"$dir/nfacctd.log" 2>&1
-    # The core binds the port before its print plugin runs; runs that sent right after the
-    # bind were seen to end with no CSV at all (about 1 in 10): wait until the plugin has
-    # completed a refresh cycle (its first "Purging cache - END" line).
-    wait_for 20 "udp_port_bound $port && grep -q 'p/print.*Purging cache - END' '$dir/nfacctd.log'" \
+    wait_for 20 "nfacctd_ready $port '$dir/nfacctd.log'" \
         || fa_fail "$name: nfacctd did not start: $(cat "$dir/nfacctd.log")"
     export_to "$name" "$proto" "$biflow" "$port" >/dev/null
     want=$(grep -c -E '^(src|nat_event)=' "$records")
