@@ -49,7 +49,8 @@ public:
     [[nodiscard]] Status init(const ExporterConfig& cfg, DatagramSink& sink,
                               const OptionsProvider& opts);
     void add(const FlowRecord& r, const ExportTime& t);  // appends; sends the full datagram first
-    void add_nat(const NatEvent& ev, const ExportTime& t);  // no-op unless cfg.nat_events; IPv4 only
+    // An RFC 8158 NAT44 record; no-op unless cfg.nat_events, and for IPv6 events.
+    void add_nat(const NatEvent& ev, const ExportTime& t);
     void flush(const ExportTime& t);                     // sends the pending partial datagram
     void tick(const ExportTime& t);                      // time-driven refresh
     void send_options(const ExportTime& t);              // options data now

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Decoder throughput: ctnetlink DESTROY messages (TCP, NAT, counters, timestamps, 200 bytes as
-// the kernel emits them) decoded and turned into two records each, on one core.
+// the kernel emits them) decoded and turned into two records each, on one core; then the same
+// through the biflow record, its split and the NAT event (the source's and agent's path now).
 // Prints events/s. The agent's full per-event cost adds recv() and the exporters.
 #include <time.h>
 
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
+#include "flow/biflow.h"
 #include "source/conntrack_decode.h"
 
 namespace {
@@ -76,24 +79,38 @@ int main()
     std::memcpy(m.buf, &l, 4);
 
     const long kIters = 5000000;
-    uint64_t sum = 0;
-    double t0 = now_s();
-    for (long i = 0; i < kIters; ++i) {
-        m.buf[35] = uint8_t(i);  // last byte of the original source address
-        fa::CtEntry e;
-        fa::CtMsgKind kind;
-        size_t used;
-        int err;
-        const char* why;
-        if (fa::ct_decode(m.buf, m.len, e, &kind, &used, &err, &why) != fa::Status::ok) return 1;
-        fa::FlowRecord r[2];
-        fa::CtRecordOptions o;
-        sum += fa::ct_to_records(e, o, nullptr, fa::EndReason::idle_timeout, r);
-        sum += r[0].key.src[15];
+    for (bool biflow_path : {false, true}) {
+        uint64_t sum = 0;
+        double t0 = now_s();
+        for (long i = 0; i < kIters; ++i) {
+            m.buf[35] = uint8_t(i);  // last byte of the original source address
+            fa::CtEntry e;
+            fa::CtMsgKind kind;
+            size_t used;
+            int err;
+            const char* why;
+            if (fa::ct_decode(m.buf, m.len, e, &kind, &used, &err, &why) != fa::Status::ok)
+                return 1;
+            fa::FlowRecord r[2];
+            fa::CtRecordOptions o;
+            if (biflow_path) {
+                // What the source and the agent now do: one biflow record, split for a uniflow
+                // collector, and the NAT event (the message is a NATed DESTROY).
+                fa::FlowRecord bi;
+                fa::NatEvent ev;
+                if (fa::ct_to_biflow(e, o, nullptr, fa::EndReason::idle_timeout, bi))
+                    sum += fa::biflow_split(bi, r);
+                sum += fa::ct_to_nat_event(e, 0, 0, ev) ? ev.post_src_port : 0;
+            } else {
+                sum += fa::ct_to_records(e, o, nullptr, fa::EndReason::idle_timeout, r);
+            }
+            sum += r[0].key.src[15];
+        }
+        double dt = now_s() - t0;
+        std::printf("conntrack decode%s: %zu-byte DESTROY messages, %.0f events/s (%.1f ns/event), "
+                    "check %llu\n", biflow_path ? " + biflow, split, NAT event" : " + 2 records",
+                    m.len, double(kIters) / dt, dt * 1e9 / double(kIters),
+                    static_cast<unsigned long long>(sum));
     }
-    double dt = now_s() - t0;
-    std::printf("conntrack decode: %zu-byte DESTROY messages, %.0f events/s (%.1f ns/event), "
-                "check %llu\n", m.len, double(kIters) / dt, dt * 1e9 / double(kIters),
-                static_cast<unsigned long long>(sum));
     return 0;
 }

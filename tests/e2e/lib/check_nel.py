@@ -113,9 +113,11 @@ def tshark_records(path, proto, biflow):
                 problems.append(f"{src}->{dst}: reverse packets/octets (PEN 29305) not decoded")
                 r = None
             else:
-                r = (int(rev["cflow.packets"][0].get("show")), int(rev["cflow.octets"][0].get("show")))
+                r = (int(rev["cflow.packets"][0].get("show")),
+                     int(rev["cflow.octets"][0].get("show")))
             if one("cflow.biflow_direction") != "1":
-                problems.append(f"{src}->{dst}: biflowDirection {one('cflow.biflow_direction')}, want 1")
+                problems.append(f"{src}->{dst}: biflowDirection "
+                                f"{one('cflow.biflow_direction')}, want 1")
         else:
             if rev["cflow.packets"] or rev["cflow.octets"]:
                 problems.append(f"{src}->{dst}: reverse fields in a uniflow export")

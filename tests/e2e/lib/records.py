@@ -39,14 +39,16 @@ def parse(path):
         }
         # NAT (post_*), biflow (rev_*) and NAT event (nat_event) fields: tests/data/records/README.
         rec["nat"] = "post_src" in r
-        rec["post_src"] = str(ipaddress.ip_address(r.get("post_src", "::" if rec["v6"] else "0.0.0.0")))
-        rec["post_dst"] = str(ipaddress.ip_address(r.get("post_dst", "::" if rec["v6"] else "0.0.0.0")))
+        zero = "::" if rec["v6"] else "0.0.0.0"
+        rec["post_src"] = str(ipaddress.ip_address(r.get("post_src", zero)))
+        rec["post_dst"] = str(ipaddress.ip_address(r.get("post_dst", zero)))
         rec["post_sport"] = int(r.get("post_sport", "0"), 0)
         rec["post_dport"] = int(r.get("post_dport", "0"), 0)
         rec["biflow"] = "rev_packets" in r or "rev_octets" in r
         rec["rev_packets"] = int(r.get("rev_packets", "0"), 0)
         rec["rev_octets"] = int(r.get("rev_octets", "0"), 0)
-        rec["rev_icmp"] = int(r.get("rev_icmp_type", "0"), 0) << 8 | int(r.get("rev_icmp_code", "0"), 0)
+        rec["rev_icmp"] = (int(r.get("rev_icmp_type", "0"), 0) << 8
+                           | int(r.get("rev_icmp_code", "0"), 0))
         rec["nat_event"] = {"create": 1, "delete": 2}.get(r.get("nat_event", ""), 0)
         if rec["end_reason"] is None:
             rec["end_reason"] = int(r["end_reason"], 0)
