@@ -2,6 +2,7 @@
 #include "app/agent.h"
 
 #include "export/json_record.h"
+#include "flow/biflow.h"
 
 namespace fa {
 
@@ -21,6 +22,8 @@ ExporterConfig exporter_config_for(const Config& cfg, const CollectorConfig& c, 
     e.with_nat = with_nat;
     e.with_mark = cfg.source == SourceKind::conntrack && cfg.ct_mark;
     e.with_zone = cfg.source == SourceKind::conntrack && cfg.ct_zone;
+    e.biflow = c.biflow;
+    e.nat_events = c.nat_events;
     return e;
 }
 
@@ -83,15 +86,35 @@ void Agent::on_delta(const FlowDelta& delta)
 
 void Agent::on_record(const FlowRecord& record)
 {
-    ++stats_.records;
-    stats_.record_packets += record.packets;
-    stats_.record_octets += record.octets;
-    for (int i = 0; i < exporter_count_; ++i) exporters_[i].add(record, now_);
-    if (json_) {
-        char line[1024];
-        size_t n = format_json(record, now_, line, sizeof line);
-        if (n > 0) json_->write_line(line, n);
+    FlowRecord uni[2];
+    const size_t n_uni = biflow_split(record, uni);
+    for (int i = 0; i < exporter_count_; ++i) {
+        if (exporters_[i].config().biflow) {
+            exporters_[i].add(record, now_);
+        } else {
+            for (size_t k = 0; k < n_uni; ++k) exporters_[i].add(uni[k], now_);
+        }
     }
+    for (size_t k = 0; k < n_uni; ++k) {
+        ++stats_.records;
+        stats_.record_packets += uni[k].packets;
+        stats_.record_octets += uni[k].octets;
+        if (json_) {
+            char line[1024];
+            size_t n = format_json(uni[k], now_, line, sizeof line);
+            if (n > 0) json_->write_line(line, n);
+        }
+    }
+}
+
+void Agent::on_nat_event(const NatEvent& ev)
+{
+    if (!ev.is_v4()) {
+        ++stats_.nat_events_v6_skipped;
+        return;
+    }
+    ++stats_.nat_events;
+    for (int i = 0; i < exporter_count_; ++i) exporters_[i].add_nat(ev, now_);
 }
 
 void Agent::tick()

@@ -29,6 +29,8 @@ struct AgentStats {
     uint64_t records = 0;          // records handed to the exporters
     uint64_t record_packets = 0;
     uint64_t record_octets = 0;
+    uint64_t nat_events = 0;             // NAT44 session events handed to the exporters
+    uint64_t nat_events_v6_skipped = 0;  // IPv6 NAT (no RFC 8158 natEvent code): not exported
 };
 
 class Agent final : public SourceSink, public RecordSink, public OptionsProvider {
@@ -52,6 +54,10 @@ public:
     // and RecordSink (records the table emits): one on_record serves both.
     void on_delta(const FlowDelta& delta) override;
     void on_record(const FlowRecord& record) override;
+    // Biflow records (kRecBiflow) go whole to biflow collectors and split into the two uniflow
+    // records (flow/biflow.h) to the others and to JSON. NAT events go to the nat_events
+    // collectors only.
+    void on_nat_event(const NatEvent& ev) override;
 
     // Every tick: amortised expiry, time-driven template/options refresh, send pending data.
     void tick();

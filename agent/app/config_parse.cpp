@@ -815,6 +815,11 @@ void finish(Parser& p)
                 return;
             }
         }
+        if (col.biflow && col.protocol != Protocol::ipfix) {
+            // RFC 5103 reverse IEs are enterprise-specific (PEN 29305): IPFIX only.
+            fail(p, p.coll_key_line[i][7], "biflow", "yes", "only with protocol = ipfix");
+            return;
+        }
         for (int j = 0; j < i; ++j) {
             const CollectorConfig& o = c.collectors[j];
             if (o.port == col.port && equals_nocase(o.host, col.host)) {

@@ -29,10 +29,19 @@ inline uint8_t psamp_algo(SamplingMode m) { return m == SamplingMode::determinis
 size_t template_record_len(Protocol p, const TemplateDesc& td)
 {
     // IPFIX: id, field count (+ scope field count for options); v9: id, count / id, scope
-    // length, option length. Then 4 bytes per field (no enterprise numbers here).
-    size_t head = td.n_scope ? 6 : 4;
+    // length, option length. Then 4 bytes per field, 8 with an enterprise number (IPFIX only).
+    size_t len = td.n_scope ? 6 : 4;
     (void)p;
-    return head + 4u * td.n_fields;
+    for (int i = 0; i < td.n_fields; ++i) len += td.fields[i].pen ? 8u : 4u;
+    return len;
+}
+
+void put_field_spec(WireWriter& w, const Field& f)
+{
+    // RFC 7011 §3.2: enterprise bit set and the PEN after the length.
+    (void)w.put_u16(f.pen ? uint16_t(f.id | 0x8000u) : f.id);
+    (void)w.put_u16(f.len);
+    if (f.pen) (void)w.put_u32(f.pen);
 }
 
 } // namespace
@@ -48,10 +57,14 @@ Status Exporter::init(const ExporterConfig& cfg, DatagramSink& sink, const Optio
     opts_ = &opts;
     const Protocol p = cfg.protocol;
     header_len_ = p == Protocol::ipfix ? kIpfixHeader : kV9Header;
-    build_data_template(p, false, cfg.with_mac, cfg.with_nat, data_v4_);
-    build_data_template(p, true, cfg.with_mac, cfg.with_nat, data_v6_);
+    // Reverse IEs need enterprise numbers, which v9 has not (the config refuses biflow + v9).
+    if (cfg.biflow && p != Protocol::ipfix) return Status::bad_input;
+    build_data_template(p, false, cfg.with_mac, cfg.with_nat, cfg.biflow, data_v4_);
+    build_data_template(p, true, cfg.with_mac, cfg.with_nat, cfg.biflow, data_v6_);
     add_ct_meta_fields(false, cfg.with_mark, cfg.with_zone, data_v4_);
     add_ct_meta_fields(true, cfg.with_mark, cfg.with_zone, data_v6_);
+    nat44_ = TemplateDesc{};
+    if (cfg.nat_events) build_nat44_template(p, nat44_);
     build_sampling_template(p, opts.sampling().kind, sampling_);
     build_sampler_template(p, opts.sampling().kind, sampler_);
     build_interface_template(p, interfaces_);
@@ -63,10 +76,11 @@ Status Exporter::init(const ExporterConfig& cfg, DatagramSink& sink, const Optio
                   template_record_len(p, data_v6_) + 4 * kSetHeader +  // one set per options tmpl
                   template_record_len(p, sampling_) + template_record_len(p, sampler_) +
                   template_record_len(p, interfaces_) +
-                  template_record_len(p, stats_);
+                  template_record_len(p, stats_) +
+                  (cfg.nat_events ? template_record_len(p, nat44_) : 0);
     size_t max_rec = 0;
     for (const TemplateDesc* td :
-         {&data_v4_, &data_v6_, &sampling_, &sampler_, &interfaces_, &stats_})
+         {&data_v4_, &data_v6_, &sampling_, &sampler_, &interfaces_, &stats_, &nat44_})
         if (td->rec_len > max_rec) max_rec = td->rec_len;
     if (cfg.max_datagram < tmpl || cfg.max_datagram < header_len_ + kSetHeader + max_rec)
         return Status::bad_input;
@@ -119,7 +133,7 @@ void Exporter::open_datagram(const ExportTime& t, bool templates)
     has_templates_ = false;
     dgram_records_ = 0;
     dgram_data_records_ = 0;
-    dgram_flows_ = dgram_packets_ = dgram_octets_ = 0;
+    dgram_flows_ = dgram_packets_ = dgram_octets_ = dgram_nat_events_ = 0;
     if (templates) write_templates();
 }
 
@@ -132,13 +146,11 @@ void Exporter::write_templates()
     uint8_t* set = w.pos();
     (void)w.put_u16(ipfix ? 2 : 0);
     (void)w.put_u16(0);
-    for (const TemplateDesc* td : {&data_v4_, &data_v6_}) {
+    for (const TemplateDesc* td : {&data_v4_, &data_v6_, &nat44_}) {
+        if (td->id == 0) continue;  // NAT44 template without nat_events
         (void)w.put_u16(td->id);
         (void)w.put_u16(td->n_fields);
-        for (int i = 0; i < td->n_fields; ++i) {
-            (void)w.put_u16(td->fields[i].id);
-            (void)w.put_u16(td->fields[i].len);
-        }
+        for (int i = 0; i < td->n_fields; ++i) put_field_spec(w, td->fields[i]);
         ++dgram_records_;
     }
     WireWriter::patch_u16(set + 2, uint16_t(w.pos() - set));
@@ -158,10 +170,7 @@ void Exporter::write_templates()
             (void)w.put_u16(uint16_t(4 * td->n_scope));
             (void)w.put_u16(uint16_t(4 * (td->n_fields - td->n_scope)));
         }
-        for (int i = 0; i < td->n_fields; ++i) {
-            (void)w.put_u16(td->fields[i].id);
-            (void)w.put_u16(td->fields[i].len);
-        }
+        for (int i = 0; i < td->n_fields; ++i) put_field_spec(w, td->fields[i]);
         ++dgram_records_;
         WireWriter::patch_u16(set + 2, uint16_t(w.pos() - set));
     }
@@ -211,7 +220,7 @@ bool Exporter::reserve(uint16_t tid, size_t len, const ExportTime& t, bool allow
 }
 
 void Exporter::write_record(const TemplateDesc& td, const FlowRecord* r, const InterfaceInfo* ifi,
-                            const ExportTime& t)
+                            const ExportTime& t, const NatEvent* ne)
 {
     WireWriter w(Span<uint8_t>(buf_ + len_, cfg_.max_datagram - len_));
     const bool ipfix = cfg_.protocol == Protocol::ipfix;
@@ -254,6 +263,20 @@ void Exporter::write_record(const TemplateDesc& td, const FlowRecord* r, const I
         case FieldSrc::post_dst_port: (void)w.put_u16(r->post_dst_port); break;
         case FieldSrc::ct_mark: (void)w.put_u32(r->ct_mark); break;
         case FieldSrc::ct_zone: (void)w.put_u32(r->ct_zone); break;
+        case FieldSrc::rev_packets: (void)w.put_u64(r->rev_packets); break;
+        case FieldSrc::rev_octets: (void)w.put_u64(r->rev_octets); break;
+        case FieldSrc::biflow_dir: (void)w.put_u8(1); break;  // initiator: the original tuple
+        case FieldSrc::nel_time: (void)w.put_u64(t.wall_of(ne->time_ms)); break;
+        case FieldSrc::nel_src4: (void)w.put_bytes(ne->src + 12, 4); break;
+        case FieldSrc::nel_dst4: (void)w.put_bytes(ne->dst + 12, 4); break;
+        case FieldSrc::nel_src_port: (void)w.put_u16(ne->src_port); break;
+        case FieldSrc::nel_dst_port: (void)w.put_u16(ne->dst_port); break;
+        case FieldSrc::nel_post_src4: (void)w.put_bytes(ne->post_src + 12, 4); break;
+        case FieldSrc::nel_post_dst4: (void)w.put_bytes(ne->post_dst + 12, 4); break;
+        case FieldSrc::nel_post_src_port: (void)w.put_u16(ne->post_src_port); break;
+        case FieldSrc::nel_post_dst_port: (void)w.put_u16(ne->post_dst_port); break;
+        case FieldSrc::nel_proto: (void)w.put_u8(ne->proto); break;
+        case FieldSrc::nel_event: (void)w.put_u8(ne->event); break;
         case FieldSrc::scope_odid: put_num(w, cfg_.observation_domain, f.len); break;
         case FieldSrc::scope_ifindex: put_num(w, ifi->ifindex, f.len); break;
         case FieldSrc::selector_id: put_num(w, 1, f.len); break;
@@ -325,12 +348,14 @@ void Exporter::send_datagram()
         ++counters_.messages;
         counters_.records += dgram_flows_;
         counters_.octets += len_;
+        counters_.nat_events += dgram_nat_events_;
         if (error_state_ && ++ok_streak_ >= 2) error_state_ = false;
     } else {
         ++counters_.not_sent_messages;
         counters_.not_sent_flows += dgram_flows_;
         counters_.not_sent_packets += dgram_packets_;
         counters_.not_sent_octets += dgram_octets_;
+        counters_.not_sent_nat_events += dgram_nat_events_;
         ok_streak_ = 0;
         if (res == SendResult::again) {
             ++counters_.send_again;
@@ -352,8 +377,16 @@ void Exporter::add(const FlowRecord& r, const ExportTime& t)
     if (!reserve(td.id, td.rec_len, t, true)) return;
     write_record(td, &r, nullptr, t);
     ++dgram_flows_;
-    dgram_packets_ += r.packets;
-    dgram_octets_ += r.octets;
+    dgram_packets_ += r.packets + r.rev_packets;
+    dgram_octets_ += r.octets + r.rev_octets;
+}
+
+void Exporter::add_nat(const NatEvent& ev, const ExportTime& t)
+{
+    if (!buf_ || nat44_.id == 0 || !ev.is_v4()) return;
+    if (!reserve(nat44_.id, nat44_.rec_len, t, true)) return;
+    write_record(nat44_, nullptr, nullptr, t, &ev);
+    ++dgram_nat_events_;
 }
 
 void Exporter::flush(const ExportTime& t)

@@ -12,6 +12,7 @@
 #include "export/export_types.h"
 #include "export/ie.h"
 #include "flow/flow_record.h"
+#include "flow/nat_event.h"
 
 namespace fa {
 
@@ -25,6 +26,8 @@ struct ExporterConfig {
     bool with_nat = false;                // data templates carry 225-228 / 281-282
     bool with_mark = false;               // conntrack mark (IE 137): template IDs 272+
     bool with_zone = false;               // conntrack zone (IE 234)
+    bool biflow = false;                  // IPFIX only: data templates carry RFC 5103 reverse IEs
+    bool nat_events = false;              // NAT44 session template; add_nat() exports
 };
 
 struct ExporterCounters {
@@ -33,6 +36,7 @@ struct ExporterCounters {
     // IE 166/167/168
     uint64_t not_sent_messages = 0, not_sent_flows = 0, not_sent_packets = 0, not_sent_octets = 0;
     uint64_t send_refused = 0, send_again = 0, send_error = 0, template_sends = 0;
+    uint64_t nat_events = 0, not_sent_nat_events = 0;  // RFC 8158 records
 };
 
 class Exporter {
@@ -47,6 +51,8 @@ public:
     [[nodiscard]] Status init(const ExporterConfig& cfg, DatagramSink& sink,
                               const OptionsProvider& opts);
     void add(const FlowRecord& r, const ExportTime& t);  // appends; sends the full datagram first
+    // An RFC 8158 NAT44 record; no-op unless cfg.nat_events, and for IPv6 events.
+    void add_nat(const NatEvent& ev, const ExportTime& t);
     void flush(const ExportTime& t);                     // sends the pending partial datagram
     void tick(const ExportTime& t);                      // time-driven refresh
     void send_options(const ExportTime& t);              // options data now
@@ -70,7 +76,7 @@ private:
     bool reserve(uint16_t tid, size_t len, const ExportTime& t, bool allow_templates);
     void close_set();
     void write_record(const TemplateDesc& td, const FlowRecord* r, const InterfaceInfo* ifi,
-                      const ExportTime& t);
+                      const ExportTime& t, const NatEvent* ne = nullptr);
 
     ExporterConfig cfg_{};
     DatagramSink* sink_ = nullptr;
@@ -78,6 +84,7 @@ private:
     ExporterCounters counters_{};
 
     TemplateDesc data_v4_{}, data_v6_{}, sampling_{}, sampler_{}, interfaces_{}, stats_{};
+    TemplateDesc nat44_{};       // id 0 unless cfg.nat_events
 
     uint8_t* buf_ = nullptr;
     size_t len_ = 0;             // bytes used in buf_
@@ -87,7 +94,7 @@ private:
     bool has_templates_ = false; // current datagram carries templates
     uint16_t dgram_records_ = 0; // v9 Count: every record in the datagram
     uint32_t dgram_data_records_ = 0;  // IPFIX: data records (flows + options data)
-    uint64_t dgram_flows_ = 0, dgram_packets_ = 0, dgram_octets_ = 0;
+    uint64_t dgram_flows_ = 0, dgram_packets_ = 0, dgram_octets_ = 0, dgram_nat_events_ = 0;
 
     uint32_t v9_seq_ = 0;        // export packets sent before this one (RFC 3954 §5.1)
     uint32_t ipfix_seq_ = 0;     // data records sent before this message (RFC 7011 §3.1)

@@ -3,10 +3,12 @@
 
 namespace fa {
 
-void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, TemplateDesc& out)
+void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, bool biflow,
+                         TemplateDesc& out)
 {
     out = TemplateDesc{};
-    out.id = v6 ? kTidDataV6 : kTidDataV4;
+    biflow = biflow && p == Protocol::ipfix;
+    out.id = data_template_id(v6, biflow, false, false);
     if (v6) {
         out.add(kIeSourceIPv6Address, 16, FieldSrc::src6);
         out.add(kIeDestinationIPv6Address, 16, FieldSrc::dst6);
@@ -55,13 +57,47 @@ void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, Temp
         out.add(kIePostNAPTSourceTransportPort, 2, FieldSrc::post_src_port);
         out.add(kIePostNAPTDestinationTransportPort, 2, FieldSrc::post_dst_port);
     }
+    if (biflow) {
+        // RFC 5103: the forward fields above are the original (initiating) direction; the
+        // reverse direction adds only what differs: its counters. Start/end times are the
+        // connection's (one conntrack timestamp pair), so no reverse times.
+        out.add(kIePacketDeltaCount, 8, FieldSrc::rev_packets, kPenReverse);
+        out.add(kIeOctetDeltaCount, 8, FieldSrc::rev_octets, kPenReverse);
+        out.add(kIeBiflowDirection, 1, FieldSrc::biflow_dir);
+    }
+}
+
+void build_nat44_template(Protocol p, TemplateDesc& out)
+{
+    (void)p;  // same IE numbers in v9 (nfdump and tshark read 225-230 and 323 there too)
+    out = TemplateDesc{};
+    out.id = kTidNat44;
+    out.add(kIeObservationTimeMilliseconds, 8, FieldSrc::nel_time);
+    out.add(kIeSourceIPv4Address, 4, FieldSrc::nel_src4);
+    out.add(kIeDestinationIPv4Address, 4, FieldSrc::nel_dst4);
+    out.add(kIeSourceTransportPort, 2, FieldSrc::nel_src_port);
+    out.add(kIeDestinationTransportPort, 2, FieldSrc::nel_dst_port);
+    out.add(kIePostNATSourceIPv4Address, 4, FieldSrc::nel_post_src4);
+    out.add(kIePostNATDestinationIPv4Address, 4, FieldSrc::nel_post_dst4);
+    out.add(kIePostNAPTSourceTransportPort, 2, FieldSrc::nel_post_src_port);
+    out.add(kIePostNAPTDestinationTransportPort, 2, FieldSrc::nel_post_dst_port);
+    out.add(kIeProtocolIdentifier, 1, FieldSrc::nel_proto);
+    out.add(kIeNatEvent, 1, FieldSrc::nel_event);
+}
+
+uint16_t data_template_id(bool v6, bool biflow, bool mark, bool zone)
+{
+    const int variant = (mark ? 1 : 0) | (zone ? 2 : 0);
+    int id = biflow ? kTidDataBiflow + 2 * variant
+                    : (variant ? kTidDataCtMeta + 2 * (variant - 1) : kTidDataV4);
+    return uint16_t(id + (v6 ? 1 : 0));
 }
 
 void add_ct_meta_fields(bool v6, bool mark, bool zone, TemplateDesc& out)
 {
-    const int variant = (mark ? 1 : 0) | (zone ? 2 : 0);
-    if (variant == 0) return;
-    out.id = uint16_t(kTidDataCtMeta + 2 * (variant - 1) + (v6 ? 1 : 0));
+    if (!mark && !zone) return;
+    const bool biflow = out.id >= kTidDataBiflow;  // build_data_template's ID
+    out.id = data_template_id(v6, biflow, mark, zone);
     if (mark) out.add(kIeCommonPropertiesId, 4, FieldSrc::ct_mark);
     if (zone) out.add(kIeIngressVRFID, 4, FieldSrc::ct_zone);
 }

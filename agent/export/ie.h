@@ -19,6 +19,11 @@ enum class FieldSrc : uint8_t {
     start_uptime, end_uptime,       // v9 22/21: ms since agent start, 32 bit
     end_reason, post_src4, post_dst4, post_src6, post_dst6, post_src_port, post_dst_port,
     ct_mark, ct_zone,               // conntrack mark (IE 137) and zone (IE 234)
+    rev_packets, rev_octets,        // biflow: RFC 5103 reverse IEs (PEN 29305)
+    biflow_dir,                     // biflowDirection (239): 1 = initiator
+    // NAT event (RFC 8158 NAT44 session), from a NatEvent
+    nel_time, nel_src4, nel_dst4, nel_src_port, nel_dst_port, nel_post_src4, nel_post_dst4,
+    nel_post_src_port, nel_post_dst_port, nel_proto, nel_event,
     // options scope
     scope_odid,                     // observation domain / v9 system scope: the domain/source id
     scope_ifindex,                  // interface table scope
@@ -33,10 +38,14 @@ enum class FieldSrc : uint8_t {
 };
 
 struct Field {
-    uint16_t id;   // IANA IE / v9 field type
+    uint16_t id;   // IANA IE / v9 field type (without the enterprise bit)
     uint16_t len;  // bytes
     FieldSrc src;
+    uint32_t pen;  // IPFIX enterprise number; 0 = IANA (RFC 7011 §3.2)
 };
+
+// RFC 5103 §6.1: reverse IEs are the forward IE numbers under this Private Enterprise Number.
+constexpr uint32_t kPenReverse = 29305;
 
 // IANA IE numbers used here (https://www.iana.org/assignments/ipfix).
 enum Ie : uint16_t {
@@ -60,6 +69,7 @@ enum Ie : uint16_t {
     kIePostNATDestinationIPv6Address = 282, kIeSelectorId = 302, kIeSelectorAlgorithm = 304,
     kIeSamplingPacketInterval = 305, kIeSamplingPacketSpace = 306,
     kIeCommonPropertiesId = 137, kIeIngressVRFID = 234,
+    kIeNatEvent = 230, kIeBiflowDirection = 239, kIeObservationTimeMilliseconds = 323,
     kIeFlowSelectorAlgorithm = 390, kIeSamplingFlowInterval = 396, kIeSamplingFlowSpacing = 397,
 };
 
@@ -69,11 +79,15 @@ enum V9Scope : uint16_t { kV9ScopeSystem = 1, kV9ScopeInterface = 2 };
 // Template IDs: one ID space from 256 (RFC 7011 §3.4.1, RFC 3954 §5.2) for data and options.
 enum TemplateId : uint16_t {
     kTidDataV4 = 256, kTidDataV6 = 257, kTidSampling = 258, kTidInterfaces = 259,
-    kTidStats = 260, kTidSampler = 261,
-    // Conntrack data templates with mark and/or zone ([conntrack] mark/zone = yes): their own
-    // IDs, so that switching the keys (SIGHUP) never changes the layout under a live ID.
-    // ID = kTidDataCtMeta + 2 * (variant - 1) + v6, variant = mark | zone << 1 (1..3): 272..277.
-    kTidDataCtMeta = 272,
+    kTidStats = 260, kTidSampler = 261, kTidNat44 = 262,
+    // Data templates of the other layouts have their own IDs, so that switching a key (SIGHUP)
+    // never changes the layout under a live ID (data_template_id() computes them), with
+    // variant = mark | zone << 1:
+    // - conntrack mark and/or zone ([conntrack] mark/zone = yes), variant 1..3:
+    //   ID = kTidDataCtMeta + 2 * (variant - 1) + v6: 272..277;
+    // - RFC 5103 biflow (collector biflow = yes), variant 0..3:
+    //   ID = kTidDataBiflow + 2 * variant + v6: 278..285.
+    kTidDataCtMeta = 272, kTidDataBiflow = 278,
 };
 
 constexpr int kMaxFields = 32;
@@ -86,24 +100,32 @@ struct TemplateDesc {
     uint16_t rec_len = 0;    // bytes of one data record
     Field fields[kMaxFields] = {};
 
-    void add(uint16_t ie, uint16_t len, FieldSrc src)
+    void add(uint16_t ie, uint16_t len, FieldSrc src, uint32_t pen = 0)
     {
         if (n_fields >= kMaxFields) return;  // lists below are far shorter; kept as a guard
-        fields[n_fields++] = Field{ie, len, src};
+        fields[n_fields++] = Field{ie, len, src, pen};
         rec_len = uint16_t(rec_len + len);
     }
 };
 
 // The data template for one address family and layout. Same order for both protocols; only the
-// time fields and the scope encoding (options) differ.
-void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, TemplateDesc& out);
+// time fields and the scope encoding (options) differ. `biflow` (IPFIX only) appends
+// reversePacketDeltaCount, reverseOctetDeltaCount (PEN 29305) and biflowDirection (239) and
+// takes the biflow ID (kTidDataBiflow + v6).
+void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, bool biflow,
+                         TemplateDesc& out);
+// The ID of a data template layout (see TemplateId).
+uint16_t data_template_id(bool v6, bool biflow, bool mark, bool zone);
 // Appends the conntrack mark / zone fields to a data template built by build_data_template and
-// gives it its variant's ID (kTidDataCtMeta...). No-op when both are off (IDs 256/257 stay).
+// gives it its variant's ID (kTidDataCtMeta... or, for a biflow template, kTidDataBiflow...).
+// No-op when both are off (the ID stays).
 // Mark: commonPropertiesId (137, unsigned64 sent reduced-size in 4 bytes, RFC 7011 §6.2), the
 // element ipt-netflow exports the conntrack mark in (no IANA element is meant for it; ulogd2
 // misuses applicationId 95). Zone: ingressVRFID (234, unsigned32): conntrack zones are how Linux
 // separates per-VRF connection tables; nfdump 1.7 decodes it (%ivrf), tshark names it.
 void add_ct_meta_fields(bool v6, bool mark, bool zone, TemplateDesc& out);
+// The RFC 8158 NAT44 session create/delete template (NatEvent fields), both protocols.
+void build_nat44_template(Protocol p, TemplateDesc& out);
 void build_sampling_template(Protocol p, SamplingKind kind, TemplateDesc& out);
 void build_sampler_template(Protocol p, SamplingKind kind, TemplateDesc& out);
 void build_interface_template(Protocol p, TemplateDesc& out);

@@ -37,6 +37,7 @@ enum RecordFlag : uint8_t {
     kRecHasNat = 0x02,   // post_* fields valid (conntrack NAT)
     kRecHasMark = 0x04,  // ct_mark valid (conntrack, [conntrack] mark = yes)
     kRecHasZone = 0x08,  // ct_zone valid (conntrack, [conntrack] zone = yes)
+    kRecBiflow = 0x10,   // rev_* valid: one conntrack connection, both directions (RFC 5103)
 };
 
 // One exported flow record: what leaves the flow table (or the conntrack source) and goes to
@@ -60,6 +61,12 @@ struct FlowRecord {
     uint16_t post_dst_port = 0; // postNAPTDestinationTransportPort (228)
     uint16_t ct_zone = 0;       // conntrack zone (CTA_ZONE), when kRecHasZone
     uint32_t ct_mark = 0;       // conntrack mark (CTA_MARK), when kRecHasMark
+    // Biflow (kRecBiflow): the fields above describe the original direction; the reply
+    // direction's counters ride along. Its key and post_* follow from the original's (see
+    // biflow_split in flow/biflow.h), except the ICMP type/code of the reply (echo -> reply).
+    uint64_t rev_packets = 0;   // reversePacketDeltaCount (PEN 29305, IE 2)
+    uint64_t rev_octets = 0;    // reverseOctetDeltaCount (PEN 29305, IE 1)
+    uint16_t rev_icmp = 0;      // reply tuple's ICMP type << 8 | code (ICMP/ICMPv6 only)
 };
 
 } // namespace fa

@@ -501,6 +501,65 @@ bool ct_is_own_export(const CtTuple& orig, const CtOwnSocket* own, size_t n)
     return false;
 }
 
+bool ct_to_biflow(const CtEntry& e, const CtRecordOptions& opts, const CtExported* prev,
+                  EndReason reason, FlowRecord& out)
+{
+    static const CtExported kNone{};
+    const CtExported& p = prev ? *prev : kNone;
+    FlowRecord uni[2];
+    const size_t n = ct_to_records(e, opts, prev, reason, uni);
+    if (n == 0) return false;
+    const bool has_orig = ct_counter_delta(e.orig_ctr.packets, p.orig_packets) != 0;
+    // Times, end reason, flags and per-connection fields are the same in both records; the
+    // key and post_* are the original direction's.
+    out = uni[0];
+    if (!has_orig) {
+        FlowRecord o;
+        fill(o, e, e.orig, e.reply, opts);
+        out.key = o.key;
+        std::memcpy(out.post_src, o.post_src, 16);
+        std::memcpy(out.post_dst, o.post_dst, 16);
+        out.post_src_port = o.post_src_port;
+        out.post_dst_port = o.post_dst_port;
+        out.packets = out.octets = 0;
+    }
+    if (n == 2 || !has_orig) {
+        out.rev_packets = uni[n - 1].packets;
+        out.rev_octets = uni[n - 1].octets;
+    }
+    if (e.orig.proto == 1 || e.orig.proto == 58) out.rev_icmp = e.reply.dst_port;
+    out.flags = uint8_t(out.flags | kRecBiflow);
+    return true;
+}
+
+bool ct_to_nat_event(const CtEntry& e, int64_t wall_offset_ms, MonoMs now, NatEvent& out)
+{
+    if (!e.nat() || e.event == CtEvent::update) return false;
+    const bool create = e.event == CtEvent::create;
+    out = NatEvent{};
+    out.event = create ? kNat44SessionCreate : kNat44SessionDelete;
+    const bool stamped = create ? e.has_tstamp_start : e.has_tstamp_stop;
+    out.time_ms = stamped ? wall_ns_to_mono(create ? e.tstamp_start_ns : e.tstamp_stop_ns,
+                                            wall_offset_ms, now)
+                          : now;
+    std::memcpy(out.src, e.orig.src, 16);
+    std::memcpy(out.dst, e.orig.dst, 16);
+    std::memcpy(out.post_src, e.reply.dst, 16);
+    std::memcpy(out.post_dst, e.reply.src, 16);
+    out.proto = e.orig.proto;
+    if (e.orig.proto == 1 || e.orig.proto == 58) {
+        out.src_port = e.orig.icmp_id;
+        out.post_src_port = e.reply.icmp_id;
+        out.dst_port = out.post_dst_port = e.orig.dst_port;
+    } else {
+        out.src_port = e.orig.src_port;
+        out.dst_port = e.orig.dst_port;
+        out.post_src_port = e.reply.dst_port;
+        out.post_dst_port = e.reply.src_port;
+    }
+    return true;
+}
+
 uint32_t ct_tuple_hash(const CtTuple& t)
 {
     uint32_t h = 2166136261u;  // FNV-1a offset basis

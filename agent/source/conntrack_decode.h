@@ -13,6 +13,7 @@
 
 #include "core/status.h"
 #include "flow/flow_record.h"
+#include "flow/nat_event.h"
 
 namespace fa {
 
@@ -179,6 +180,21 @@ struct CtOffloadNotice {
         return true;
     }
 };
+
+// The same entry as ONE biflow record (RFC 5103): the original direction's key, post_* and
+// counters, the reply direction's counters in rev_packets/rev_octets (opts.both_directions
+// false: left 0), rev_icmp from the reply tuple, kRecBiflow set. Built from ct_to_records(), so
+// biflow_split() (flow/biflow.h) of it gives exactly ct_to_records()' records. Returns false
+// when neither direction has packets (no record).
+bool ct_to_biflow(const CtEntry& e, const CtRecordOptions& opts, const CtExported* prev,
+                  EndReason reason, FlowRecord& out);
+
+// A NAT44 session event (RFC 8158) for a NEW (create) or DESTROY (delete) event of a NATed
+// entry: pre-NAT from the original tuple, post-NAT from the inverted reply tuple (ICMP: the
+// echo identifiers as ports, see NatEvent). Time: CTA_TIMESTAMP_START (create) or _STOP
+// (delete) when present, else `now`. False for other entries (not NATed, UPDATE, dump).
+// IPv6 entries are filled too; whether they can be exported is the caller's decision.
+bool ct_to_nat_event(const CtEntry& e, int64_t wall_offset_ms, MonoMs now, NatEvent& out);
 
 // Flow sampling (1 in `rate`) by a hash of the ORIGINAL tuple, so both directions and every
 // event of one connection (NEW, dumps, DESTROY) get the same decision. FNV-1a (32 bit) over

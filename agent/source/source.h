@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
 #include "flow/flow_record.h"
+#include "flow/nat_event.h"
 
 namespace fa {
 
 // Where sources deliver what they observed. Packet sources (XDP, tc, generator) produce
 // FlowDeltas that the flow table aggregates; the conntrack source aggregates in the kernel and
-// produces finished FlowRecords (with NAT fields) that go straight to the exporters.
+// produces finished FlowRecords (with NAT fields; one biflow record per connection, kRecBiflow,
+// that the agent splits for uniflow collectors) that go straight to the exporters, and NAT
+// session events (RFC 8158) for the collectors that asked for them.
 class SourceSink {
 public:
     virtual ~SourceSink() = default;
     virtual void on_delta(const FlowDelta& delta) = 0;
     virtual void on_record(const FlowRecord& record) = 0;
+    virtual void on_nat_event(const NatEvent& ev) { (void)ev; }
 };
 
 } // namespace fa

@@ -26,6 +26,12 @@
 //     new slots (it only updates tracked connections), so nothing can be re-inserted.
 //  4. Connections without a slot (table full: counted in untracked_) get no dump records at all;
 //     their DESTROY exports their whole lifetime.
+// Each record carries both directions of a connection (biflow, kRecBiflow); the agent splits it
+// for uniflow collectors, so all of the above holds per direction too. NAT session events
+// (RFC 8158) come from NEW and DESTROY events only, never from dumps: a DESTROY's delete event
+// is never lost (1), a NEW lost in an overrun loses its create event (counted with the overrun;
+// a dump cannot tell which connections are new). The agent's own export sockets produce neither
+// records nor NAT events.
 #include "conntrack_source.h"
 
 #include <fcntl.h>
@@ -219,8 +225,8 @@ public:
                     dump_family_ = 10;
                 } else {
                     if (resync_)
-                        log(LogLevel::info, "conntrack: resync dump done: %llu records, %zu "
-                            "tracked, %llu untracked (table full) so far", 
+                        log(LogLevel::info, "conntrack: resync dump done: %llu connection "
+                            "records, %zu tracked, %llu untracked (table full) so far",
                             static_cast<unsigned long long>(cycle_records_), count_ - dead_,
                             static_cast<unsigned long long>(untracked_));
                     end_dump_cycle();
@@ -307,6 +313,11 @@ private:
                 ++own_skipped_;
                 continue;  // the agent's own export datagrams
             }
+            // NAT session log (RFC 8158): every NATed NEW/DESTROY, before flow sampling (a
+            // sampled NAT log could not answer "who had this address and port").
+            NatEvent nev;
+            if (mode == Mode::event && ct_to_nat_event(e, wall_offset_ms, now, nev))
+                sink.on_nat_event(nev);
             if (!ct_sample_keep(e.orig, sample_rate_)) continue;  // not sampled: no state
             on_entry(e, mode, now, wall_offset_ms, sink);
         }
@@ -340,17 +351,17 @@ private:
         o.now_ms = now;
         o.wall_offset_ms = wall_offset_ms;
         o.fallback_first_ms = slot ? slot->last_export_ms : now;
-        FlowRecord r[2];
+        // Both directions in one biflow record; the agent splits it for uniflow collectors.
+        FlowRecord r;
         EndReason why_end = dumping ? EndReason::active_timeout : ct_end_reason(e, forced);
         const bool continued = slot && (slot->exported.orig_packets != 0 ||
                                         slot->exported.reply_packets != 0);
-        size_t k = ct_to_records(e, o, slot ? &slot->exported : nullptr, why_end, r);
-        for (size_t i = 0; i < k; ++i) {
+        if (ct_to_biflow(e, o, slot ? &slot->exported : nullptr, why_end, r)) {
             // Records after an earlier export start where that export ended.
-            if (continued) r[i].first_ms = slot->last_export_ms;
-            sink.on_record(r[i]);
+            if (continued) r.first_ms = slot->last_export_ms;
+            sink.on_record(r);
+            ++cycle_records_;
         }
-        cycle_records_ += k;
         if (!slot) return;
         if (destroy && dump_family_ != 0) {
             slot->used = kDead;  // tombstone until the dump cycle ends

@@ -209,8 +209,16 @@ void log_summary(const Runtime& rt)
     FA_INFO("dropped: table full %llu flows %llu packets; source %llu packets, %llu events",
             (unsigned long long)d.table_full_flows, (unsigned long long)d.table_full_packets,
             (unsigned long long)d.source_packets, (unsigned long long)d.source_events);
+    if (st.nat_events != 0 || st.nat_events_v6_skipped != 0)
+        FA_INFO("nat events: %llu NAT44 session events; %llu IPv6 NAT events not exported (RFC "
+                "8158 has no NAT66 event)", (unsigned long long)st.nat_events,
+                (unsigned long long)st.nat_events_v6_skipped);
     for (int i = 0; i < a.exporter_count(); ++i) {
         const ExporterCounters& c = a.exporter(i).counters();
+        if (a.exporter(i).config().nat_events)
+            FA_INFO("collector %s: %llu NAT event records sent, %llu not sent",
+                    rt.cfg.collectors[i].name, (unsigned long long)c.nat_events,
+                    (unsigned long long)c.not_sent_nat_events);
         FA_INFO("collector %s: %llu datagrams, %llu records, %llu octets sent; not sent: %llu "
                 "datagrams, %llu records (refused %llu, again %llu, error %llu)",
                 rt.cfg.collectors[i].name, (unsigned long long)c.messages,

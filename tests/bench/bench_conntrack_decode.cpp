@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Decoder throughput: ctnetlink DESTROY messages (TCP, NAT, counters, timestamps, 200 bytes as
-// the kernel emits them) decoded and turned into two records each, on one core.
+// the kernel emits them) decoded and turned into two records each, on one core; then the same
+// through the biflow record, its split and the NAT event (the source's and agent's path now).
 // Prints events/s. The agent's full per-event cost adds recv() and the exporters.
 #include <time.h>
 
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
+#include "flow/biflow.h"
 #include "source/conntrack_decode.h"
 
 namespace {
@@ -35,7 +38,11 @@ double now_s()
     return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
-void run(Msg& m, bool meta)
+// meta: as configured with [conntrack] mark = yes, zone = yes and two collectors (the listener
+// also checks every entry against the agent's own export sockets). biflow_path: what the source
+// and the agent do now: one biflow record, split for a uniflow collector, and the NAT event (the
+// message is a NATed DESTROY); otherwise the two per-direction records of ct_to_records().
+void run(Msg& m, bool meta, bool biflow_path)
 {
     const long kIters = 5000000;
     fa::CtOwnSocket own[2];
@@ -54,14 +61,22 @@ void run(Msg& m, bool meta)
         fa::CtRecordOptions o;
         o.with_mark = o.with_zone = meta;
         if (meta && fa::ct_is_own_export(e.orig, own, 2)) continue;
-        sum += fa::ct_to_records(e, o, nullptr, fa::EndReason::idle_timeout, r);
+        if (biflow_path) {
+            fa::FlowRecord bi;
+            fa::NatEvent ev;
+            if (fa::ct_to_biflow(e, o, nullptr, fa::EndReason::idle_timeout, bi))
+                sum += fa::biflow_split(bi, r);
+            sum += fa::ct_to_nat_event(e, 0, 0, ev) ? ev.post_src_port : 0;
+        } else {
+            sum += fa::ct_to_records(e, o, nullptr, fa::EndReason::idle_timeout, r);
+        }
         sum += r[0].key.src[15];
     }
     double dt = now_s() - t0;
-    std::printf("conntrack decode%s: %zu-byte DESTROY messages, %.0f events/s (%.1f ns/event), "
-                "check %llu\n", meta ? " + mark/zone + own-export check" : "", m.len,
-                double(kIters) / dt, dt * 1e9 / double(kIters),
-                static_cast<unsigned long long>(sum));
+    std::printf("conntrack decode%s%s: %zu-byte DESTROY messages, %.0f events/s (%.1f ns/event), "
+                "check %llu\n", biflow_path ? " + biflow, split, NAT event" : " + 2 records",
+                meta ? " + mark/zone + own-export check" : "", m.len, double(kIters) / dt,
+                dt * 1e9 / double(kIters), static_cast<unsigned long long>(sum));
 }
 
 } // namespace
@@ -104,9 +119,9 @@ int main()
     uint32_t l = uint32_t(m.len);
     std::memcpy(m.buf, &l, 4);
 
-    run(m, false);
-    // As configured with [conntrack] mark = yes, zone = yes and two collectors: the listener also
-    // checks every entry against the agent's own export sockets.
-    run(m, true);
+    for (bool biflow_path : {false, true}) {
+        run(m, false, biflow_path);
+        run(m, true, biflow_path);
+    }
     return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # The real agent in conntrack mode on a masquerading router, exporting IPFIX and NetFlow v9 to
-# two nfcapd instances (127.0.0.1 inside the router namespace):
+# two nfcapd instances (127.0.0.1 inside the router namespace), and IPFIX to a third collector
+# with `biflow = yes` and `nat_events = yes` (see "Third collector" below):
 #   client ns (10.1.0.2) -- router ns (10.1.0.1 | 10.2.0.1, nft masquerade out vr1) -- server
 #   ns (10.2.0.2)
 # Known traffic through the router:
@@ -22,9 +23,15 @@
 # other 10.x flows; zero sequence failures; flow start/end (nfdump %tsr/%ter) inside the
 # wall-clock windows read around the traffic (ICMP starts during ping, >= 800 ms before its end;
 # UDP/TCP start while the client ran; end >= start; end <= the agent's exit).
-# Self-traffic: the agent's own export datagrams to the two collectors (127.0.0.1, inside the
-# router namespace) are conntrack entries too; the agent must not meter them: no record other
-# than the test's 10.x flows may reach the collectors.
+# Self-traffic: the agent's own export datagrams to the three collectors (127.0.0.1, inside the
+# router namespace) are conntrack entries too; the agent must not meter them: no record (flow,
+# biflow or NAT event) other than the test's 10.x flows may reach the collectors.
+# Third collector (biflow + NAT events): one biflow record per connection whose forward and
+# reverse (nfdump %opkt/%obyt) packets and bytes equal the two uniflow records' ground truth,
+# with the same pre/post-NAT fields; NAT44 session events (nfdump %nevt): a create (ADD) for
+# each of the three connections and a delete for ICMP (the only one destroyed while the agent
+# ran), with pre/post-NAT addresses and ports (ICMP ports not compared: nfdump 1.7.1 re-derives
+# them, README) and event times (%msec) inside the phase that created / destroyed the entry.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 require_root
@@ -58,10 +65,12 @@ r_recvq_empty() {
 # Collectors: the router namespace is ours alone, so fixed ports cannot clash.
 P_IPFIX=4739
 P_V9=2055
-mkdir -p "$W/ipfix" "$W/v9"
+P_NEL=4740
+mkdir -p "$W/ipfix" "$W/v9" "$W/nel"
 bg_start NF1 ip netns exec "$R" nfcapd -4 -w "$W/ipfix" -p $P_IPFIX -b 127.0.0.1 >"$W/nfcapd_ipfix.log" 2>&1
 bg_start NF2 ip netns exec "$R" nfcapd -4 -w "$W/v9" -p $P_V9 -b 127.0.0.1 >"$W/nfcapd_v9.log" 2>&1
-wait_for 10 "r_udp_bound $P_IPFIX && r_udp_bound $P_V9" \
+bg_start NF3 ip netns exec "$R" nfcapd -4 -w "$W/nel" -p $P_NEL -b 127.0.0.1 >"$W/nfcapd_nel.log" 2>&1
+wait_for 10 "r_udp_bound $P_IPFIX && r_udp_bound $P_V9 && r_udp_bound $P_NEL" \
     || fa_fail "nfcapd did not bind: $(cat "$W"/nfcapd_*.log)"
 
 cat >"$W/agent.ini" <<INI
@@ -79,6 +88,12 @@ protocol = ipfix
 address = 127.0.0.1:$P_V9
 protocol = v9
 observation_domain = 12
+[collector nel]
+address = 127.0.0.1:$P_NEL
+protocol = ipfix
+observation_domain = 13
+biflow = yes
+nat_events = yes
 INI
 # The kernel default nf_conntrack_events = 2 gives no DESTROY for connections created while no
 # listener exists; the agent sets 1 (with a log line) and the setting outlives it.
@@ -145,9 +160,11 @@ bg_stop "$AGENT" TERM 20 || rc=$?
 [ "$rc" -eq 0 ] || fa_fail "agent exited $rc: $(cat "$W/agent.log")"
 fa_log "agent exited 0, $((($(date +%s%N) - t0) / 1000000)) ms after SIGTERM"
 T_STOP=$(now_ms)
-wait_for 10 "r_recvq_empty $P_IPFIX && r_recvq_empty $P_V9" || fa_log "collector queue not empty"
+wait_for 10 "r_recvq_empty $P_IPFIX && r_recvq_empty $P_V9 && r_recvq_empty $P_NEL" \
+    || fa_log "collector queue not empty"
 bg_stop "$NF1" TERM 10 || true
 bg_stop "$NF2" TERM 10 || true
+bg_stop "$NF3" TERM 10 || true
 
 # Expected records (nfdump -N: numeric protocol): proto src sport dst dport packets bytes xsrc xsport xdst xdport.
 # nfdump shows ICMP type.code in the destination port: echo request 8.0, echo reply 0.0.
@@ -162,6 +179,17 @@ EOF
 sort -o "$W/want.txt" "$W/want.txt"
 
 fail=0
+# Records (nfdump text, '|'-separated) that are not the test's 10.x traffic, as the agent's own
+# export datagrams would be: none allowed. NAME FILE
+no_other_records() {
+    local other
+    other=$(tr -d ' ' <"$2" | awk -F'|' '$2 !~ /^10\./ && $4 !~ /^10\./' | wc -l)
+    echo "$1: other (loopback) records $other"
+    [ "$other" -eq 0 ] && return 0
+    echo "FAIL $1: $other records not of the test's traffic (the agent's own export?):"
+    tr -d ' ' <"$2" | awk -F'|' '$2 !~ /^10\./ && $4 !~ /^10\./'
+    return 1
+}
 for proto in ipfix v9; do
     nfdump -R "$W/$proto" -q -N \
         -o 'fmt:%pr|%sa|%sp|%da|%dp|%pkt|%byt|%xsa|%xsp|%xda|%xdp|%tsr|%ter' \
@@ -202,14 +230,75 @@ for proto in ipfix v9; do
         echo "$proto: 6/6 flow start/end times inside the traffic's wall-clock windows"
     fi
     seqfail=$(nfdump -R "$W/$proto" -I | awk '/^Sequence failures:/ {print $3}')
-    other=$(tr -d ' ' <"$W/$proto.txt" | awk -F'|' '$2 !~ /^10\./ && $4 !~ /^10\./' | wc -l)
-    echo "$proto: sequence failures ${seqfail:-?}, other (loopback) records $other"
-    [ "$other" -eq 0 ] || {
-        echo "FAIL $proto: $other records not of the test's traffic (the agent's own export?):"
-        tr -d ' ' <"$W/$proto.txt" | awk -F'|' '$2 !~ /^10\./ && $4 !~ /^10\./'
-        fail=1
-    }
+    echo "$proto: sequence failures ${seqfail:-?}"
+    no_other_records "$proto" "$W/$proto.txt" || fail=1
     [ "${seqfail:-x}" = 0 ] || { echo "FAIL $proto: sequence failures ${seqfail:-?}"; fail=1; }
 done
+
+# Third collector. Biflow records: proto src sport dst dport packets bytes out-packets out-bytes
+# xsrc xsport xdst xdport (the reply direction's counts are the uniflow reply records' above).
+cat >"$W/want_bi.txt" <<EOF
+1 10.1.0.2 0 10.2.0.2 8.0 5 420 5 420 10.2.0.1 0 10.2.0.2 0
+17 10.1.0.2 40001 10.2.0.2 9999 10 1280 4 912 10.2.0.1 $UDP_NPORT 10.2.0.2 9999
+6 10.1.0.2 40010 10.2.0.2 8080 $TCP_FP $TCP_FB $TCP_RP $TCP_RB 10.2.0.1 $TCP_NPORT 10.2.0.2 8080
+EOF
+# NAT events: proto src sport dst dport nsrc nsport ndst ndport event ('-': ICMP port, not compared).
+cat >"$W/want_nel.txt" <<EOF
+1 10.1.0.2 - 10.2.0.2 - 10.2.0.1 - 10.2.0.2 - ADD
+1 10.1.0.2 - 10.2.0.2 - 10.2.0.1 - 10.2.0.2 - DELETE
+17 10.1.0.2 40001 10.2.0.2 9999 10.2.0.1 $UDP_NPORT 10.2.0.2 9999 ADD
+6 10.1.0.2 40010 10.2.0.2 8080 10.2.0.1 $TCP_NPORT 10.2.0.2 8080 ADD
+EOF
+sort -o "$W/want_bi.txt" "$W/want_bi.txt"
+sort -o "$W/want_nel.txt" "$W/want_nel.txt"
+nfdump -R "$W/nel" -q -N \
+    -o 'fmt:%pr|%sa|%sp|%da|%dp|%pkt|%byt|%opkt|%obyt|%nsa|%nsp|%nda|%ndp|%nevt|%msec' \
+    >"$W/nel.txt" 2>"$W/nel.err" || fa_fail "nfdump nel: $(cat "$W/nel.err")"
+tr -d ' ' <"$W/nel.txt" | awk -F'|' '($2 ~ /^10\./ || $4 ~ /^10\./) && $14 != "ADD" && $14 != "DELETE"' \
+    | cut -d'|' -f1-13 | tr '|' ' ' | sort >"$W/bi.got"
+tr -d ' ' <"$W/nel.txt" | awk -F'|' -v OFS=' ' '$14 == "ADD" || $14 == "DELETE" {
+        if ($1 == 1) { $3 = "-"; $5 = "-"; $11 = "-"; $13 = "-" }
+        print $1, $2, $3, $4, $5, $10, $11, $12, $13, $14 }' | sort >"$W/nel.got"
+no_other_records nel "$W/nel.txt" || fail=1
+if ! diff -u "$W/want_bi.txt" "$W/bi.got"; then
+    echo "FAIL biflow: records differ from ground truth (- want, + got); all records:"
+    cat "$W/nel.txt"
+    fail=1
+else
+    echo "biflow: 3/3 connections exact (forward and reverse packets, bytes, NAT fields)"
+fi
+if ! diff -u "$W/want_nel.txt" "$W/nel.got"; then
+    echo "FAIL NAT events differ from ground truth (- want, + got); all records:"
+    cat "$W/nel.txt"
+    fail=1
+else
+    echo "NAT events: 4/4 exact (create per connection, delete for the destroyed ICMP entry)"
+fi
+# Event times (ms): ICMP create during ping, UDP/TCP create during the client run, the ICMP
+# delete between the end of the client run (conntrack -D came after it) and the agent's exit.
+# A NEW event carries no kernel timestamp: its time is when the agent read it, so creates get
+# 500 ms past the end of their phase for the agent's wake-up on a loaded host (the ping phase
+# is >= 800 ms long, so the ICMP create still falls inside it); deletes carry the kernel's stop
+# time.
+if ! tr -d ' ' <"$W/nel.txt" | awk -F'|' -v p0="$T_PING0" -v p1="$T_PING1" -v c1="$T_CLIENT1" \
+    -v st="$T_STOP" '
+    $14 != "ADD" && $14 != "DELETE" { next }
+    {
+        lo = p1; hi = c1 + 500
+        if ($1 == 1 && $14 == "ADD") { lo = p0; hi = p1 }
+        if ($14 == "DELETE") { lo = c1; hi = st }
+        ok = $15 >= lo - 5 && $15 <= hi + 5
+        printf "%s %s %s at %.3f (window %.3f..%.3f) %s\n", $1, $2, $14, $15 / 1000, lo / 1000,
+            hi / 1000, ok ? "ok" : "WRONG"
+        if (!ok) bad = 1
+    }
+    END { exit bad }' >"$W/nel.times"; then
+    echo "FAIL NAT event times outside their windows:"
+    cat "$W/nel.times"
+    fail=1
+else
+    echo "NAT events: 4/4 event times inside their phases"
+    cat "$W/nel.times"
+fi
 [ "$fail" -eq 0 ] || { echo "--- agent log:"; cat "$W/agent.log"; exit 1; }
-echo "PASS: conntrack NAT flows exact on nfcapd (IPFIX and v9)"
+echo "PASS: conntrack NAT flows exact on nfcapd (IPFIX and v9; IPFIX biflow and NAT events)"

@@ -38,7 +38,7 @@ print_output_file_append[p]: true
 print_refresh_time[p]: 1
 CONF
     bg_start pid nfacctd -f "$dir/nfacctd.conf" >"$dir/nfacctd.log" 2>&1
-    wait_for 10 "udp_port_bound $port" || fa_fail "$name: nfacctd did not start: $(cat "$dir/nfacctd.log")"
+    wait_for 20 "nfacctd_ready $port '$dir/nfacctd.log'" || fa_fail "$name: nfacctd did not start: $(cat "$dir/nfacctd.log")"
     "$tool" --records "$records" --collector "127.0.0.1:$port" --protocol "$proto" --odid 5 \
         --sampling-rate "$rate" >"$dir/tool.out" 2>"$dir/tool.err" \
         || fa_fail "$name: fa_export_records failed: $(cat "$dir/tool.err")"

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "flow/biflow.h"
 #include "linux/conntrack_source.h"
 
 namespace {
@@ -37,7 +38,17 @@ void addr(const uint8_t* a, char* out, size_t len)
 class Printer : public fa::SourceSink {
 public:
     void on_delta(const fa::FlowDelta&) override {}
-    void on_record(const fa::FlowRecord& r) override
+    // The source hands one biflow record per connection; print the per-direction records a
+    // uniflow collector gets (as the agent does).
+    void on_record(const fa::FlowRecord& bi) override
+    {
+        fa::FlowRecord uni[2];
+        const size_t n = fa::biflow_split(bi, uni);
+        for (size_t i = 0; i < n; ++i) print(uni[i]);
+    }
+
+private:
+    static void print(const fa::FlowRecord& r)
     {
         char s[64], d[64], ps[64] = "-", pd[64] = "-";
         addr(r.key.src, s, sizeof(s));

@@ -8,6 +8,10 @@
 //   icmp_type=8 icmp_code=0 in_if=2 out_if=3 dir=ingress|egress|0|1 vlan=10
 //   packets=10 octets=1500 start=1700000000000 end=1700000001000 (epoch ms)
 //   end_reason=1..5|idle|active|end|forced|lack src_mac=02:00:00:00:00:01 dst_mac=...
+//   post_src=ADDR post_dst=ADDR post_sport=N post_dport=N (NAT fields, exported with --nat)
+//   rev_packets=N rev_octets=N rev_icmp_type=T rev_icmp_code=C (biflow, with --biflow)
+//   nat_event=create|delete: the line is an RFC 8158 NAT44 session event (with --nat-events)
+//     at time `start`: src dst sport dport proto post_*; ICMP: sport = echo identifier
 //
 // Times: the tool keeps a synthetic monotonic clock and picks ExportTime::wall_offset_ms so
 // that mono + offset equals the file's epoch ms exactly; the simulated "now" (message export
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "flow/flow_record.h"
+#include "flow/nat_event.h"
 #include "linux/udp_transport.h"
 
 #if __has_include("export/exporter.h")
@@ -38,6 +43,7 @@ namespace {
 
 struct FileRecord {
     fa::FlowRecord rec;
+    uint8_t nat_event = 0;  // 0: a flow record; else natEvent (IE 230)
     uint64_t start_ms = 0;
     uint64_t end_ms = 0;
 };
@@ -144,8 +150,9 @@ std::vector<FileRecord> read_records(const char* path)
         std::memset(&fr.rec.key, 0, sizeof(fr.rec.key));
         bool have_src = false, have_dst = false, src_v4 = false, dst_v4 = false;
         bool have_start = false, have_end = false, any = false;
-        uint64_t icmp_type = 0, icmp_code = 0;
-        bool have_icmp = false;
+        uint64_t icmp_type = 0, icmp_code = 0, rev_type = 0, rev_code = 0;
+        bool have_icmp = false, have_rev = false, post_v4 = true, post_ok = true;
+        uint64_t given_sport = 0;
         char* save = nullptr;
         for (char* tok = strtok_r(line, " \t\r\n", &save); tok != nullptr;
              tok = strtok_r(nullptr, " \t\r\n", &save)) {
@@ -167,6 +174,7 @@ std::vector<FileRecord> read_records(const char* path)
             } else if (!std::strcmp(k, "sport")) {
                 ok = parse_u64(v, 65535, &n);
                 key.src_port = uint16_t(n);
+                given_sport = n;
             } else if (!std::strcmp(k, "dport")) {
                 ok = parse_u64(v, 65535, &n);
                 key.dst_port = uint16_t(n);
@@ -217,6 +225,30 @@ std::vector<FileRecord> read_records(const char* path)
             } else if (!std::strcmp(k, "dst_mac")) {
                 ok = parse_mac(v, fr.rec.dst_mac);
                 fr.rec.flags = uint8_t(fr.rec.flags | fa::kRecHasMac);
+            } else if (!std::strcmp(k, "post_src") || !std::strcmp(k, "post_dst")) {
+                bool v4 = false;
+                ok = parse_addr(v, k[5] == 's' ? fr.rec.post_src : fr.rec.post_dst, &v4);
+                post_ok = post_ok && v4 == post_v4;
+                post_v4 = v4;
+                fr.rec.flags = uint8_t(fr.rec.flags | fa::kRecHasNat);
+            } else if (!std::strcmp(k, "post_sport")) {
+                ok = parse_u64(v, 65535, &n);
+                fr.rec.post_src_port = uint16_t(n);
+            } else if (!std::strcmp(k, "post_dport")) {
+                ok = parse_u64(v, 65535, &n);
+                fr.rec.post_dst_port = uint16_t(n);
+            } else if (!std::strcmp(k, "rev_packets")) {
+                ok = have_rev = parse_u64(v, UINT64_MAX, &fr.rec.rev_packets);
+            } else if (!std::strcmp(k, "rev_octets")) {
+                ok = have_rev = parse_u64(v, UINT64_MAX, &fr.rec.rev_octets);
+            } else if (!std::strcmp(k, "rev_icmp_type")) {
+                ok = parse_u64(v, 255, &rev_type);
+            } else if (!std::strcmp(k, "rev_icmp_code")) {
+                ok = parse_u64(v, 255, &rev_code);
+            } else if (!std::strcmp(k, "nat_event")) {
+                ok = !std::strcmp(v, "create") || !std::strcmp(v, "delete");
+                fr.nat_event = !std::strcmp(v, "create") ? fa::kNat44SessionCreate
+                                                         : fa::kNat44SessionDelete;
             } else {
                 die("%s: line %ld: unknown field '%s'", path, lineno, k);
             }
@@ -238,10 +270,18 @@ std::vector<FileRecord> read_records(const char* path)
         if (!have_start || !have_end || fr.end_ms < fr.start_ms) {
             die("%s: line %ld: start and end (epoch ms, start <= end) are required", path, lineno);
         }
+        if (!post_ok || ((fr.rec.flags & fa::kRecHasNat) && post_v4 != src_v4)) {
+            die("%s: line %ld: post_src/post_dst must be the family of src/dst", path, lineno);
+        }
         if (have_icmp) {
-            // flow_key.h: ICMP keys carry type << 8 | code in dst_port, src_port 0.
-            fr.rec.key.src_port = 0;
+            // flow_key.h: ICMP keys carry type << 8 | code in dst_port, src_port 0 (NAT events:
+            // the echo identifier, nat_event.h).
+            fr.rec.key.src_port = fr.nat_event ? uint16_t(given_sport) : 0;
             fr.rec.key.dst_port = uint16_t(icmp_type << 8 | icmp_code);
+        }
+        if (have_rev) {
+            fr.rec.flags = uint8_t(fr.rec.flags | fa::kRecBiflow);
+            fr.rec.rev_icmp = uint16_t(rev_type << 8 | rev_code);
         }
         out.push_back(fr);
     }
@@ -268,7 +308,7 @@ void usage()
         "usage: fa_export_records --records FILE --collector HOST:PORT [--protocol ipfix|v9]\n"
         "       [--odid N] [--sampling-rate N] [--sampling-mode random|deterministic]\n"
         "       [--sampling-kind packet|flow] [--mtu N] [--mac] [--iface IDX:NAME:DESCR]...\n"
-        "       [--repeat-every-ms MS --duration-s S]\n"
+        "       [--nat] [--biflow] [--nat-events] [--repeat-every-ms MS --duration-s S]\n"
         "Prints exporter counters as key=value lines on stdout.\n");
 }
 
@@ -298,7 +338,7 @@ int main(int argc, char** argv)
     uint64_t odid = 1, rate = 1, mtu = 1400, repeat_ms = 0, duration_s = 0;
     const char* mode = "random";
     const char* kind = "packet";
-    bool with_mac = false;
+    bool with_mac = false, with_nat = false, biflow = false, nat_events = false;
     std::vector<std::string> iface_args;
     for (int i = 1; i < argc; ++i) {
         const char* a = argv[i];
@@ -334,6 +374,12 @@ int main(int argc, char** argv)
             mtu = num(a, 65507);
         } else if (!std::strcmp(a, "--mac")) {
             with_mac = true;
+        } else if (!std::strcmp(a, "--nat")) {
+            with_nat = true;
+        } else if (!std::strcmp(a, "--biflow")) {
+            biflow = true;
+        } else if (!std::strcmp(a, "--nat-events")) {
+            nat_events = true;
         } else if (!std::strcmp(a, "--iface")) {
             iface_args.emplace_back(need(a));
         } else if (!std::strcmp(a, "--repeat-every-ms")) {
@@ -452,6 +498,9 @@ int main(int argc, char** argv)
     cfg.observation_domain = uint32_t(odid);
     cfg.max_datagram = uint16_t(mtu);
     cfg.with_mac = with_mac;
+    cfg.with_nat = with_nat;
+    cfg.biflow = biflow;
+    cfg.nat_events = nat_events;
     fa::Exporter ex;
     fa::Status st = ex.init(cfg, udp, opts);
     if (st != fa::Status::ok) {
@@ -467,7 +516,23 @@ int main(int argc, char** argv)
         fa::ExportTime t = now();
         ex.tick(t);
         for (const FileRecord& fr : recs) {
-            ex.add(fr.rec, t);
+            if (fr.nat_event) {
+                fa::NatEvent ev;
+                ev.time_ms = fr.rec.first_ms;
+                std::memcpy(ev.src, fr.rec.key.src, 16);
+                std::memcpy(ev.dst, fr.rec.key.dst, 16);
+                std::memcpy(ev.post_src, fr.rec.post_src, 16);
+                std::memcpy(ev.post_dst, fr.rec.post_dst, 16);
+                ev.src_port = fr.rec.key.src_port;
+                ev.dst_port = fr.rec.key.dst_port;
+                ev.post_src_port = fr.rec.post_src_port;
+                ev.post_dst_port = fr.rec.post_dst_port;
+                ev.proto = fr.rec.key.proto;
+                ev.event = fr.nat_event;
+                ex.add_nat(ev, t);
+            } else {
+                ex.add(fr.rec, t);
+            }
         }
         ex.flush(t);
         ++rounds;
@@ -498,9 +563,9 @@ int main(int argc, char** argv)
     std::printf("rounds=%" PRIu64 "\nmessages=%" PRIu64 "\nrecords=%" PRIu64
                 "\noctets=%" PRIu64 "\nnot_sent_messages=%" PRIu64 "\nnot_sent_flows=%" PRIu64
                 "\nsend_refused=%" PRIu64 "\nsend_again=%" PRIu64 "\nsend_error=%" PRIu64
-                "\ntemplate_sends=%" PRIu64 "\n",
+                "\ntemplate_sends=%" PRIu64 "\nnat_events=%" PRIu64 "\n",
                 rounds, c.messages, c.records, c.octets, c.not_sent_messages, c.not_sent_flows,
-                c.send_refused, c.send_again, c.send_error, c.template_sends);
+                c.send_refused, c.send_again, c.send_error, c.template_sends, c.nat_events);
     return 0;
 #endif
 }

@@ -91,7 +91,7 @@ TEST(ConfigParse, FullFileRoundTripsIntoEveryField)
     UNSIGNED_LONGS_EQUAL(300, m.template_refresh_s);
     UNSIGNED_LONGS_EQUAL(50, m.template_refresh_datagrams);
     CHECK(m.nat_events);
-    CHECK(m.biflow);
+    CHECK(!m.biflow);
     LONGS_EQUAL(21, m.address_line);
 
     // backup: defaults, observation domain inherited from [agent], IPv6 without brackets
@@ -105,7 +105,7 @@ TEST(ConfigParse, FullFileRoundTripsIntoEveryField)
     UNSIGNED_LONGS_EQUAL(600, b.template_refresh_s);  // RFC 7011 §8.4 default of ours: ipfix
     UNSIGNED_LONGS_EQUAL(20, b.template_refresh_datagrams);
     CHECK(!b.nat_events);
-    CHECK(!b.biflow);
+    CHECK(b.biflow);
     LONGS_EQUAL(31, b.address_line);
 
     const CollectorConfig& l = c.collectors[2];
@@ -114,7 +114,7 @@ TEST(ConfigParse, FullFileRoundTripsIntoEveryField)
     UNSIGNED_LONGS_EQUAL(9995, l.port);
     CHECK(l.protocol == Protocol::v9);
     UNSIGNED_LONGS_EQUAL(1800, l.template_refresh_s);  // v9 default
-    LONGS_EQUAL(35, l.address_line);
+    LONGS_EQUAL(36, l.address_line);
 
     CHECK(c.print_json);
     UNSIGNED_LONGS_EQUAL(262144, c.ct_rcvbuf);
@@ -323,6 +323,9 @@ const BadRow kBad[] = {
      {"t.ini:7: ", "[conntrack] zone = no", "only with [agent] source = conntrack"}},
     {"[conntrack]\nrcvbuf = 100000\n[agent]\nsource = generator\n[collector c]\naddress = h:1\n",
      {"t.ini:2: ", "[conntrack] rcvbuf = 100000", "only with [agent] source = conntrack"}},
+    {"[agent]\nsource = conntrack\n[collector main]\naddress = h:1\nprotocol = v9\n"
+     "biflow = yes\n",
+     {"t.ini:6: ", "[collector main] biflow = yes", "only with protocol = ipfix"}},
     // sizes of fixed fields
     {"[agent]\ninterfaces = a0 a1 a2 a3 a4 a5 a6 a7 a8 a9 b0 b1 b2 b3 b4 b5 b6 b7 b8 b9 "
      "c0 c1 c2 c3 c4 c5 c6 c7 c8 c9 d0 d1 d2\n",

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "CppUTest/TestHarness.h"
+#include "flow/biflow.h"
 #include "source/conntrack_decode.h"
 
 using namespace fa;
@@ -465,4 +466,230 @@ TEST(ConntrackDecode, OffloadedEntriesWarnOnceAndAreCounted)
     CHECK(e.offloaded());
     CHECK(!notice.note(e));
     UNSIGNED_LONGS_EQUAL(3, notice.entries);
+}
+
+namespace {
+
+// ICMP echo 10.0.0.2 -> 192.0.2.1, id 1234, masqueraded to 203.0.113.1 with id 4096 (the
+// reply tuple: 192.0.2.1 -> 203.0.113.1, echo reply, id 4096). NEW event with counters.
+size_t build_icmp_nat_new(Msg& m)
+{
+    m.header(uint16_t(1 << 8 | 0), 0x400 | 0x200, 2);  // CT_NEW, NLM_F_CREATE|NLM_F_EXCL
+    for (uint16_t which = 1; which <= 2; ++which) {
+        m.begin(which);
+        m.begin(1);
+        m.attr(1, which == 1 ? kV4Client : kV4Server, 4);
+        m.attr(2, which == 1 ? kV4Server : kV4Router, 4);
+        m.end();
+        m.begin(2);
+        const uint8_t proto = 1, type = which == 1 ? 8 : 0, code = 0;
+        const uint8_t id1234[2] = {0x04, 0xd2}, id4096[2] = {0x10, 0x00};
+        m.attr(1, &proto, 1);
+        m.attr(4, which == 1 ? id1234 : id4096, 2);  // CTA_PROTO_ICMP_ID
+        m.attr(5, &type, 1);
+        m.attr(6, &code, 1);
+        m.end();
+        m.end();
+    }
+    const uint8_t status[4] = {0x00, 0x00, 0x00, 0x1a};  // SEEN_REPLY|CONFIRMED|SRC_NAT
+    m.attr(3, status, 4);
+    const uint8_t three[8] = {0, 0, 0, 0, 0, 0, 0, 3}, b252[8] = {0, 0, 0, 0, 0, 0, 0, 0xfc};
+    for (uint16_t ctr = 9; ctr <= 10; ++ctr) {
+        m.begin(ctr);
+        m.attr(1, three, 8);
+        m.attr(2, b252, 8);
+        m.end();
+    }
+    return m.finish();
+}
+
+// Field-by-field equality of two records (the key compared as bytes, padding included).
+void check_same(const FlowRecord& a, const FlowRecord& b)
+{
+    MEMCMP_EQUAL(&a.key, &b.key, sizeof a.key);
+    CHECK(a.packets == b.packets);
+    CHECK(a.octets == b.octets);
+    CHECK(a.first_ms == b.first_ms);
+    CHECK(a.last_ms == b.last_ms);
+    LONGS_EQUAL(a.tcp_flags, b.tcp_flags);
+    CHECK(a.end_reason == b.end_reason);
+    LONGS_EQUAL(a.flags, b.flags);
+    MEMCMP_EQUAL(a.src_mac, b.src_mac, 6);
+    MEMCMP_EQUAL(a.dst_mac, b.dst_mac, 6);
+    MEMCMP_EQUAL(a.post_src, b.post_src, 16);
+    MEMCMP_EQUAL(a.post_dst, b.post_dst, 16);
+    LONGS_EQUAL(a.post_src_port, b.post_src_port);
+    LONGS_EQUAL(a.post_dst_port, b.post_dst_port);
+    LONGS_EQUAL(a.ct_zone, b.ct_zone);
+    CHECK(a.ct_mark == b.ct_mark);
+    CHECK(a.rev_packets == b.rev_packets);
+    CHECK(a.rev_octets == b.rev_octets);
+    LONGS_EQUAL(a.rev_icmp, b.rev_icmp);
+}
+
+// What a uniflow collector gets from the biflow path must be exactly ct_to_records().
+void check_split_equals_records(const CtEntry& e, const CtRecordOptions& o,
+                                const CtExported* prev)
+{
+    FlowRecord uni[2], bi, split[2];
+    const size_t n = ct_to_records(e, o, prev, EndReason::idle_timeout, uni);
+    const bool have = ct_to_biflow(e, o, prev, EndReason::idle_timeout, bi);
+    CHECK_EQUAL(n != 0, have);
+    if (!have) return;
+    CHECK(bi.flags & kRecBiflow);
+    UNSIGNED_LONGS_EQUAL(n, biflow_split(bi, split));
+    for (size_t i = 0; i < n; ++i) check_same(uni[i], split[i]);
+}
+
+} // namespace
+
+TEST(ConntrackDecode, NatEventsFromNewAndDestroy)
+{
+    size_t n = build_tcp_destroy(m);
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    const int64_t off = 1699999000000;  // wall 1700000000000 ms = monotonic 1000000 ms
+    NatEvent ev;
+    CHECK(ct_to_nat_event(e, off, 9999999, ev));
+    LONGS_EQUAL(2, ev.event);          // NAT44 session delete (RFC 8158)
+    UNSIGNED_LONGS_EQUAL(1002500, ev.time_ms);  // CTA_TIMESTAMP_STOP
+    CHECK(is_v4(ev.src, kV4Client));
+    CHECK(is_v4(ev.dst, kV4Server));
+    CHECK(is_v4(ev.post_src, kV4Router));
+    CHECK(is_v4(ev.post_dst, kV4Server));
+    LONGS_EQUAL(40000, ev.src_port);
+    LONGS_EQUAL(80, ev.dst_port);
+    LONGS_EQUAL(61000, ev.post_src_port);
+    LONGS_EQUAL(80, ev.post_dst_port);
+    LONGS_EQUAL(6, ev.proto);
+    CHECK(ev.is_v4());
+    e.event = CtEvent::create;
+    CHECK(ct_to_nat_event(e, off, 9999999, ev));
+    LONGS_EQUAL(1, ev.event);          // NAT44 session create
+    UNSIGNED_LONGS_EQUAL(1000000, ev.time_ms);  // CTA_TIMESTAMP_START
+    e.has_tstamp_start = 0;
+    CHECK(ct_to_nat_event(e, off, 9999999, ev));
+    UNSIGNED_LONGS_EQUAL(9999999, ev.time_ms);  // no stamp: now
+    e.event = CtEvent::update;         // updates and dump entries are not NAT events
+    CHECK_FALSE(ct_to_nat_event(e, off, 9999999, ev));
+    e.event = CtEvent::create;
+    e.status = 0x0e;                   // not NATed
+    CHECK_FALSE(ct_to_nat_event(e, off, 9999999, ev));
+}
+
+TEST(ConntrackDecode, IcmpNatEventCarriesEchoIdentifiers)
+{
+    size_t n = build_icmp_nat_new(m);
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    NatEvent ev;
+    CHECK(ct_to_nat_event(e, 0, 5000, ev));
+    LONGS_EQUAL(1, ev.event);
+    UNSIGNED_LONGS_EQUAL(5000, ev.time_ms);
+    LONGS_EQUAL(1234, ev.src_port);       // identifier before translation
+    LONGS_EQUAL(4096, ev.post_src_port);  // after
+    LONGS_EQUAL(0x0800, ev.dst_port);     // echo request type << 8 | code
+    LONGS_EQUAL(0x0800, ev.post_dst_port);
+    CHECK(is_v4(ev.post_src, kV4Router));
+    CHECK(is_v4(ev.post_dst, kV4Server));
+}
+
+TEST(ConntrackDecode, BiflowRecordCarriesBothDirections)
+{
+    size_t n = build_tcp_destroy(m);
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    CtRecordOptions o;
+    o.wall_offset_ms = 1699999000000;
+    FlowRecord bi;
+    CHECK(ct_to_biflow(e, o, nullptr, EndReason::end_of_flow, bi));
+    CHECK(is_v4(bi.key.src, kV4Client));
+    CHECK(is_v4(bi.key.dst, kV4Server));
+    CHECK(is_v4(bi.post_src, kV4Router));
+    UNSIGNED_LONGS_EQUAL(kRecHasNat | kRecBiflow, bi.flags);
+    UNSIGNED_LONGS_EQUAL(5, bi.packets);
+    UNSIGNED_LONGS_EQUAL(300, bi.octets);
+    UNSIGNED_LONGS_EQUAL(4, bi.rev_packets);
+    CHECK(bi.rev_octets == 5000000000ull);
+    UNSIGNED_LONGS_EQUAL(1000000, bi.first_ms);
+    UNSIGNED_LONGS_EQUAL(1002500, bi.last_ms);
+    // Only the reply direction moved since the last export: the key stays the original's.
+    CtExported prev;
+    prev.orig_packets = 5;
+    prev.orig_octets = 300;
+    CHECK(ct_to_biflow(e, o, &prev, EndReason::active_timeout, bi));
+    CHECK(is_v4(bi.key.src, kV4Client));
+    LONGS_EQUAL(40000, bi.key.src_port);
+    LONGS_EQUAL(61000, bi.post_src_port);
+    UNSIGNED_LONGS_EQUAL(0, bi.packets);
+    UNSIGNED_LONGS_EQUAL(4, bi.rev_packets);
+}
+
+TEST(ConntrackDecode, BiflowSplitIsExactlyThePerDirectionRecords)
+{
+    CtRecordOptions o;
+    o.wall_offset_ms = 1699999000000;
+    o.now_ms = 1234567;
+    size_t n = build_tcp_destroy(m);
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    check_split_equals_records(e, o, nullptr);          // both directions, NATed TCP
+    CtExported prev;
+    prev.reply_packets = 4;
+    prev.reply_octets = 5000000000ull;
+    check_split_equals_records(e, o, &prev);            // original direction only
+    prev = CtExported{5, 300, 1, 1};
+    check_split_equals_records(e, o, &prev);            // reply direction only
+    prev = CtExported{5, 300, 4, 5000000000ull};
+    check_split_equals_records(e, o, &prev);            // nothing new: no record
+    o.both_directions = false;
+    check_split_equals_records(e, o, nullptr);
+    o.both_directions = true;
+    e.status = 0x0e;                                    // the same entry without NAT bits
+    e.reply = e.orig;                                   // ... and the inverse reply tuple
+    std::memcpy(e.reply.src, e.orig.dst, 16);
+    std::memcpy(e.reply.dst, e.orig.src, 16);
+    e.reply.src_port = e.orig.dst_port;
+    e.reply.dst_port = e.orig.src_port;
+    check_split_equals_records(e, o, nullptr);
+    n = build_icmp_nat_new(m);                          // ICMP: echo request vs reply type
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    check_split_equals_records(e, o, nullptr);
+    FlowRecord bi, split[2];
+    CHECK(ct_to_biflow(e, o, nullptr, EndReason::idle_timeout, bi));
+    LONGS_EQUAL(0x0000, bi.rev_icmp);
+    UNSIGNED_LONGS_EQUAL(2, biflow_split(bi, split));
+    LONGS_EQUAL(0x0000, split[1].key.dst_port);         // echo reply
+    CHECK(is_v4(split[1].key.dst, kV4Router));
+}
+
+TEST(ConntrackDecode, BiflowCarriesMarkAndZoneIntoBothSplitRecords)
+{
+    size_t n = build_tcp_destroy(m);  // CTA_MARK 7, CTA_ZONE 3
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    CtRecordOptions o;
+    o.with_mark = o.with_zone = true;
+    FlowRecord bi, split[2];
+    CHECK(ct_to_biflow(e, o, nullptr, EndReason::end_of_flow, bi));
+    UNSIGNED_LONGS_EQUAL(kRecHasNat | kRecHasMark | kRecHasZone | kRecBiflow, bi.flags);
+    UNSIGNED_LONGS_EQUAL(7, bi.ct_mark);
+    UNSIGNED_LONGS_EQUAL(3, bi.ct_zone);
+    UNSIGNED_LONGS_EQUAL(2, biflow_split(bi, split));
+    for (const FlowRecord& x : split) {
+        UNSIGNED_LONGS_EQUAL(kRecHasNat | kRecHasMark | kRecHasZone, x.flags);
+        UNSIGNED_LONGS_EQUAL(7, x.ct_mark);
+        UNSIGNED_LONGS_EQUAL(3, x.ct_zone);
+    }
+    // Only the reply direction moved: the biflow record is built from the reply record, and
+    // still carries both.
+    CtExported prev;
+    prev.orig_packets = 5;
+    prev.orig_octets = 300;
+    CHECK(ct_to_biflow(e, o, &prev, EndReason::active_timeout, bi));
+    UNSIGNED_LONGS_EQUAL(kRecHasNat | kRecHasMark | kRecHasZone | kRecBiflow, bi.flags);
+    UNSIGNED_LONGS_EQUAL(7, bi.ct_mark);
+    UNSIGNED_LONGS_EQUAL(3, bi.ct_zone);
+    check_split_equals_records(e, o, &prev);
+    check_split_equals_records(e, o, nullptr);
+    o.with_zone = false;  // mark only
+    check_split_equals_records(e, o, nullptr);
+    CHECK(ct_to_biflow(e, o, nullptr, EndReason::end_of_flow, bi));
+    UNSIGNED_LONGS_EQUAL(kRecHasNat | kRecHasMark | kRecBiflow, bi.flags);
+    UNSIGNED_LONGS_EQUAL(0, bi.ct_zone);
 }

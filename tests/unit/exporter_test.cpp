@@ -130,8 +130,12 @@ struct Decoder {
                     }
                     auto& v = tmpl[uint16_t(tid)];
                     v.clear();
-                    for (unsigned i = 0; i < n; ++i, p += 4)
+                    for (unsigned i = 0; i < n; ++i, p += 4) {
                         v.emplace_back(uint16_t(be16(&d[p])), uint16_t(be16(&d[p + 2])));
+                        // IPFIX enterprise bit (RFC 7011 §3.2): the enterprise number follows;
+                        // the field keeps the bit in its ID (0x8002 = reverse PEN element 2).
+                        if (m.version == 10 && (v.back().first & 0x8000)) p += 4;
+                    }
                     ++m.tmpl_records;
                 }
             } else {
@@ -642,5 +646,260 @@ TEST(Exporter, ConntrackMarkAndZoneTemplatesHaveTheirOwnIds)
             CHECK(m.recs[1].num(234) == (c.zone ? 0xffffull : ~0ull));
             LONGS_EQUAL(443, m.recs[0].num(11));  // the plain fields are where they were
         }
+    }
+}
+
+namespace {
+
+// The v4 record as the conntrack source hands it for a biflow collector: NATed, with the
+// reply direction's counters (kRecBiflow).
+FlowRecord v4_biflow_rec()
+{
+    FlowRecord r = v4_rec();
+    r.flags = uint8_t(kRecHasNat | kRecBiflow);
+    r.key.set_v4(r.post_src, 0xcb007101);  // 203.0.113.1
+    r.key.set_v4(r.post_dst, 0xc0a80102);  // 192.168.1.2
+    r.post_src_port = 61000;
+    r.post_dst_port = 443;
+    r.rev_packets = 7;
+    r.rev_octets = 5000000000ull;
+    return r;
+}
+
+NatEvent v4_nat_event()
+{
+    NatEvent ev;
+    FlowKey k{};
+    k.set_v4(ev.src, 0x0a000001);       // 10.0.0.1
+    k.set_v4(ev.dst, 0xc0a80102);       // 192.168.1.2
+    k.set_v4(ev.post_src, 0xcb007101);  // 203.0.113.1
+    k.set_v4(ev.post_dst, 0xc0a80102);
+    ev.src_port = 12345;
+    ev.dst_port = 443;
+    ev.post_src_port = 61000;
+    ev.post_dst_port = 443;
+    ev.proto = 6;
+    ev.event = kNat44SessionCreate;
+    ev.time_ms = 7000;
+    return ev;
+}
+
+bool contains(const std::vector<uint8_t>& hay, const std::vector<uint8_t>& needle)
+{
+    for (size_t i = 0; i + needle.size() <= hay.size(); ++i)
+        if (std::memcmp(&hay[i], needle.data(), needle.size()) == 0) return true;
+    return false;
+}
+
+// RFC 8158 NAT44 session template 262, by hand: observationTimeMilliseconds 323/8, 8/4, 12/4,
+// 7/2, 11/2, 225/4, 226/4, 227/2, 228/2, 4/1, natEvent 230/1. Same numbers in v9.
+const char* const kNat44Template = "0106 000b 0143 0008 0008 0004 000c 0004 0007 0002 000b 0002"
+                                   "00e1 0004 00e2 0004 00e3 0002 00e4 0002 0004 0001 00e6 0001";
+// Its record for v4_nat_event(): time 1700000007000 ms, 10.0.0.1:12345 -> 192.168.1.2:443,
+// post 203.0.113.1:61000 -> 192.168.1.2:443, TCP, create (1). 34 bytes.
+const char* const kNat44Record = "0000018bcfe58358 0a000001 c0a80102 3039 01bb"
+                                 "cb007101 c0a80102 ee48 01bb 06 01";
+
+} // namespace
+
+// RFC 5103: one record per connection with reverse counters under PEN 29305 (enterprise bit
+// set, PEN after the length, RFC 7011 §3.2) and biflowDirection 239 = initiator (1).
+TEST(Exporter, IpfixBiflowGolden)
+{
+    CaptureSink sink;
+    FakeOptions opts;
+    Exporter ex;
+    ExporterConfig c = cfg_of(Protocol::ipfix);
+    c.with_nat = true;
+    c.biflow = true;
+    CHECK(ex.init(c, sink, opts) == Status::ok);
+    ex.send_options(at(10000));
+    ex.add(v4_biflow_rec(), at(10000));
+    ex.flush(at(10000));
+    LONGS_EQUAL(2, sink.dgrams.size());
+    // Template 278 (biflow, its own ID): the 17 uniflow fields, 225-228, then 0x8002/8 PEN
+    // 29305, 0x8001/8 PEN 29305, 239/1: 24 fields, 4 + 22 * 4 + 2 * 8 = 108 bytes.
+    std::vector<uint8_t> t = hex("0116 0018 0008 0004 000c 0004 0007 0002 000b 0002 0004 0001"
+                                 "0005 0001 0006 0001 0020 0002 000a 0004 000e 0004 003d 0001"
+                                 "003a 0002 0002 0008 0001 0008 0098 0008 0099 0008 0088 0001"
+                                 "00e1 0004 00e2 0004 00e3 0002 00e4 0002"
+                                 "8002 0008 00007279 8001 0008 00007279 00ef 0001");
+    MEMCMP_EQUAL(t.data(), &sink.dgrams[0][20], t.size());
+    // Record: 61 uniflow bytes + post-NAT 12 + reverse packets 7, octets 5000000000 + 01.
+    check_bytes(hex("000a 006e 6553f10a 00000005 00000001"
+                    "0116 005e"
+                    "0a000001 c0a80102 3039 01bb 06 10 1b 0000 00000003 00000005 00 0064"
+                    "000000000000000a 00000000000005dc"
+                    "0000018bcfe57b88 0000018bcfe58b28 01"
+                    "cb007101 c0a80102 ee48 01bb"
+                    "0000000000000007 000000012a05f200 01"),
+                sink.dgrams[1]);
+    // Not-sent accounting counts both directions' packets.
+    CHECK(ex.counters().records == 1);
+}
+
+TEST(Exporter, BiflowNeedsIpfix)
+{
+    CaptureSink sink;
+    FakeOptions opts;
+    Exporter ex;
+    ExporterConfig c = cfg_of(Protocol::v9);
+    c.biflow = true;
+    CHECK(ex.init(c, sink, opts) == Status::bad_input);
+}
+
+// A uniflow exporter writes only the forward fields of a record that carries reverse counters.
+TEST(Exporter, UniflowIgnoresReverseCounters)
+{
+    CaptureSink a, b;
+    FakeOptions opts;
+    Exporter plain, fed;
+    ExporterConfig c = cfg_of(Protocol::ipfix);
+    c.with_nat = true;
+    CHECK(plain.init(c, a, opts) == Status::ok);
+    CHECK(fed.init(c, b, opts) == Status::ok);
+    FlowRecord uni = v4_biflow_rec();
+    uni.flags = kRecHasNat;
+    uni.rev_packets = uni.rev_octets = 0;
+    plain.add(uni, at(10000));
+    plain.flush(at(10000));
+    fed.add(v4_biflow_rec(), at(10000));
+    fed.flush(at(10000));
+    LONGS_EQUAL(1, a.dgrams.size());
+    check_bytes(a.dgrams[0], b.dgrams[0]);
+}
+
+TEST(Exporter, Nat44EventIpfixGolden)
+{
+    CaptureSink sink;
+    FakeOptions opts;
+    Exporter ex;
+    ExporterConfig c = cfg_of(Protocol::ipfix);
+    c.nat_events = true;
+    CHECK(ex.init(c, sink, opts) == Status::ok);
+    ex.send_options(at(10000));
+    ex.add_nat(v4_nat_event(), at(10000));
+    ex.flush(at(10000));
+    LONGS_EQUAL(2, sink.dgrams.size());
+    CHECK(contains(sink.dgrams[0], hex(kNat44Template)));
+    Decoder dec;
+    Msg m0 = dec.parse(sink.dgrams[0]);
+    CHECK_FALSE(m0.bad);
+    LONGS_EQUAL(7, m0.tmpl_records);  // 256, 257, 262 + 4 options templates
+    // Header: length 16 + 4 + 34 = 54, sequence 5; set 262, length 38.
+    std::vector<uint8_t> want = hex("000a 0036 6553f10a 00000005 00000001 0106 0026");
+    std::vector<uint8_t> rec = hex(kNat44Record);
+    want.insert(want.end(), rec.begin(), rec.end());
+    check_bytes(want, sink.dgrams[1]);
+    // A data record for the IPFIX sequence number, not a flow; IPv6 events are never written.
+    NatEvent v6 = v4_nat_event();
+    v6.src[10] = 0;
+    ex.add_nat(v6, at(10000));
+    ex.flush(at(10000));
+    LONGS_EQUAL(2, sink.dgrams.size());
+    CHECK(ex.counters().nat_events == 1);
+    CHECK(ex.counters().records == 0);
+    ex.add(v4_rec(), at(10000));
+    ex.flush(at(10000));
+    Msg m2 = dec.parse(sink.dgrams[2]);
+    LONGS_EQUAL(6, m2.seq);
+}
+
+TEST(Exporter, Nat44EventV9Golden)
+{
+    CaptureSink sink;
+    FakeOptions opts;
+    Exporter ex;
+    ExporterConfig c = cfg_of(Protocol::v9);
+    c.nat_events = true;
+    CHECK(ex.init(c, sink, opts) == Status::ok);
+    ex.send_options(at(10000));
+    ex.add_nat(v4_nat_event(), at(10000));
+    ex.flush(at(10000));
+    LONGS_EQUAL(2, sink.dgrams.size());
+    CHECK(contains(sink.dgrams[0], hex(kNat44Template)));
+    // Count 1, sysUptime 9000, sequence 1; FlowSet 262, length 38.
+    std::vector<uint8_t> want = hex("0009 0001 00002328 6553f10a 00000001 00000001 0106 0026");
+    std::vector<uint8_t> rec = hex(kNat44Record);
+    want.insert(want.end(), rec.begin(), rec.end());
+    check_bytes(want, sink.dgrams[1]);
+}
+
+// Without nat_events: no template 262 and add_nat() writes nothing.
+TEST(Exporter, NatEventsOffByDefault)
+{
+    CaptureSink sink;
+    FakeOptions opts;
+    Exporter ex;
+    CHECK(ex.init(cfg_of(Protocol::ipfix), sink, opts) == Status::ok);
+    ex.send_options(at(10000));
+    ex.add_nat(v4_nat_event(), at(10000));
+    ex.flush(at(10000));
+    LONGS_EQUAL(1, sink.dgrams.size());
+    CHECK_FALSE(contains(sink.dgrams[0], hex("0106 000b")));
+}
+
+// Biflow templates with conntrack mark/zone: reverse fields, then mark and zone, under the
+// biflow IDs 278..285 (never the uniflow 256/257 or 272..277), records carrying both.
+TEST(Exporter, BiflowTemplatesHaveTheirOwnIdsWithMarkAndZone)
+{
+    for (int variant = 0; variant < 4; ++variant) {
+        const bool mark = variant & 1, zone = variant & 2;
+        const uint16_t v4_id = uint16_t(278 + 2 * variant), v6_id = uint16_t(v4_id + 1);
+        CaptureSink sink;
+        FakeOptions opts;
+        Exporter ex;
+        ExporterConfig ec = cfg_of(Protocol::ipfix);
+        ec.with_nat = true;
+        ec.biflow = true;
+        ec.with_mark = mark;
+        ec.with_zone = zone;
+        CHECK(ex.init(ec, sink, opts) == Status::ok);
+        ex.send_options(at(10000));
+        FlowRecord r4 = v4_biflow_rec(), r6 = v6_icmp_rec();
+        r4.ct_mark = 0xdeadbeef;
+        r4.ct_zone = 3;
+        r4.flags = uint8_t(r4.flags | kRecHasMark | kRecHasZone);
+        r6.flags = uint8_t(kRecBiflow | kRecHasMark | kRecHasZone);
+        r6.rev_packets = 1;
+        r6.rev_octets = 104;
+        r6.ct_mark = 0x01020304;
+        r6.ct_zone = 0xffff;
+        ex.add(r4, at(10000));
+        ex.add(r6, at(10000));
+        ex.flush(at(10000));
+        LONGS_EQUAL(2, sink.dgrams.size());
+        Decoder dec;
+        CHECK_FALSE(dec.parse(sink.dgrams[0]).bad);
+        size_t data_tmpls = 0;
+        for (auto& t : dec.tmpl) data_tmpls += t.first < 258 || t.first > 262;
+        LONGS_EQUAL(2, data_tmpls);
+        for (uint16_t id : {v4_id, v6_id}) {
+            auto it = dec.tmpl.find(id);
+            CHECK(it != dec.tmpl.end());
+            const auto& f = it->second;
+            const size_t tail = size_t(mark) + size_t(zone);
+            CHECK(f.size() > tail + 4);
+            LONGS_EQUAL(228, f[f.size() - 4 - tail].first);
+            LONGS_EQUAL(0x8002, f[f.size() - 3 - tail].first);
+            LONGS_EQUAL(0x8001, f[f.size() - 2 - tail].first);
+            LONGS_EQUAL(239, f[f.size() - 1 - tail].first);
+            if (mark) LONGS_EQUAL(137, f[f.size() - tail].first);
+            if (zone) LONGS_EQUAL(234, f.back().first);
+        }
+        Msg m = dec.parse(sink.dgrams[1]);
+        CHECK_FALSE(m.bad);
+        LONGS_EQUAL(2, m.recs.size());
+        LONGS_EQUAL(v4_id, m.recs[0].tid);
+        LONGS_EQUAL(v6_id, m.recs[1].tid);
+        CHECK(m.recs[0].num(0x8002) == 7);
+        CHECK(m.recs[0].num(0x8001) == 5000000000ull);
+        CHECK(m.recs[0].num(239) == 1);
+        CHECK(m.recs[1].num(0x8002) == 1);
+        CHECK(m.recs[0].num(137) == (mark ? 0xdeadbeefull : ~0ull));
+        CHECK(m.recs[0].num(234) == (zone ? 3ull : ~0ull));
+        CHECK(m.recs[1].num(137) == (mark ? 0x01020304ull : ~0ull));
+        CHECK(m.recs[1].num(234) == (zone ? 0xffffull : ~0ull));
+        LONGS_EQUAL(443, m.recs[0].num(11));
     }
 }

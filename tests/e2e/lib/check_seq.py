@@ -16,7 +16,10 @@
 # Exit 1 with a message when the RFC rule is broken or the text holds no datagram.
 import re, sys
 
-FLOW_TEMPLATES = {256, 257, 272, 273, 274, 275, 276, 277}  # data; 258-261 options
+# Data templates: flows 256/257, conntrack mark/zone 272-277, biflow 278-285, and the NAT44
+# session events 262 (data records too: RFC 7011 §2, and nfcapd processes them as such);
+# 258-261 are options.
+FLOW_TEMPLATES = {256, 257, 262} | set(range(272, 286))
 
 
 def parse(path):

@@ -142,6 +142,14 @@ nfcapd_start() {
         || fa_fail "nfcapd did not bind port $_fa_port: $(cat "$_fa_dir/nfcapd.log")"
 }
 
+# nfacctd_ready PORT LOG: true once nfacctd has bound UDP PORT and its print plugin has
+# completed a refresh cycle (a "Purging cache - END" line in LOG). The core binds before the
+# plugin runs; datagrams sent right after the bind were seen to end with no CSV at all (about
+# 1 run in 10).
+nfacctd_ready() {
+    udp_port_bound "$1" && grep -q 'p/print.*Purging cache - END' "$2" 2>/dev/null
+}
+
 # nfcapd_stop PID: SIGTERM, which makes nfcapd flush and close its current file.
 nfcapd_stop() {
     bg_stop "$1" TERM 10 || true

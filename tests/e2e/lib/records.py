@@ -28,20 +28,35 @@ def parse(path):
             "out_if": int(r.get("out_if", "0"), 0),
             "dir": {"ingress": 0, "in": 0, "0": 0, "egress": 1, "out": 1, "1": 1}[r.get("dir", "ingress")],
             "vlan": int(r.get("vlan", "0"), 0),
-            "packets": int(r["packets"], 0),
-            "octets": int(r["octets"], 0),
+            # NAT event lines (nat_event=...) have no counters.
+            "packets": int(r["packets"] if "nat_event" not in r else r.get("packets", "0"), 0),
+            "octets": int(r["octets"] if "nat_event" not in r else r.get("octets", "0"), 0),
             "start": int(r["start"], 0),
             "end": int(r["end"], 0),
             "end_reason": REASONS.get(r.get("end_reason", "none"), None),
             "src_mac": r.get("src_mac", "").lower(),
             "dst_mac": r.get("dst_mac", "").lower(),
         }
+        # NAT (post_*), biflow (rev_*) and NAT event (nat_event) fields: tests/data/records/README.
+        rec["nat"] = "post_src" in r
+        zero = "::" if rec["v6"] else "0.0.0.0"
+        rec["post_src"] = str(ipaddress.ip_address(r.get("post_src", zero)))
+        rec["post_dst"] = str(ipaddress.ip_address(r.get("post_dst", zero)))
+        rec["post_sport"] = int(r.get("post_sport", "0"), 0)
+        rec["post_dport"] = int(r.get("post_dport", "0"), 0)
+        rec["biflow"] = "rev_packets" in r or "rev_octets" in r
+        rec["rev_packets"] = int(r.get("rev_packets", "0"), 0)
+        rec["rev_octets"] = int(r.get("rev_octets", "0"), 0)
+        rec["rev_icmp"] = (int(r.get("rev_icmp_type", "0"), 0) << 8
+                           | int(r.get("rev_icmp_code", "0"), 0))
+        rec["nat_event"] = {"create": 1, "delete": 2}.get(r.get("nat_event", ""), 0)
         if rec["end_reason"] is None:
             rec["end_reason"] = int(r["end_reason"], 0)
         if "icmp_type" in r or "icmp_code" in r:
             rec["icmp_type"] = int(r.get("icmp_type", "0"), 0)
             rec["icmp_code"] = int(r.get("icmp_code", "0"), 0)
-            rec["sport"] = 0
+            # NAT events keep sport: the echo identifier (flow/nat_event.h).
+            rec["sport"] = int(r.get("sport", "0"), 0) if rec["nat_event"] else 0
             rec["dport"] = rec["icmp_type"] << 8 | rec["icmp_code"]
         out.append(rec)
     return out

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Agent routing of conntrack output: a biflow record goes whole to biflow collectors and as
+// its two uniflow records to the others (and to JSON); NAT events only to nat_events
+// collectors, IPv6 ones counted and dropped. Checked on the datagrams each collector gets.
+#include "app/agent.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <CppUTest/TestHarness.h>
+
+using namespace fa;
+
+namespace {
+
+struct Capture : DatagramSink {
+    std::vector<std::vector<uint8_t>> dgrams;
+    SendResult send(const uint8_t* data, size_t len) override
+    {
+        dgrams.emplace_back(data, data + len);
+        return SendResult::ok;
+    }
+    // Data records of set `tid` over all datagrams (fixed record length `len`).
+    size_t records(uint16_t tid, size_t len) const
+    {
+        size_t n = 0;
+        for (const auto& d : dgrams) {
+            size_t off = d[1] == 10 ? 16 : 20;
+            while (off + 4 <= d.size()) {
+                const unsigned sid = unsigned(d[off]) << 8 | d[off + 1];
+                const unsigned sl = unsigned(d[off + 2]) << 8 | d[off + 3];
+                if (sid == tid) n += (sl - 4) / len;
+                off += sl;
+            }
+        }
+        return n;
+    }
+};
+
+struct Lines : LineSink {
+    std::vector<std::string> lines;
+    void write_line(const char* line, size_t len) override { lines.emplace_back(line, len); }
+};
+
+FlowRecord biflow_rec()
+{
+    FlowRecord r{};
+    std::memset(&r.key, 0, sizeof r.key);
+    r.key.set_v4(r.key.src, 0x0a000002);
+    r.key.set_v4(r.key.dst, 0xc0000201);
+    r.key.src_port = 40000;
+    r.key.dst_port = 80;
+    r.key.proto = 6;
+    r.key.set_v4(r.post_src, 0xcb007101);
+    r.key.set_v4(r.post_dst, 0xc0000201);
+    r.post_src_port = 61000;
+    r.post_dst_port = 80;
+    r.flags = uint8_t(kRecHasNat | kRecBiflow);
+    r.packets = 5;
+    r.octets = 300;
+    r.rev_packets = 4;
+    r.rev_octets = 5000;
+    r.first_ms = 2000;
+    r.last_ms = 3000;
+    r.end_reason = EndReason::end_of_flow;
+    return r;
+}
+
+// Conntrack-fed agent (records carry NAT fields, flow sampling) at mono 10 s.
+void start(Agent& a, const Config& cfg, DatagramSink* const* sinks, int n, Lines& json)
+{
+    CHECK(a.init(cfg, sinks, n, &json, 1, false, true, SamplingKind::flow) == Status::ok);
+    ExportTime t;
+    t.mono_ms = 10000;
+    t.wall_offset_ms = 1700000000000;
+    a.set_time(t);
+}
+
+} // namespace
+
+TEST_GROUP(Agent) {};
+
+TEST(Agent, RoutesBiflowAndNatEventsPerCollector)
+{
+    Config cfg;
+    cfg.source = SourceKind::conntrack;
+    cfg.max_flows = 1024;
+    cfg.collector_count = 3;
+    cfg.collectors[0].protocol = Protocol::ipfix;   // uniflow, no NAT events
+    cfg.collectors[1].protocol = Protocol::ipfix;   // biflow + NAT events
+    cfg.collectors[1].biflow = true;
+    cfg.collectors[1].nat_events = true;
+    cfg.collectors[2].protocol = Protocol::v9;      // uniflow + NAT events
+    cfg.collectors[2].nat_events = true;
+    Capture c0, c1, c2;
+    DatagramSink* sinks[3] = {&c0, &c1, &c2};
+    Lines json;
+    Agent a;
+    start(a, cfg, sinks, 3, json);
+    a.on_record(biflow_rec());
+    NatEvent ev;
+    FlowKey k{};
+    k.set_v4(ev.src, 0x0a000002);
+    k.set_v4(ev.dst, 0xc0000201);
+    k.set_v4(ev.post_src, 0xcb007101);
+    k.set_v4(ev.post_dst, 0xc0000201);
+    ev.proto = 6;
+    ev.event = kNat44SessionCreate;
+    a.on_nat_event(ev);
+    NatEvent v6 = ev;
+    v6.src[10] = 0;  // not IPv4-mapped: an IPv6 NAT (NAT66) event
+    a.on_nat_event(v6);
+    a.flush_all();
+
+    // v4 data record: IPFIX 61 bytes + 12 NAT (biflow: + 16 reverse counters + 1 direction);
+    // v9 53 + 12 NAT. NAT44 event record: 34 bytes in both.
+    LONGS_EQUAL(2, c0.records(256, 73));
+    LONGS_EQUAL(1, c1.records(278, 73 + 17));  // the biflow template's own ID
+    LONGS_EQUAL(2, c2.records(256, 65));
+    LONGS_EQUAL(0, c0.records(262, 34));
+    LONGS_EQUAL(1, c1.records(262, 34));
+    LONGS_EQUAL(1, c2.records(262, 34));
+    CHECK(a.exporter(0).counters().records == 2);
+    CHECK(a.exporter(1).counters().records == 1);
+    CHECK(a.exporter(1).counters().nat_events == 1);
+    CHECK(a.exporter(2).counters().nat_events == 1);
+    CHECK(a.exporter(0).counters().nat_events == 0);
+    CHECK(a.stats().nat_events == 1);
+    CHECK(a.stats().nat_events_v6_skipped == 1);
+    // Agent totals and JSON lines are per direction: 2 records, 9 packets.
+    CHECK(a.stats().records == 2);
+    CHECK(a.stats().record_packets == 9);
+    LONGS_EQUAL(2, json.lines.size());
+}
+
+// [conntrack] mark/zone through the biflow path: the biflow collector's record and both split
+// records of the uniflow collector (and the JSON lines) carry the mark and the zone.
+TEST(Agent, MarkAndZoneSurviveTheBiflowSplit)
+{
+    Config cfg;
+    cfg.source = SourceKind::conntrack;
+    cfg.max_flows = 1024;
+    cfg.ct_mark = cfg.ct_zone = true;
+    cfg.collector_count = 2;
+    cfg.collectors[0].protocol = Protocol::ipfix;   // uniflow
+    cfg.collectors[1].protocol = Protocol::ipfix;   // biflow
+    cfg.collectors[1].biflow = true;
+    Capture c0, c1;
+    DatagramSink* sinks[2] = {&c0, &c1};
+    Lines json;
+    Agent a;
+    start(a, cfg, sinks, 2, json);
+    FlowRecord r = biflow_rec();
+    r.flags = uint8_t(r.flags | kRecHasMark | kRecHasZone);
+    r.ct_mark = 0x11223344;
+    r.ct_zone = 7;
+    a.on_record(r);
+    a.flush_all();
+
+    // + 4 bytes mark + 4 bytes zone: uniflow template 276, biflow 284.
+    LONGS_EQUAL(2, c0.records(276, 73 + 8));
+    LONGS_EQUAL(0, c0.records(256, 73));
+    LONGS_EQUAL(1, c1.records(284, 73 + 17 + 8));
+    LONGS_EQUAL(0, c1.records(278, 73 + 17));
+    // The mark and zone are the last 8 bytes of every data record.
+    auto tail_of = [](const Capture& c, uint16_t tid, size_t len, std::vector<std::string>& out) {
+        for (const auto& d : c.dgrams) {
+            size_t off = 16;
+            while (off + 4 <= d.size()) {
+                const unsigned sid = unsigned(d[off]) << 8 | d[off + 1];
+                const unsigned sl = unsigned(d[off + 2]) << 8 | d[off + 3];
+                for (size_t p = off + 4; sid == tid && p + len <= off + sl; p += len)
+                    out.emplace_back(reinterpret_cast<const char*>(&d[p + len - 8]), 8);
+                off += sl;
+            }
+        }
+    };
+    std::vector<std::string> tails;
+    tail_of(c0, 276, 73 + 8, tails);
+    tail_of(c1, 284, 73 + 17 + 8, tails);
+    LONGS_EQUAL(3, tails.size());
+    const std::string want("\x11\x22\x33\x44\x00\x00\x00\x07", 8);
+    for (const std::string& x : tails) CHECK(x == want);
+    LONGS_EQUAL(2, json.lines.size());
+    for (const std::string& l : json.lines) {
+        CHECK(l.find("\"ct_mark\":287454020") != std::string::npos);
+        CHECK(l.find("\"ct_zone\":7") != std::string::npos);
+    }
+}
