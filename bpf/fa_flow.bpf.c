@@ -221,7 +221,7 @@ static __always_inline __u32 fa_slot(const struct fa_flow_key *k)
 
 	h ^= w[4] ^ w[5] ^ w[6] ^ w[7];
 	h = (h ^ w[8] ^ (w[9] << 7)) * 0x9e3779b1u;
-	return h >> 24; /* top 8 bits: FA_CACHE_SLOTS == 256 */
+	return h >> 22; /* top 10 bits: FA_CACHE_SLOTS == 1024 */
 }
 
 static __always_inline int fa_key_eq(const struct fa_flow_key *a, const struct fa_flow_key *b)
@@ -232,7 +232,7 @@ static __always_inline int fa_key_eq(const struct fa_flow_key *a, const struct f
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 
-_Static_assert(FA_CACHE_SLOTS == 256, "fa_slot returns 8 bits");
+_Static_assert(FA_CACHE_SLOTS == 1024, "fa_slot returns 10 bits");
 
 static __always_inline void fa_handle(struct fa_pkt *p)
 {

@@ -54,7 +54,7 @@ typedef uint64_t fa_u64;
 
 /* Per-CPU flow cache: slots per generation (a power of two). fa_cache holds 2 x this many
  * entries per CPU: generation g uses indexes [g * FA_CACHE_SLOTS, (g + 1) * FA_CACHE_SLOTS). */
-#define FA_CACHE_SLOTS 256u
+#define FA_CACHE_SLOTS 1024u
 
 /* fa_flow_key.ifx: the hook's ifindex in the low 14 bits, then two flag bits. The loader
  * refuses interfaces whose ifindex does not fit (FA_IFX_MAX). */

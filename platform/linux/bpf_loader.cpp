@@ -232,7 +232,7 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     ncpu_ = libbpf_num_possible_cpus();
     if (ncpu_ <= 0) ncpu_ = 1;
     // The one allocation: fixed drain buffers (kDrainChunk map entries, 64 KiB) and a copy of
-    // one generation of the per-CPU cache (16 KiB per CPU); none of it grows with max_flows.
+    // one generation of the per-CPU cache (64 KiB per CPU); none of it grows with max_flows.
     keys_ = static_cast<fa_flow_key*>(std::calloc(kDrainChunk, sizeof(fa_flow_key)));
     vals_ = static_cast<fa_flow_val*>(std::calloc(kDrainChunk, sizeof(fa_flow_val)));
     percpu_ = static_cast<fa_stat*>(std::calloc(size_t(ncpu_), sizeof(fa_stat)));

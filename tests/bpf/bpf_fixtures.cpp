@@ -307,7 +307,7 @@ std::vector<uint8_t> udp_flow(unsigned port, unsigned payload)
     return p.b;
 }
 
-// 2000 flows on one CPU, more than the 256 cache slots: flows evicted from the cache move into
+// 2000 flows on one CPU, more than the 1024 cache slots: flows evicted from the cache move into
 // fa_flows and come back to the cache later. Every flow must still add up exactly.
 void cache_eviction()
 {
@@ -371,7 +371,7 @@ void gso_super_packet()
     }
 }
 
-// fa_flows with room for 4 flows behind the 256-slot cache: 2000 flows of 2 back-to-back
+// fa_flows with room for 4 flows behind the 1024-slot cache: 2000 flows of 2 back-to-back
 // packets (the second one a cache hit). Flows pushed out of the cache into the full map are
 // counted as map_full, in whole: every packet is in a delivered flow or in that counter.
 void map_full()
