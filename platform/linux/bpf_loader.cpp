@@ -232,13 +232,13 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     ncpu_ = libbpf_num_possible_cpus();
     if (ncpu_ <= 0) ncpu_ = 1;
     // The one allocation: fixed drain buffers (kDrainChunk map entries, 64 KiB) and a copy of
-    // one generation of the per-CPU cache (64 KiB per CPU); none of it grows with max_flows.
+    // a quarter generation of the per-CPU cache (16 KiB per CPU); none of it grows with max_flows.
     keys_ = static_cast<fa_flow_key*>(std::calloc(kDrainChunk, sizeof(fa_flow_key)));
     vals_ = static_cast<fa_flow_val*>(std::calloc(kDrainChunk, sizeof(fa_flow_val)));
     percpu_ = static_cast<fa_stat*>(std::calloc(size_t(ncpu_), sizeof(fa_stat)));
     slots_ = static_cast<fa_cache_ent*>(
-        std::calloc(size_t(ncpu_) * FA_CACHE_SLOTS, sizeof(fa_cache_ent)));
-    slot_keys_ = static_cast<uint32_t*>(std::calloc(FA_CACHE_SLOTS, sizeof(uint32_t)));
+        std::calloc(size_t(ncpu_) * kCacheChunk, sizeof(fa_cache_ent)));
+    slot_keys_ = static_cast<uint32_t*>(std::calloc(kCacheChunk, sizeof(uint32_t)));
     if (keys_ == nullptr || vals_ == nullptr || percpu_ == nullptr ||
         slots_ == nullptr || slot_keys_ == nullptr) {
         FA_ERROR("bpf: out of memory for drain buffers (max_flows = %u)", max_flows_);
@@ -408,12 +408,22 @@ void BpfFlowObject::deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs n
 // one lookup per slot and one update per used slot.
 int BpfFlowObject::drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered)
 {
-    const uint32_t first = old * FA_CACHE_SLOTS;
+    for (uint32_t c = 0; c < FA_CACHE_SLOTS; c += kCacheChunk) {
+        int err = drain_cache_chunk(old * FA_CACHE_SLOTS + c, now, sink, delivered);
+        if (err) return err;
+    }
+    return 0;
+}
+
+// Slots [first, first + kCacheChunk) of fa_cache, through the fixed slots_ buffer.
+int BpfFlowObject::drain_cache_chunk(uint32_t first, MonoMs now, SourceSink& sink,
+                                     int* delivered)
+{
     uint32_t got = 0;
     if (batch_ok_) {
         // The batch walk starts after the key in in_batch (or at 0 without one).
         uint32_t in_batch = first - 1, out_batch = 0;
-        got = FA_CACHE_SLOTS;
+        got = kCacheChunk;
         LIBBPF_OPTS(bpf_map_batch_opts, bo);
         int r = bpf_map_lookup_batch(cache_fd_, first == 0 ? nullptr : &in_batch, &out_batch,
                                      slot_keys_, slots_, &got, &bo);
@@ -425,11 +435,11 @@ int BpfFlowObject::drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* 
             }
         }
     }
-    bool batched = got == FA_CACHE_SLOTS;
-    for (uint32_t s = 0; batched && s < FA_CACHE_SLOTS; ++s)
+    bool batched = got == kCacheChunk;
+    for (uint32_t s = 0; batched && s < kCacheChunk; ++s)
         batched = slot_keys_[s] == first + s;  // rows are used by position below
     uint32_t nused = 0;
-    for (uint32_t s = 0; s < FA_CACHE_SLOTS; ++s) {
+    for (uint32_t s = 0; s < kCacheChunk; ++s) {
         fa_cache_ent* row = slots_ + size_t(s) * size_t(ncpu_);
         uint32_t idx = first + s;
         if (!batched && bpf_map_lookup_elem(cache_fd_, &idx, row) != 0) return -errno;

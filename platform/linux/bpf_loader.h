@@ -66,6 +66,7 @@ private:
     int drain_flows(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
     int deliver_chunk(uint32_t n, uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
     int drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
+    int drain_cache_chunk(uint32_t first, MonoMs now, SourceSink& sink, int* delivered);
     void deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs now, SourceSink& sink,
                  int* delivered);
 
@@ -84,8 +85,10 @@ private:
     fa_flow_key* keys_ = nullptr;
     fa_flow_val* vals_ = nullptr;
     fa_stat* percpu_ = nullptr;
-    fa_cache_ent* slots_ = nullptr;     // one generation of fa_cache: FA_CACHE_SLOTS x ncpu
-    uint32_t* slot_keys_ = nullptr;     // FA_CACHE_SLOTS indexes for the batch calls
+    static constexpr uint32_t kCacheChunk = 256;  // fa_cache slots per read
+    static_assert(FA_CACHE_SLOTS % kCacheChunk == 0, "whole chunks");
+    fa_cache_ent* slots_ = nullptr;     // kCacheChunk slots x ncpu
+    uint32_t* slot_keys_ = nullptr;     // kCacheChunk indexes for the batch calls
 };
 
 // Attachment of the programs to interfaces, undone by detach_all() (and by the destructor).
