@@ -77,6 +77,7 @@ public:
 
     const FlowTable& table() const { return table_; }
     const Exporter& exporter(int i) const { return exporters_[i]; }
+    Exporter& exporter(int i) { return exporters_[i]; }
     int exporter_count() const { return exporter_count_; }
     const AgentStats& stats() const { return stats_; }
 

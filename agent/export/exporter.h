@@ -39,6 +39,13 @@ struct ExporterCounters {
     uint64_t nat_events = 0, not_sent_nat_events = 0;  // RFC 8158 records
 };
 
+// The sequence state a collector tracks per exporter and observation domain: carried across a
+// config reload so that the collector sees one continuous stream (no sequence failure).
+struct ExporterSeq {
+    uint32_t v9 = 0;     // export packets sent (v9 header sequence of the next one)
+    uint32_t ipfix = 0;  // data records sent (IPFIX header sequence of the next message)
+};
+
 class Exporter {
 public:
     Exporter();
@@ -57,6 +64,14 @@ public:
     void tick(const ExportTime& t);                      // time-driven refresh
     void send_options(const ExportTime& t);              // options data now
     const ExporterCounters& counters() const { return counters_; }
+    ExporterSeq sequence() const { return ExporterSeq{v9_seq_, ipfix_seq_}; }
+    // Continues the numbering of an earlier exporter to the same collector and domain. Call
+    // before anything is sent (after init).
+    void resume(const ExporterSeq& s)
+    {
+        v9_seq_ = s.v9;
+        ipfix_seq_ = s.ipfix;
+    }
     const ExporterConfig& config() const { return cfg_; }
 
     // Header sizes (RFC 7011 §3.1: 16 bytes; RFC 3954 §5.1: 20 bytes).

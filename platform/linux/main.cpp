@@ -135,15 +135,24 @@ ExportTime now_time(LinuxClock& clock, MonoMs agent_start)
     return t;
 }
 
+// What a reload carries over per collector slot: the socket stays open (same local port, so the
+// collector keeps seeing the same exporter) and the sequence numbering continues, when the
+// collector's name, address, protocol and observation domain are unchanged.
+struct Carry {
+    bool keep[kMaxCollectors] = {};
+    ExporterSeq seq[kMaxCollectors] = {};
+};
+
 // Brings a runtime up from a valid config. Returns 0 or an exit code.
-int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start)
+int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carry* carry)
 {
     const Config& cfg = rt.cfg;
     DatagramSink* sinks[kMaxCollectors];
     for (int i = 0; i < cfg.collector_count; ++i) {
         char err[256];
         const CollectorConfig& c = cfg.collectors[i];
-        if (rt.transports[i].open(c.host, c.port, err, sizeof err) < 0) {
+        if (!rt.transports[i].is_open() &&
+            rt.transports[i].open(c.host, c.port, err, sizeof err) < 0) {
             FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
             return kExitRuntime;
         }
@@ -169,6 +178,8 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start)
                  FlowTable::bytes_for(cfg.max_flows), status_name(s));
         return kExitRuntime;
     }
+    for (int i = 0; carry != nullptr && i < cfg.collector_count; ++i)
+        if (carry->keep[i]) rt.agent->exporter(i).resume(carry->seq[i]);
     int n = cfg.interface_count > 0
                 ? collect_interfaces(cfg.interfaces, cfg.interface_count, rt.ifaces, kMaxInterfaces)
                 : collect_all_interfaces(rt.ifaces, kMaxInterfaces);
@@ -229,8 +240,11 @@ void log_summary(const Runtime& rt)
     }
 }
 
-// Final drain and flush: nothing counted is lost at a stop or a reload.
-void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start)
+// Final drain and flush: nothing counted is lost at a stop or a reload. For a reload, `next`
+// is the new config: the sockets of collectors it keeps unchanged stay open and their sequence
+// state goes into *carry.
+void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
+                  const Config* next = nullptr, Carry* carry = nullptr)
 {
     if (!rt.agent) return;
     rt.agent->set_time(now_time(clock, agent_start));
@@ -240,9 +254,23 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start)
     }
     rt.agent->flush_all();
     log_summary(rt);
+    for (int i = 0; i < kMaxCollectors; ++i) {
+        bool keep = false;
+        if (next != nullptr && carry != nullptr && i < rt.cfg.collector_count &&
+            i < next->collector_count) {
+            const CollectorConfig& a = rt.cfg.collectors[i];
+            const CollectorConfig& b = next->collectors[i];
+            keep = std::strcmp(a.name, b.name) == 0 && std::strcmp(a.host, b.host) == 0 &&
+                   a.port == b.port && a.protocol == b.protocol &&
+                   (a.observation_domain ? a.observation_domain : rt.cfg.observation_domain) ==
+                       (b.observation_domain ? b.observation_domain : next->observation_domain);
+            carry->keep[i] = keep;
+            if (keep) carry->seq[i] = rt.agent->exporter(i).sequence();
+        }
+        if (!keep) rt.transports[i].close();
+    }
     rt.source.reset();
     rt.agent.reset();
-    for (auto& t : rt.transports) t.close();
 }
 
 int add_fd(int ep, int fd)
@@ -321,7 +349,7 @@ int main(int argc, char** argv)
 
     LinuxClock clock;
     const MonoMs agent_start = clock.mono_ms();
-    int rc = start_runtime(rt, clock, agent_start);
+    int rc = start_runtime(rt, clock, agent_start, nullptr);
     if (rc != 0) {
         stop_runtime(rt, clock, agent_start);
         return rc;
@@ -383,10 +411,11 @@ int main(int argc, char** argv)
                         }
                         FA_INFO("reload: flushing and restarting with %s", cli.config_path);
                         if (src_fd >= 0) epoll_ctl(ep, EPOLL_CTL_DEL, src_fd, nullptr);
-                        stop_runtime(rt, clock, agent_start);
+                        Carry carry;
+                        stop_runtime(rt, clock, agent_start, &next, &carry);
                         rt.cfg = next;
                         set_log_level(rt.cfg.log_level);
-                        if (start_runtime(rt, clock, agent_start) != 0) {
+                        if (start_runtime(rt, clock, agent_start, &carry) != 0) {
                             stop_runtime(rt, clock, agent_start);
                             return kExitRuntime;
                         }
