@@ -124,10 +124,7 @@ stop_agent() {
 # nf_dump DIR: every record nfcapd stored, one line per record (-6: full IPv6 addresses,
 # -N: plain numbers; the columns are what check_agent_bpf.py parses).
 nf_dump() {
-    local f
-    for f in $(nfcapd_files "$1/flows"); do
-        TZ=UTC nfdump -6 -q -N -r "$f" -o 'fmt:%pr|%sa|%sp|%da|%dp|%in|%out|%pkt|%byt|%flg'
-    done
+    TZ=UTC nfdump_all "$1/flows" -6 -q -N -o 'fmt:%pr|%sa|%sp|%da|%dp|%in|%out|%pkt|%byt|%flg'
 }
 
 # seq_failures DIR: sum of "Sequence failures" over nfdump -I of every file.

@@ -76,7 +76,7 @@ nfdump_case() {
     [ -n "$f" ] || fa_fail "$name: nfcapd wrote no file: $(cat "$dir/nfcapd.log")"
     grep -q "Sequence Errors: 0, Bad Packets: 0" "$dir/nfcapd.log" \
         || { cat "$dir/nfcapd.log" >&2; fa_fail "$name: nfcapd counted errors"; }
-    TZ=UTC nfdump -q -N -r "$f" \
+    TZ=UTC nfdump_all "$dir" -q -N \
         -o 'fmt:%pr|%sa|%sp|%da|%dp|%nsa|%nsp|%nda|%ndp|%nevt|%msec|%pkt|%byt|%opkt|%obyt' \
         >"$dir/flows.txt" 2>"$dir/nfdump.err" || fa_fail "$name: nfdump failed: $(cat "$dir/nfdump.err")"
     check "$name" nfdump "$records" "$dir/flows.txt" "$proto" "$biflow"

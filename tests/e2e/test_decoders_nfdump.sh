@@ -56,7 +56,7 @@ run_case() {
         | grep -i -E "no template|skip|error|invalid|corrupt|unknown"; then
         soft_fail "$name: nfcapd complained (log above)"
     fi
-    TZ=UTC nfdump -q -N -6 -r "$f" -o "$fmt" >"$dir/flows.txt" 2>"$dir/nfdump.err" \
+    TZ=UTC nfdump_all "$dir" -q -N -6 -o "$fmt" >"$dir/flows.txt" 2>"$dir/nfdump.err" \
         || soft_fail "$name: nfdump failed: $(cat "$dir/nfdump.err")"
     python3 "$here/lib/check_nfdump.py" "$records" "$dir/flows.txt" "$rate" "$mac" "$proto" \
         || { cat "$dir/flows.txt" >&2; soft_fail "$name: nfdump output differs from what was sent"; }

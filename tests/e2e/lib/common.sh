@@ -160,6 +160,17 @@ nfcapd_files() {
     find "$1" -name 'nfcapd.[0-9]*' ! -name '*current*' -type f | sort
 }
 
+# nfdump_all DIR ARGS...: nfdump ARGS -r FILE over every file nfcapd wrote in DIR, in order.
+# A run that crosses nfcapd's 5-minute rotation boundary leaves two files, one of them maybe
+# without any flow ("No matching flows", which is dropped here). Fails if nfdump fails.
+nfdump_all() {
+    local dir=$1 f
+    shift
+    for f in $(nfcapd_files "$dir"); do
+        nfdump "$@" -r "$f" || return 1
+    done | { grep -v '^No matching flows' || true; }
+}
+
 # udp_recvq_empty PORT: true when the receive queue of the socket bound to UDP PORT is empty
 # (the collector has read everything sent so far).
 udp_recvq_empty() {
