@@ -424,7 +424,10 @@ int main()
     cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(0, &one);
-    if (sched_setaffinity(0, sizeof(one), &one) != 0) std::perror("sched_setaffinity");
+    if (sched_setaffinity(0, sizeof(one), &one) != 0) {
+        std::perror("bpf fixtures: sched_setaffinity (needed by the per-CPU cache cases)");
+        return 1;
+    }
 
     const char* A = "10.0.0.1";
     const char* B = "10.0.0.2";

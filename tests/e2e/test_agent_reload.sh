@@ -5,7 +5,8 @@
 # reload between them (the second one changes a setting, the active timeout); each burst is sent
 # only once the agent says it has (re)started, so every packet passes an attached program.
 # Checks: every packet of every burst is in the records nfdump decodes (nothing counted is lost
-# across a reload); each collector sees one exporter (the reload keeps the socket); the
+# across a reload); each collector sees one exporter, and one UDP source port in a capture (the
+# reload keeps the socket); the
 # numbering continues across reloads: v9 with zero sequence failures in nfdump, IPFIX by the
 # RFC 7011 rule on every datagram of a capture (lib/check_seq.py, from tshark's decode), with
 # nfcapd counting exactly the failures its flow-only IPFIX counting predicts for that stream.
@@ -61,9 +62,9 @@ address = 127.0.0.1:$p9
 protocol = v9
 INI
 }
-bg_start cap ip netns exec "$B" dumpcap -i lo -f "udp port $p4" -w "$work/ipfix.pcapng" \
+bg_start cap ip netns exec "$B" dumpcap -i lo -f "udp dst port $p4 or udp dst port $p9" -w "$work/export.pcapng" \
     2>"$work/dumpcap.log"
-wait_for 10 "[ -s '$work/ipfix.pcapng' ]" || fa_fail "dumpcap did not start: $(cat "$work/dumpcap.log")"
+wait_for 10 "[ -s '$work/export.pcapng' ]" || fa_fail "dumpcap did not start: $(cat "$work/dumpcap.log")"
 ini 60
 # ip netns exec execs the agent: $agent is the agent's own pid, which SIGHUP must reach.
 bg_start agent ip netns exec "$B" "$build/flowagent" -c "$work/agent.ini" 2>"$work/agent.err"
@@ -93,8 +94,11 @@ bg_stop "$nf4" TERM 10 || true
 bg_stop "$nf9" TERM 10 || true
 sent4=$(sed -n 's/.*collector ipfix: \([0-9]*\) datagrams.*/\1/p' "$work/agent.err" |
     awk '{ s += $1 } END { print s + 0 }')
-dumpcap_stop "$cap" "$work/dumpcap.log" "$sent4"
-tshark -r "$work/ipfix.pcapng" -d "udp.port==$p4,cflow" -V >"$work/ipfix.txt" 2>/dev/null
+sent9=$(sed -n 's/.*collector v9: \([0-9]*\) datagrams.*/\1/p' "$work/agent.err" |
+    awk '{ s += $1 } END { print s + 0 }')
+dumpcap_stop "$cap" "$work/dumpcap.log" $((sent4 + sent9))
+tshark -r "$work/export.pcapng" -d "udp.port==$p4,cflow" -Y "udp.dstport == $p4" -V \
+    >"$work/ipfix.txt" 2>/dev/null
 want_seq4=$(python3 "$here/lib/check_seq.py" "$work/ipfix.txt" ipfix) \
     || fa_fail "IPFIX sequence numbers break the RFC rule across reloads (above)"
 echo "ipfix: $sent4 datagrams in 3 runs; RFC 7011 sequence rule holds on the capture;" \
@@ -118,6 +122,14 @@ for proto in ipfix v9; do
     echo "$proto: sequence failures ${seqfail:-?} (want $want), exporters $exporters"
     [ "${seqfail:-x}" = "$want" ] || fail=1
     [ "$exporters" -eq 1 ] || fail=1
+    # nfdump names an exporter by address and domain only: the kept socket shows in the capture
+    # as one source port for all datagrams of the three runs.
+    dport=$p4
+    [ "$proto" = v9 ] && dport=$p9
+    sports=$(tshark -r "$work/export.pcapng" -Y "udp.dstport == $dport" -T fields -e udp.srcport |
+        sort -u | wc -l)
+    echo "$proto: datagrams of the three runs came from $sports source port(s)"
+    [ "$sports" -eq 1 ] || fail=1
 done
 [ "$fail" -eq 0 ] || { cat "$work/agent.err" >&2; fa_fail "records or sequence numbers differ across reloads"; }
 echo "PASS"
