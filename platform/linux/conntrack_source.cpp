@@ -134,9 +134,10 @@ public:
         int got = 0;
         socklen_t gl = sizeof(got);
         (void)::getsockopt(ev_fd_, SOL_SOCKET, SO_RCVBUF, &got, &gl);
-        log(LogLevel::info, "conntrack: event socket receive buffer %d bytes (rcvbuf = %u)%s, "
-            "%s, mark %s, zone %s, %d own export socket(s) not metered", got, cfg.ct_rcvbuf,
-            got < int(cfg.ct_rcvbuf) ? " capped by net.core.rmem_max" : "",
+        // getsockopt reports the kernel's doubled figure (bookkeeping overhead included).
+        log(LogLevel::info, "conntrack: event socket receive buffer %d bytes (kernel figure, "
+            "rcvbuf = %u)%s, %s, mark %s, zone %s, %d own export socket(s) not metered", got,
+            cfg.ct_rcvbuf, got / 2 < int(cfg.ct_rcvbuf) ? " capped by net.core.rmem_max" : "",
             both_ ? "both directions" : "original direction only", with_mark_ ? "on" : "off",
             with_zone_ ? "on" : "off", n_own_);
         int one = 1;
@@ -237,10 +238,16 @@ public:
 
     void stop(MonoMs now, SourceSink& sink) override
     {
+        // DESTROY events already queued carry the final counters of connections the dump below
+        // can no longer see: read them first, and again after the dump for the connections
+        // that ended while it ran.
+        if (ev_fd_ >= 0) on_readable(now, sink);
         // Forced end: dump every live connection and export its counters.
         int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
         if (fd < 0) {
             log(LogLevel::error, "conntrack: final dump socket: %s", strerror(errno));
+            if (ev_fd_ >= 0) ::close(ev_fd_);
+            ev_fd_ = -1;
             return;
         }
         timeval tv{2, 0};
@@ -269,7 +276,10 @@ public:
             }
         }
         ::close(fd);
-        if (ev_fd_ >= 0) ::close(ev_fd_);
+        if (ev_fd_ >= 0) {
+            on_readable(now, sink);
+            ::close(ev_fd_);
+        }
         ev_fd_ = -1;
     }
 
@@ -300,7 +310,14 @@ private:
             if (ct_decode(p + off, n - off, e, &kind, &used, &err, &why) != Status::ok) {
                 ++bad_msgs_;
                 if (bad_msgs_ < 10) log(LogLevel::warn, "conntrack: %s", why);
-                return false;
+                // Skip just this message when its own header is sound (the rest of the batch,
+                // DESTROYs included, still counts); stop when even that cannot be trusted.
+                uint32_t mlen = 0;
+                if (n - off < 16) return false;
+                std::memcpy(&mlen, p + off, 4);  // nlmsg_len, host order
+                if (mlen < 16 || mlen > n - off) return false;
+                off += (size_t(mlen) + 3) & ~size_t(3);
+                continue;
             }
             off += used;
             if (kind == CtMsgKind::done || kind == CtMsgKind::error) return true;
@@ -338,7 +355,13 @@ private:
             slot = find(e.id, insert, now);
             if (!slot && destroy && dump_family_ != 0) no_insert_ = true;  // no tombstone room
         }
-        if (slot && slot->used == kDead) return;  // destroyed during this dump cycle
+        if (slot && slot->used == kDead) {
+            // Destroyed during this dump cycle: dump replies for it are stale. A NEW or DESTROY
+            // on the same id is another connection that reused it: a NEW stays untracked, a
+            // DESTROY exports that connection's whole lifetime; the tombstone stays.
+            if (!destroy) return;
+            slot = nullptr;
+        }
         if (mode == Mode::event && !destroy) return;  // NEW: tracked above, no counters
         if (dumping) {
             if (!slot) return;  // untracked: its DESTROY exports everything

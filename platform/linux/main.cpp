@@ -137,7 +137,7 @@ ExportTime now_time(LinuxClock& clock, MonoMs agent_start)
 
 // What a reload carries over per collector slot: the socket stays open (same local port, so the
 // collector keeps seeing the same exporter) and the sequence numbering continues, when the
-// collector's name, address, protocol and observation domain are unchanged.
+// source kind and the collector's name, address, protocol and observation domain are unchanged.
 struct Carry {
     bool keep[kMaxCollectors] = {};
     ExporterSeq seq[kMaxCollectors] = {};
@@ -260,7 +260,10 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
             i < next->collector_count) {
             const CollectorConfig& a = rt.cfg.collectors[i];
             const CollectorConfig& b = next->collectors[i];
-            keep = std::strcmp(a.name, b.name) == 0 && std::strcmp(a.host, b.host) == 0 &&
+            // Same source too: it decides the data template layouts (MAC, NAT fields) and the
+            // sampling kind, which must not change within one stream under the same IDs.
+            keep = rt.cfg.source == next->source && std::strcmp(a.name, b.name) == 0 &&
+                   std::strcmp(a.host, b.host) == 0 &&
                    a.port == b.port && a.protocol == b.protocol &&
                    (a.observation_domain ? a.observation_domain : rt.cfg.observation_domain) ==
                        (b.observation_domain ? b.observation_domain : next->observation_domain);
