@@ -134,7 +134,7 @@ fa_log "nfdump: 8/8 IPv6 records exact (packets, bytes, pre-NAT addresses and po
 # tshark: post-NAT IPv6 addresses, end reason, mark, zone, template per record (the fields of one
 # datagram are comma-separated lists, one entry per record).
 tshark -r "$W/export.pcapng" -d udp.port==$P,cflow -T fields -E separator='|' \
-    -e cflow.template_id -e cflow.protocol -e cflow.srcaddrv6 -e cflow.srcport -e cflow.dstport \
+    -e cflow.flowset_id -e cflow.protocol -e cflow.srcaddrv6 -e cflow.srcport -e cflow.dstport \
     -e cflow.flow_end_reason -e cflow.common_properties_id -e cflow.ingress_vrfid \
     -e cflow.post_nat_source_ipv6_address -e cflow.post_nat_destination_ipv6_address \
     -Y 'cflow.srcaddrv6' >"$W/tshark.txt" || fa_fail "tshark failed"
@@ -143,14 +143,19 @@ import ipaddress, sys
 got = {}
 for line in open(sys.argv[1]):
     cols = [c.split(",") for c in line.rstrip("\n").split("|")]
-    tids, protos, srcs, sports, dports, reasons, marks, zones, psrcs, pdsts = cols
+    sets, protos, srcs, sports, dports, reasons, marks, zones, psrcs, pdsts = cols
     for i in range(len(srcs)):
         key = (int(protos[i]), str(ipaddress.ip_address(srcs[i])), int(sports[i]), int(dports[i]))
         got.setdefault(key, []).append((int(reasons[i]), int(marks[i]), int(zones[i]),
                                         str(ipaddress.ip_address(psrcs[i])),
                                         str(ipaddress.ip_address(pdsts[i]))))
-    if any(t not in ("277", "") for t in tids):
-        print("data template ids %s, want 277" % tids)
+    # The sets of a datagram that holds these records: template sets (2 IPFIX, 0 v9), options
+    # template sets (3, 1) and options data (258-261) aside, every data set must be 277
+    # (IPv6 + mark + zone). cflow.template_id only appears in template sets, so the set IDs
+    # are what tells which template the records were sent under.
+    data_sets = {int(x) for x in sets if x and int(x) >= 256 and not 258 <= int(x) <= 261}
+    if data_sets != {277}:
+        print("data sets %s in a datagram with these records, want only 277" % sorted(data_sets))
         sys.exit(1)
 bad = 0
 for w in open(sys.argv[2]):

@@ -4,6 +4,7 @@
 // collectors, IPv6 ones counted and dropped. Checked on the datagrams each collector gets.
 #include "app/agent.h"
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -30,7 +31,10 @@ struct Capture : DatagramSink {
             while (off + 4 <= d.size()) {
                 const unsigned sid = unsigned(d[off]) << 8 | d[off + 1];
                 const unsigned sl = unsigned(d[off + 2]) << 8 | d[off + 3];
-                if (sid == tid) n += (sl - 4) / len;
+                if (sid == tid) {
+                    if ((sl - 4) % len >= 4) return SIZE_MAX;  // not whole records + padding
+                    n += (sl - 4) / len;
+                }
                 off += sl;
             }
         }

@@ -657,6 +657,17 @@ TEST(ConntrackDecode, BiflowSplitIsExactlyThePerDirectionRecords)
     UNSIGNED_LONGS_EQUAL(2, biflow_split(bi, split));
     LONGS_EQUAL(0x0000, split[1].key.dst_port);         // echo reply
     CHECK(is_v4(split[1].key.dst, kV4Router));
+    // Type 0 is also the default: a timestamp request (13) / reply (14) shows the reply's type
+    // really travels through the biflow record.
+    e.orig.dst_port = 0x0d00;
+    e.reply.dst_port = 0x0e00;
+    CHECK(ct_to_biflow(e, o, nullptr, EndReason::idle_timeout, bi));
+    LONGS_EQUAL(0x0e00, bi.rev_icmp);
+    LONGS_EQUAL(0x0d00, bi.key.dst_port);
+    UNSIGNED_LONGS_EQUAL(2, biflow_split(bi, split));
+    LONGS_EQUAL(0x0d00, split[0].key.dst_port);
+    LONGS_EQUAL(0x0e00, split[1].key.dst_port);
+    check_split_equals_records(e, o, nullptr);
 }
 
 TEST(ConntrackDecode, BiflowCarriesMarkAndZoneIntoBothSplitRecords)

@@ -47,8 +47,8 @@ def want(recs, proto, biflow, decoder):
                         r["start"]))
             continue
         dport = r["dport"]
-        if icmp and proto == "ipfix" and decoder != "nfdump":
-            dport = 0  # IPFIX: type/code in icmpTypeCode (checked separately for tshark)
+        if icmp and proto == "ipfix" and decoder == "pmacct":
+            dport = 0  # IPFIX: type/code in icmpTypeCode, which nfacctd does not show as a port
         if icmp and decoder == "nfdump":
             dport = None
         post = (r["post_src"], r["post_dst"], r["post_sport"], r["post_dport"]) if r["nat"] \
@@ -125,8 +125,21 @@ def tshark_records(path, proto, biflow):
         times = None
         if proto == "ipfix":
             times = (hexint(by["cflow.abstimestart"][0]), hexint(by["cflow.abstimeend"][0]))
-        got.append(("flow", src, dst, int(one("cflow.srcport")), int(one("cflow.dstport")),
-                    int(one("cflow.protocol")), post, int(fwd["cflow.packets"][0].get("show")),
+        dport = int(one("cflow.dstport"))
+        pr = int(one("cflow.protocol"))
+        if pr in (1, 58):
+            # IPFIX: icmpTypeCodeIPv4/IPv6 (32/139), type << 8 | code as the v9 convention puts
+            # it in the destination port; v9 carries it in the port itself.
+            tc = one("cflow.icmp_type_code_ipv4" if pr == 1 else "cflow.icmp_type_code_ipv6")
+            if tc is None:
+                t = one("cflow.icmp_ipv4_type" if pr == 1 else "cflow.icmp_ipv6_type")
+                c = one("cflow.icmp_ipv4_code" if pr == 1 else "cflow.icmp_ipv6_code")
+                tc = None if t is None else str(int(t, 0) << 8 | int(c or "0", 0))
+            if proto == "ipfix" and tc is None:
+                problems.append(f"{src}->{dst}: ICMP type/code not decoded")
+            if tc is not None:
+                dport = int(tc, 0)
+        got.append(("flow", src, dst, int(one("cflow.srcport")), dport, pr, post, int(fwd["cflow.packets"][0].get("show")),
                     int(fwd["cflow.octets"][0].get("show")), r, times))
     return got, problems
 
