@@ -301,7 +301,9 @@ void Exporter::write_record(const TemplateDesc& td, const FlowRecord* r, const I
         case FieldSrc::st_ignored_octets:
             put_num(w, opt_drops_.table_full_octets + opt_drops_.source_octets, f.len);
             break;
-        case FieldSrc::st_not_sent_flows: put_num(w, counters_.not_sent_flows, f.len); break;
+        case FieldSrc::st_not_sent_flows:  // IE 166 counts every data record lost: NAT events too
+            put_num(w, counters_.not_sent_flows + counters_.not_sent_nat_events, f.len);
+            break;
         case FieldSrc::st_not_sent_packets: put_num(w, counters_.not_sent_packets, f.len); break;
         case FieldSrc::st_not_sent_octets: put_num(w, counters_.not_sent_octets, f.len); break;
         }

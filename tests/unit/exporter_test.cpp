@@ -825,6 +825,35 @@ TEST(Exporter, Nat44EventV9Golden)
     check_bytes(want, sink.dgrams[1]);
 }
 
+// A NAT event record in a datagram the collector refused is exported as lost: IE 166
+// notSentFlowTotalCount of the next statistics record counts it (there is no flow in it).
+TEST(Exporter, NatEventNotSentIsInTheStatistics)
+{
+    CaptureSink sink;
+    FakeOptions opts;
+    Exporter ex;
+    ExporterConfig c = cfg_of(Protocol::ipfix);
+    c.nat_events = true;
+    CHECK(ex.init(c, sink, opts) == Status::ok);
+    ex.send_options(at(10000));                   // datagram 0: ok
+    sink.script = {SendResult::ok, SendResult::refused};
+    ex.add_nat(v4_nat_event(), at(10000));
+    ex.flush(at(10000));                          // datagram 1: refused
+    LONGS_EQUAL(1, ex.counters().not_sent_nat_events);
+    LONGS_EQUAL(0, ex.counters().not_sent_flows);
+    ex.send_options(at(11000));
+    Decoder dec;
+    dec.parse(sink.dgrams[0]);
+    Msg m = dec.parse(sink.dgrams.back());
+    bool found = false;
+    for (const Rec& r : m.recs) {
+        if (r.tid != 260) continue;
+        found = true;
+        LONGS_EQUAL(1, r.num(166));
+    }
+    CHECK(found);
+}
+
 // Without nat_events: no template 262 and add_nat() writes nothing.
 TEST(Exporter, NatEventsOffByDefault)
 {
