@@ -281,6 +281,14 @@ public:
             ::close(ev_fd_);
         }
         ev_fd_ = -1;
+        log(LogLevel::info, "conntrack: totals: %llu overruns, %llu resync dumps, %llu "
+            "connections untracked (table full), %llu own-export entries skipped, %llu "
+            "offloaded entries seen, %llu undecodable messages",
+            static_cast<unsigned long long>(drops_.source_events),
+            static_cast<unsigned long long>(resyncs_), static_cast<unsigned long long>(untracked_),
+            static_cast<unsigned long long>(own_skipped_),
+            static_cast<unsigned long long>(offload_.entries),
+            static_cast<unsigned long long>(bad_msgs_));
     }
 
     DropCounters drops() const override { return drops_; }
@@ -352,7 +360,7 @@ private:
             const bool insert = (dumping && !no_insert_) ||
                                 (mode == Mode::event && e.event == CtEvent::create) ||
                                 (destroy && dump_family_ != 0);  // tombstone, below
-            slot = find(e.id, insert, now);
+            slot = find(e.id, insert, now, destroy);
             if (!slot && destroy && dump_family_ != 0) no_insert_ = true;  // no tombstone room
         }
         if (slot && slot->used == kDead) {
@@ -442,7 +450,8 @@ private:
         }
         return false;
     }
-    Slot* find(uint32_t id, bool insert, MonoMs now)
+    // tombstone: the insert is only a DESTROY's marker during a dump, not a connection to track.
+    Slot* find(uint32_t id, bool insert, MonoMs now, bool tombstone = false)
     {
         if (!slots_) return nullptr;
         size_t mask = cap_ - 1;
@@ -456,7 +465,7 @@ private:
                 return &slots_[i];
             }
         }
-        if (insert) ++untracked_;
+        if (insert && !tombstone) ++untracked_;  // a tombstone that finds no room is not a connection
         return nullptr;
     }
     void erase(Slot* s)
