@@ -41,6 +41,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -299,6 +300,17 @@ public:
     }
 
 private:
+    // Bytes from a netlink message's start to the next one (NLMSG_ALIGN(nlmsg_len)), or 0 when
+    // its header is truncated or its length impossible.
+    static size_t msg_span(const uint8_t* m, size_t avail)
+    {
+        uint32_t len = 0;
+        if (avail < 16) return 0;
+        std::memcpy(&len, m, 4);  // nlmsg_len, host order
+        if (len < 16 || len > avail) return 0;
+        return std::min(avail, (size_t(len) + 3) & ~size_t(3));
+    }
+
     // Returns true at NLMSG_DONE or an error (end of a dump).
     // event: the event socket; dump: active-timeout dump (exports connections due); resync: dump
     // after an overrun (exports every tracked connection's delta); forced: the stop() dump.
@@ -315,16 +327,24 @@ private:
             size_t used = 0;
             int err = 0;
             const char* why = nullptr;
+            const size_t whole = msg_span(p + off, n - off);  // 0: header unusable
+            if ((mode == Mode::dump || mode == Mode::resync) && whole != 0) {
+                // A reply to an earlier, abandoned dump request (after a failed cycle) would
+                // re-insert or re-export connections: only this request's sequence counts.
+                uint32_t mseq = 0;
+                std::memcpy(&mseq, p + off + 8, 4);  // nlmsg_seq, host order
+                if (mseq != seq_) {
+                    off += whole;
+                    continue;
+                }
+            }
             if (ct_decode(p + off, n - off, e, &kind, &used, &err, &why) != Status::ok) {
                 ++bad_msgs_;
                 if (bad_msgs_ < 10) log(LogLevel::warn, "conntrack: %s", why);
                 // Skip just this message when its own header is sound (the rest of the batch,
                 // DESTROYs included, still counts); stop when even that cannot be trusted.
-                uint32_t mlen = 0;
-                if (n - off < 16) return false;
-                std::memcpy(&mlen, p + off, 4);  // nlmsg_len, host order
-                if (mlen < 16 || mlen > n - off) return false;
-                off += (size_t(mlen) + 3) & ~size_t(3);
+                if (whole == 0) return false;
+                off += whole;
                 continue;
             }
             off += used;
