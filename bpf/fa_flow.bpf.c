@@ -18,9 +18,12 @@
  *     A later fragment without its first is still metered, with ports 0, and counted.
  *  6. Per-CPU flow cache: the key picks one slot of this CPU's half of fa_cache for the current
  *     generation (direct-mapped, FA_CACHE_SLOTS). Same key: plain adds, no atomics, no hash
- *     lookup - the hit path. Free slot: take it. Another flow: move that flow's counts into
- *     fa_flows (below), then take the slot. User space drains both (an old-generation slot is
- *     never written after the flip, like an old-generation key).
+ *     lookup - the hit path. Free slot: take it. Another flow that was hit in this tick
+ *     (last_ms == now_ms): it keeps the slot and the packet goes to fa_flows (below), so two
+ *     busy flows sharing a slot do not evict each other on every packet. Another flow not hit
+ *     since an earlier tick: move its counts into fa_flows, then take the slot. User space
+ *     drains both (an old-generation slot is never written after the flip, like an
+ *     old-generation key).
  *  7. fa_flows update-or-insert: lookup + atomic adds; on a miss insert with BPF_NOEXIST and
  *     retry the lookup on -EEXIST (another CPU won). Insertion failure (map full) is counted
  *     in packets and octets, never silent (hence a plain preallocated HASH, not an LRU).
@@ -294,8 +297,16 @@ static __always_inline void fa_handle(struct fa_pkt *p)
 			fa_flows_add(&r.key, &init);
 			return;
 		}
-		if (e->val.packets != 0)
+		if (e->val.packets != 0) {
+			if (e->val.last_ms == now) {
+				/* Both flows are active this tick: the resident keeps the slot and
+				 * this packet goes to fa_flows. Two flows taking turns on one slot
+				 * cost one map update per packet, not an eviction and a refill. */
+				fa_flows_add(&r.key, &init);
+				return;
+			}
 			fa_flows_add(&e->key, &e->val);
+		}
 		e->key = r.key;
 		e->val = init;
 	}

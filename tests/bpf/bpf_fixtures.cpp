@@ -315,8 +315,14 @@ void cache_eviction()
     BpfFlowObject o;
     if (o.load(opts(4096)) != 0) { ++g_fail; return; }
     const unsigned kFlows = 2000;
-    for (int round = 0; round < 3; ++round)
-        for (unsigned port = 1; port <= kFlows; ++port) run(o, BpfHook::xdp, udp_flow(port, 100));
+    // A new tick per round, in the opposite order: a slot's resident was last hit in an
+    // earlier tick, so the round's first contender for the slot evicts it into fa_flows and
+    // takes the slot.
+    for (int round = 0; round < 3; ++round) {
+        EXPECT_EQ(o.stamp_time(MonoMs(1000000 + 100 * round)), 0);
+        for (unsigned i = 1; i <= kFlows; ++i)
+            run(o, BpfHook::xdp, udp_flow(round % 2 ? kFlows + 1 - i : i, 100));
+    }
     Capture c;
     const int n = o.drain(c);
     EXPECT_EQ(n > int(kFlows), 1);  // some flows were both in the cache and in fa_flows
@@ -335,6 +341,29 @@ void cache_eviction()
     EXPECT_EQ(s.reason[FA_R_MAP_FULL].packets, 0);
     Capture c2;
     EXPECT_EQ(o.drain(c2), 0);  // everything was delivered by the first drain
+}
+
+// Flows taking turns within one tick (fa_ctl.now_ms unchanged): a resident that was hit in
+// this tick keeps its slot and the contenders go straight to fa_flows, so each flow is in
+// exactly one place: one record per flow. (Evicting on every conflict would put the flows
+// that share a slot in both, and the drain would return more records than flows.)
+void cache_same_tick()
+{
+    g_case = "cache_same_tick";
+    BpfFlowObject o;
+    if (o.load(opts(4096)) != 0) { ++g_fail; return; }
+    EXPECT_EQ(o.stamp_time(MonoMs(2000000)), 0);
+    const unsigned kFlows = 2000;  // more than FA_CACHE_SLOTS: many slots are shared
+    for (int round = 0; round < 3; ++round)
+        for (unsigned port = 1; port <= kFlows; ++port) run(o, BpfHook::xdp, udp_flow(port, 100));
+    Capture c;
+    EXPECT_EQ(o.drain(c), int(kFlows));
+    std::map<unsigned, unsigned long long> pk;
+    for (const auto& d : c.d) pk[d.key.src_port] += d.packets;
+    unsigned bad = 0;
+    for (const auto& kv : pk) if (kv.second != 3) ++bad;
+    EXPECT_EQ(pk.size(), kFlows);
+    EXPECT_EQ(bad, 0);
 }
 
 // tc sees GRO-merged (ingress) and not yet segmented (egress) TCP super-packets: one skb that
@@ -572,6 +601,7 @@ int main()
     }
     sampling();
     cache_eviction();
+    cache_same_tick();
     gso_super_packet();
     map_full();
     // Again through the drain's key-by-key paths (kernels before 5.6 have no batch calls);
