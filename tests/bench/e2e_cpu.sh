@@ -13,6 +13,14 @@
 # an nfcapd in B on 127.0.0.1 as the collector:
 #   none       no probe (the baseline: sender + receive path + an idle nfcapd)
 #   xdp, tc    build/flowagent, source = xdp | tc on vb, IPFIX | NetFlow v9
+#   xdp-empty, tc-empty
+#              an empty program (return XDP_PASS / TC_ACT_UNSPEC) on the same hook as flowagent
+#              (native XDP; a tcx ingress link), attached by build/fa_hook: what the hook
+#              itself costs, whoever is in it. On veth, any XDP program moves the receive path
+#              to veth's NAPI poll, which copies every skb with less than 256 bytes of headroom
+#              (all of these) into a fresh page: xdp-empty shows that cost.
+#   tc-plain   a straightforward tc meter (the same parser, one BPF_MAP_TYPE_HASH lookup with
+#              atomic adds, or an insert; bench_baseline.bpf.c) on a tcx ingress link.
 #   softflowd  softflowd -i vb, NetFlow v9 (Debian package)
 #   pmacctd    pmacctd on vb with the nfprobe plugin, NetFlow v9 (if installed)
 # The configurations run interleaved (none xdp tc softflowd pmacctd, REPEAT times), so slow
@@ -47,7 +55,7 @@ export FA_E2E_NAME=e2e_cpu
 . "$root/tests/e2e/lib/veth_pair.sh"
 require_root
 require_tool ip nfcapd nfdump python3 ss
-for f in flowagent fa_paced_send; do
+for f in flowagent fa_paced_send fa_hook; do
     [ -x "$build/$f" ] || fa_fail "missing $build/$f (build it: cmake --build $build)"
 done
 
@@ -67,10 +75,10 @@ list="none"
 for c in $configs; do
     case $c in
         none) ;;
-        xdp | tc) list+=" $c" ;;
+        xdp | tc | xdp-empty | tc-empty | tc-plain) list+=" $c" ;;
         softflowd | pmacctd)
             if command -v "$c" >/dev/null 2>&1; then list+=" $c"; else fa_log "skipping $c: not installed"; fi ;;
-        *) fa_fail "FA_BENCH_CONFIGS: unknown configuration '$c' (none xdp tc softflowd pmacctd)" ;;
+        *) fa_fail "FA_BENCH_CONFIGS: unknown configuration '$c' (none xdp tc xdp-empty tc-empty tc-plain softflowd pmacctd)" ;;
     esac
 done
 
@@ -190,6 +198,15 @@ INI
             bg_start probe_pid in_probe_cg "$B" "$build/flowagent" -c "$dir/agent.ini" 2>"$dir/probe.log"
             wait_for 20 "grep -q started '$dir/probe.log' || ! kill -0 $probe_pid 2>/dev/null" || true
             grep -q started "$dir/probe.log" || fa_fail "flowagent did not start: $(cat "$dir/probe.log")"
+            ;;
+        xdp-empty | tc-empty | tc-plain)
+            local prog=fa_bench_empty hook=xdp
+            [ "$c" = tc-empty ] && prog=fa_bench_empty_tc hook=tcx_ingress
+            [ "$c" = tc-plain ] && prog=fa_bench_plain_tc hook=tcx_ingress
+            bg_start probe_pid in_probe_cg "$B" "$build/fa_hook" "$build/bpf/fa_bench.bpf.o" \
+                "$prog" "$hook" vb 2>"$dir/probe.log"
+            wait_for 20 "grep -q attached '$dir/probe.log' || ! kill -0 $probe_pid 2>/dev/null" || true
+            grep -q attached "$dir/probe.log" || fa_fail "fa_hook did not attach: $(cat "$dir/probe.log")"
             ;;
         softflowd)
             bg_start probe_pid in_probe_cg "$B" softflowd -d -i vb -n "127.0.0.1:$port" -v 9 \
@@ -335,6 +352,22 @@ for m in measures:
                 r = [f"{f / s:.2f}" if s > 0 else "n/a" for f, s in zip(above[c], (s_lo, s_md))]
                 print(f"  ratio flowagent {c} / softflowd: {r[0]} (min), {r[1]} (median);"
                       f" target <= 0.20")
+    # Paired: run r of a configuration minus run r of "none" (they ran back to back), median
+    # over r. Slow drifts in the machine's load cancel within a pair.
+    paired = {c: statistics.median((x[m] - b[m]) / mpkt for x, b in zip(runs[c], runs["none"]))
+              for c in order if c != "none"}
+    print("  paired (median over runs of run - its no-probe run), per Mpkt: " +
+          ", ".join(f"{c} {v:.3f}" for c, v in paired.items()))
+    if "softflowd" in paired and paired["softflowd"] > 0:
+        for c in ("xdp", "tc"):
+            if c in paired:
+                print(f"  paired ratio flowagent {c} / softflowd: "
+                      f"{paired[c] / paired['softflowd']:.2f}; target <= 0.20")
+    for c in ("xdp", "tc"):
+        e = c + "-empty"
+        if c in paired and e in paired:
+            print(f"  flowagent {c} above {e} (the program and the agent, without the hook's own"
+                  f" cost), paired: {paired[c] - paired[e]:.3f} per Mpkt")
 if have_own:
     print("\nprobe processes alone (user + system of the agent / softflowd / pmacctd),"
           " CPU-s per million packets (min, median):")

@@ -7,8 +7,12 @@
  *  2. fa_bench_plain: the same parser (bpf/lib/parse.h), one BPF_MAP_TYPE_HASH lookup, and
  *     atomic adds on hit or a BPF_NOEXIST insert on miss: what a straightforward flow meter
  *     costs, without sampling, generations, fragments or per-reason counters.
+ *  3. fa_bench_empty_tc, fa_bench_plain_tc: the same two as tc programs, for the end-to-end
+ *     benchmark (tests/bench/e2e_cpu.sh attaches them with tests/tools/fa_hook): what a tc
+ *     hook costs with nothing in it, and with a plain hash meter in it.
  */
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include "fa_abi.h"
 #include "lib/ctx.h"
@@ -35,17 +39,15 @@ int fa_bench_empty(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-SEC("xdp")
-int fa_bench_plain(struct xdp_md *ctx)
+/* Parse, then one hash lookup with atomic adds, or an insert. */
+static __always_inline void fa_plain_meter(struct fa_pkt *p)
 {
 	struct fa_parsed r = {};
 	struct fa_plain_val *v;
-	struct fa_pkt p;
 
-	fa_pkt_from_xdp(&p, ctx);
-	if (fa_parse(&p, &r) != FA_METER)
-		return XDP_PASS;
-	r.key.ifx = (__u16)(p.ifindex & FA_IFX_INDEX);
+	if (fa_parse(p, &r) != FA_METER)
+		return;
+	r.key.ifx = (__u16)(p->ifindex & FA_IFX_INDEX);
 	v = bpf_map_lookup_elem(&fa_plain, &r.key);
 	if (v) {
 		__sync_fetch_and_add(&v->packets, 1);
@@ -55,5 +57,31 @@ int fa_bench_plain(struct xdp_md *ctx)
 
 		bpf_map_update_elem(&fa_plain, &r.key, &init, BPF_NOEXIST);
 	}
+}
+
+SEC("xdp")
+int fa_bench_plain(struct xdp_md *ctx)
+{
+	struct fa_pkt p;
+
+	fa_pkt_from_xdp(&p, ctx);
+	fa_plain_meter(&p);
 	return XDP_PASS;
+}
+
+SEC("tc")
+int fa_bench_empty_tc(struct __sk_buff *skb)
+{
+	(void)skb;
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int fa_bench_plain_tc(struct __sk_buff *skb)
+{
+	struct fa_pkt p;
+
+	fa_pkt_from_skb(&p, skb, 0);
+	fa_plain_meter(&p);
+	return TC_ACT_UNSPEC;
 }
