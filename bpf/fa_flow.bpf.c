@@ -16,8 +16,8 @@
  *  5. Fragments: the first fragment stores its ports in fa_frags under (addresses, protocol,
  *     ID); later fragments take them from there, so the flow's packets and bytes stay exact.
  *     A later fragment without its first is still metered, with ports 0, and counted.
- *  6. Per-CPU flow cache: the key picks one slot of this CPU's half of fa_cache for the current
- *     generation (direct-mapped, FA_CACHE_SLOTS). Same key: plain adds, no atomics, no hash
+ *  6. Per-CPU flow cache: the key picks one slot of this CPU's region of fa_cache for the
+ *     current generation (direct-mapped, 2^cache_bits slots). Same key: plain adds, no atomics, no hash
  *     lookup - the hit path. Free slot: take it. Another flow that was hit in this tick
  *     (last_ms == now_ms): it keeps the slot and the packet goes to fa_flows (below), so two
  *     busy flows sharing a slot do not evict each other on every packet. Another flow not hit
@@ -50,6 +50,7 @@ const volatile struct fa_cfg fa_cfg = {
 	.abi_version = FA_ABI_VERSION,
 	.sample_rate = 1,
 	.sample_mode = FA_SAMPLE_RANDOM,
+	.cache_bits = 10,
 };
 
 /* max_entries is set from [flows] max_flows by the loader. Preallocated (no
@@ -61,10 +62,15 @@ struct {
 	__type(value, struct fa_flow_val);
 } fa_flows SEC(".maps");
 
-/* Step 6: 2 x FA_CACHE_SLOTS slots per CPU (one half per generation), 64 bytes each. */
+/* Step 6: per CPU, 2 x 2^cache_bits slots (one region per generation), 64 bytes each. A plain
+ * ARRAY indexed by CPU rather than a PERCPU_ARRAY: per-CPU values are allocated one by one at
+ * 8-byte alignment, and a BPF_F_MMAPABLE array's values start on a page, so here every slot
+ * is exactly one cache line. No two CPUs write the same line. The loader sets max_entries
+ * (possible CPUs x 2 x slots) and drops the flag on kernels before 5.5. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2 * FA_CACHE_SLOTS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 2 * 1024);
 	__type(key, __u32);
 	__type(value, struct fa_cache_ent);
 } fa_cache SEC(".maps");
@@ -216,7 +222,8 @@ static __always_inline void fa_flows_add(const struct fa_flow_key *k, const stru
 		v->tcp_flags |= a->tcp_flags;
 }
 
-/* Step 6: a cheap mix of the key's ten 32-bit words into a slot index. */
+/* Step 6: a cheap mix of the key's ten 32-bit words into a slot index (the top cache_bits
+ * bits of a multiplicative hash). */
 static __always_inline __u32 fa_slot(const struct fa_flow_key *k)
 {
 	const __u32 *w = (const __u32 *)k;
@@ -224,7 +231,7 @@ static __always_inline __u32 fa_slot(const struct fa_flow_key *k)
 
 	h ^= w[4] ^ w[5] ^ w[6] ^ w[7];
 	h = (h ^ w[8] ^ (w[9] << 7)) * 0x9e3779b1u;
-	return h >> 22; /* top 10 bits: FA_CACHE_SLOTS == 1024 */
+	return h >> ((32 - fa_cfg.cache_bits) & 31);
 }
 
 static __always_inline int fa_key_eq(const struct fa_flow_key *a, const struct fa_flow_key *b)
@@ -234,8 +241,6 @@ static __always_inline int fa_key_eq(const struct fa_flow_key *a, const struct f
 
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
-
-_Static_assert(FA_CACHE_SLOTS == 1024, "fa_slot returns 10 bits");
 
 static __always_inline void fa_handle(struct fa_pkt *p)
 {
@@ -273,7 +278,8 @@ static __always_inline void fa_handle(struct fa_pkt *p)
 	if (gen)
 		r.key.ifx |= FA_IFX_GEN;
 
-	idx = gen * FA_CACHE_SLOTS + fa_slot(&r.key);
+	idx = ((bpf_get_smp_processor_id() * 2 + gen) << (fa_cfg.cache_bits & 31)) |
+	      fa_slot(&r.key);
 	e = bpf_map_lookup_elem(&fa_cache, &idx);
 	if (e && e->val.packets != 0 && fa_key_eq(&e->key, &r.key)) {
 		/* The hit path: this CPU's slot, nobody else writes it. */

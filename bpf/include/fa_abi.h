@@ -34,7 +34,7 @@ typedef uint64_t fa_u64;
 
 /* Bumped on any change below. The object carries it in .rodata (fa_cfg.abi_version); the
  * loader refuses an object whose value differs. */
-#define FA_ABI_VERSION 2u
+#define FA_ABI_VERSION 3u
 
 /* Program and map names (at most 15 characters: the kernel truncates longer ones). The loader
  * recognises its own stale programs after a crash by these names. */
@@ -52,9 +52,12 @@ typedef uint64_t fa_u64;
 /* Fragment map capacity: first fragments whose later fragments are still due. */
 #define FA_FRAG_ENTRIES 1024
 
-/* Per-CPU flow cache: slots per generation (a power of two). fa_cache holds 2 x this many
- * entries per CPU: generation g uses indexes [g * FA_CACHE_SLOTS, (g + 1) * FA_CACHE_SLOTS). */
-#define FA_CACHE_SLOTS 1024u
+/* Per-CPU flow cache (fa_cache, a plain ARRAY of one-cache-line entries): every CPU has two
+ * regions of 2^fa_cfg.cache_bits slots, one per generation. CPU c, generation g uses indexes
+ * [(2c + g) << cache_bits, (2c + g + 1) << cache_bits). The loader picks cache_bits within
+ * these bounds and sizes the map for the possible CPUs. */
+#define FA_CACHE_BITS_MIN 6u
+#define FA_CACHE_BITS_MAX 12u
 
 /* fa_flow_key.ifx: the hook's ifindex in the low 14 bits, then two flag bits. The loader
  * refuses interfaces whose ifindex does not fit (FA_IFX_MAX). */
@@ -94,8 +97,9 @@ struct fa_flow_val {
 };
 FA_ASSERT_SIZE(struct fa_flow_val, 24);
 
-/* One slot of the per-CPU flow cache (fa_cache): a flow's counts on this CPU since it took
- * the slot. val.packets == 0 marks a free slot. */
+/* One slot of the flow cache (fa_cache): a flow's counts on one CPU since it took the slot.
+ * val.packets == 0 marks a free slot. 64 bytes: one cache line when the map's values are
+ * page-aligned (BPF_F_MMAPABLE), so a cache hit touches one line. */
 struct fa_cache_ent {
 	struct fa_flow_key key;
 	struct fa_flow_val val;
@@ -150,7 +154,7 @@ struct fa_cfg {
 	fa_u32 abi_version; /* FA_ABI_VERSION, checked by the loader */
 	fa_u32 sample_rate; /* N of 1-in-N; 0 and 1 mean every packet */
 	fa_u32 sample_mode; /* FA_SAMPLE_* */
-	fa_u32 pad;
+	fa_u32 cache_bits;  /* log2 of fa_cache slots per CPU and generation */
 };
 FA_ASSERT_SIZE(struct fa_cfg, 16);
 

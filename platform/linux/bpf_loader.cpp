@@ -92,7 +92,28 @@ int probe_kernel(const BpfLoadOptions& opt)
     return 0;
 }
 
+// BPF_F_MMAPABLE arrays (5.5): their values start on a page boundary.
+// FA_BPF_NO_MMAPABLE (tests, benchmarks) takes the path of kernels without them.
+bool mmapable_arrays()
+{
+    if (std::getenv("FA_BPF_NO_MMAPABLE") != nullptr) return false;
+    LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_MMAPABLE);
+    int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, 8, 1, &o);
+    if (fd < 0) return false;
+    ::close(fd);
+    return true;
+}
+
 } // namespace
+
+// Flow cache slots per CPU and generation: max_flows / 64, within the ABI's bounds (64 to
+// 4096 slots, 8 to 512 KiB per CPU for both generations); 1024 for the default 65,536.
+uint32_t cache_bits_for(uint32_t max_flows)
+{
+    uint32_t bits = FA_CACHE_BITS_MIN;
+    while (bits < FA_CACHE_BITS_MAX && (uint64_t(1) << (bits + 6)) < max_flows) ++bits;
+    return bits;
+}
 
 const char* bpf_log_tail() { return g_log; }
 
@@ -172,7 +193,29 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     }
     cfg.sample_rate = opt.sample_rate;
     cfg.sample_mode = opt.sample_mode;
+    cache_bits_ = opt.cache_bits != 0 ? opt.cache_bits : cache_bits_for(opt.max_flows);
+    if (const char* e = std::getenv("FA_BPF_CACHE_BITS"))  // benchmarks: another cache size
+        cache_bits_ = uint32_t(std::strtoul(e, nullptr, 10));
+    if (cache_bits_ < FA_CACHE_BITS_MIN || cache_bits_ > FA_CACHE_BITS_MAX) {
+        FA_ERROR("bpf: flow cache of 2^%u slots per CPU: expected 2^%u to 2^%u", cache_bits_,
+                 FA_CACHE_BITS_MIN, FA_CACHE_BITS_MAX);
+        close();
+        return -EINVAL;
+    }
+    cfg.cache_bits = cache_bits_;
     bpf_map__set_initial_value(ro, &cfg, sizeof(cfg));
+    ncpu_ = libbpf_num_possible_cpus();
+    if (ncpu_ <= 0) ncpu_ = 1;
+    bpf_map* cache = bpf_object__find_map_by_name(obj_, FA_MAP_CACHE);
+    if (cache == nullptr || bpf_map__value_size(cache) != sizeof(fa_cache_ent)) {
+        FA_ERROR("bpf: object %s: map %s missing or of the wrong size: ABI mismatch", path,
+                 FA_MAP_CACHE);
+        close();
+        return -EINVAL;
+    }
+    bpf_map__set_max_entries(cache, (uint32_t(ncpu_) * 2u) << cache_bits_);
+    if (!mmapable_arrays())  // kernel < 5.5: slots may straddle two cache lines; still exact
+        bpf_map__set_map_flags(cache, bpf_map__map_flags(cache) & ~uint32_t(BPF_F_MMAPABLE));
 
     bpf_map* flows = bpf_object__find_map_by_name(obj_, FA_MAP_FLOWS);
     if (flows == nullptr || bpf_map__key_size(flows) != sizeof(fa_flow_key) ||
@@ -229,15 +272,12 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     gen_ = 0;
     // FA_BPF_NO_BATCH (tests): take the key-by-key paths that kernels before 5.6 need.
     batch_ok_ = std::getenv("FA_BPF_NO_BATCH") == nullptr;
-    ncpu_ = libbpf_num_possible_cpus();
-    if (ncpu_ <= 0) ncpu_ = 1;
-    // The one allocation: fixed drain buffers (kDrainChunk map entries, 64 KiB) and a copy of
-    // a quarter generation of the per-CPU cache (16 KiB per CPU); none of it grows with max_flows.
+    // The one allocation: fixed drain buffers (kDrainChunk map entries, 64 KiB, and
+    // kCacheChunk cache slots, 16 KiB); none of it grows with max_flows or the CPUs.
     keys_ = static_cast<fa_flow_key*>(std::calloc(kDrainChunk, sizeof(fa_flow_key)));
     vals_ = static_cast<fa_flow_val*>(std::calloc(kDrainChunk, sizeof(fa_flow_val)));
     percpu_ = static_cast<fa_stat*>(std::calloc(size_t(ncpu_), sizeof(fa_stat)));
-    slots_ = static_cast<fa_cache_ent*>(
-        std::calloc(size_t(ncpu_) * kCacheChunk, sizeof(fa_cache_ent)));
+    slots_ = static_cast<fa_cache_ent*>(std::calloc(kCacheChunk, sizeof(fa_cache_ent)));
     slot_keys_ = static_cast<uint32_t*>(std::calloc(kCacheChunk, sizeof(uint32_t)));
     if (keys_ == nullptr || vals_ == nullptr || percpu_ == nullptr ||
         slots_ == nullptr || slot_keys_ == nullptr) {
@@ -402,28 +442,33 @@ void BpfFlowObject::deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs n
     ++*delivered;
 }
 
-// Step 4 for the per-CPU cache: every slot of generation `old` on every CPU is read, delivered
-// and cleared. A slot is one element of the PERCPU_ARRAY, read for all CPUs at once. With batch
-// operations (5.6) that is one syscall for the half and one to zero the used slots; without,
-// one lookup per slot and one update per used slot.
+// Step 4 for the flow cache: every slot of generation `old` of every CPU is read, delivered
+// and cleared, kCacheChunk slots at a time. With batch operations (5.6) that is one syscall to
+// read a chunk and one to zero its used slots; without, one lookup per slot and one update per
+// used slot.
 int BpfFlowObject::drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered)
 {
-    for (uint32_t c = 0; c < FA_CACHE_SLOTS; c += kCacheChunk) {
-        int err = drain_cache_chunk(old * FA_CACHE_SLOTS + c, now, sink, delivered);
-        if (err) return err;
+    const uint32_t slots = 1u << cache_bits_;
+    const uint32_t chunk = slots < kCacheChunk ? slots : kCacheChunk;
+    for (uint32_t c = 0; c < uint32_t(ncpu_); ++c) {
+        const uint32_t base = (c * 2 + old) << cache_bits_;
+        for (uint32_t s = 0; s < slots; s += chunk) {
+            int err = drain_cache_chunk(base + s, chunk, now, sink, delivered);
+            if (err) return err;
+        }
     }
     return 0;
 }
 
-// Slots [first, first + kCacheChunk) of fa_cache, through the fixed slots_ buffer.
-int BpfFlowObject::drain_cache_chunk(uint32_t first, MonoMs now, SourceSink& sink,
+// Slots [first, first + n) of fa_cache (n <= kCacheChunk), through the fixed slots_ buffer.
+int BpfFlowObject::drain_cache_chunk(uint32_t first, uint32_t n, MonoMs now, SourceSink& sink,
                                      int* delivered)
 {
     uint32_t got = 0;
     if (batch_ok_) {
         // The batch walk starts after the key in in_batch (or at 0 without one).
         uint32_t in_batch = first - 1, out_batch = 0;
-        got = kCacheChunk;
+        got = n;
         LIBBPF_OPTS(bpf_map_batch_opts, bo);
         int r = bpf_map_lookup_batch(cache_fd_, first == 0 ? nullptr : &in_batch, &out_batch,
                                      slot_keys_, slots_, &got, &bo);
@@ -435,29 +480,22 @@ int BpfFlowObject::drain_cache_chunk(uint32_t first, MonoMs now, SourceSink& sin
             }
         }
     }
-    bool batched = got == kCacheChunk;
-    for (uint32_t s = 0; batched && s < kCacheChunk; ++s)
-        batched = slot_keys_[s] == first + s;  // rows are used by position below
+    bool batched = got == n;
+    for (uint32_t s = 0; batched && s < n; ++s)
+        batched = slot_keys_[s] == first + s;  // slots are used by position below
     uint32_t nused = 0;
-    for (uint32_t s = 0; s < kCacheChunk; ++s) {
-        fa_cache_ent* row = slots_ + size_t(s) * size_t(ncpu_);
+    for (uint32_t s = 0; s < n; ++s) {
+        fa_cache_ent& e = slots_[s];
         uint32_t idx = first + s;
-        if (!batched && bpf_map_lookup_elem(cache_fd_, &idx, row) != 0) return -errno;
-        bool used = false;
-        for (int c = 0; c < ncpu_; ++c) {
-            if (row[c].val.packets == 0) continue;
-            used = true;
-            deliver(row[c].key, row[c].val, now, sink, delivered);
-        }
-        if (!used) continue;
-        std::memset(row, 0, size_t(ncpu_) * sizeof(fa_cache_ent));
+        if (!batched && bpf_map_lookup_elem(cache_fd_, &idx, &e) != 0) return -errno;
+        if (e.val.packets == 0) continue;
+        deliver(e.key, e.val, now, sink, delivered);
+        std::memset(&e, 0, sizeof(e));
         if (batched) {
             slot_keys_[nused] = idx;
-            if (nused != s)
-                std::memcpy(slots_ + size_t(nused) * size_t(ncpu_), row,
-                            size_t(ncpu_) * sizeof(fa_cache_ent));
+            if (nused != s) slots_[nused] = e;
             ++nused;
-        } else if (bpf_map_update_elem(cache_fd_, &idx, row, BPF_ANY) != 0) {
+        } else if (bpf_map_update_elem(cache_fd_, &idx, &e, BPF_ANY) != 0) {
             return -errno;
         }
     }

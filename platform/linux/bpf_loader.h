@@ -19,6 +19,7 @@ struct BpfLoadOptions {
     uint32_t max_flows = 65536;      // fa_flows max_entries (preallocated)
     uint32_t sample_rate = 1;        // 1-in-N; 0 and 1 = every packet
     uint32_t sample_mode = FA_SAMPLE_RANDOM;
+    uint32_t cache_bits = 0;         // log2 flow cache slots per CPU; 0: cache_bits_for()
     bool load_xdp = true;            // programs to load (the others are left out)
     bool load_tc = true;
     const char* object_path = nullptr;  // nullptr: $FA_BPF_OBJECT, else the embedded object
@@ -28,6 +29,9 @@ struct BpfLoadOptions {
 struct BpfStats {
     fa_stat reason[FA_R_MAX] = {};
 };
+
+// log2 of the flow cache slots per CPU and generation for a map of max_flows entries.
+uint32_t cache_bits_for(uint32_t max_flows);
 
 class BpfFlowObject {
 public:
@@ -47,6 +51,7 @@ public:
     int stats_fd() const { return stats_fd_; }
     int frags_fd() const { return frags_fd_; }
     uint32_t max_flows() const { return max_flows_; }
+    uint32_t cache_slots() const { return 1u << cache_bits_; }  // per CPU and generation
 
     // Exact drain: flips the generation (and writes the time the programs stamp flows with),
     // waits for every program run that may still use the old one (synchronize_rcu through
@@ -66,7 +71,8 @@ private:
     int drain_flows(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
     int deliver_chunk(uint32_t n, uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
     int drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
-    int drain_cache_chunk(uint32_t first, MonoMs now, SourceSink& sink, int* delivered);
+    int drain_cache_chunk(uint32_t first, uint32_t n, MonoMs now, SourceSink& sink,
+                          int* delivered);
     void deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs now, SourceSink& sink,
                  int* delivered);
 
@@ -76,6 +82,7 @@ private:
     int frags_fd_ = -1;
     uint32_t max_flows_ = 0;
     uint32_t gen_ = 0;
+    uint32_t cache_bits_ = 10;
     int ncpu_ = 1;
     bool batch_ok_ = true;
     uint64_t decode_errors_ = 0;
@@ -86,8 +93,8 @@ private:
     fa_flow_val* vals_ = nullptr;
     fa_stat* percpu_ = nullptr;
     static constexpr uint32_t kCacheChunk = 256;  // fa_cache slots per read
-    static_assert(FA_CACHE_SLOTS % kCacheChunk == 0, "whole chunks");
-    fa_cache_ent* slots_ = nullptr;     // kCacheChunk slots x ncpu
+    static_assert((1u << FA_CACHE_BITS_MIN) <= kCacheChunk, "whole chunks");
+    fa_cache_ent* slots_ = nullptr;     // kCacheChunk slots
     uint32_t* slot_keys_ = nullptr;     // kCacheChunk indexes for the batch calls
 };
 

@@ -43,7 +43,10 @@
 # Settings (environment): FA_BENCH_RATE (200000 frames/s), FA_BENCH_SECONDS (10),
 # FA_BENCH_FLOWS (1000), FA_BENCH_FRAME (64 bytes without FCS), FA_BENCH_TRAIN (1),
 # FA_BENCH_REPEAT (3),
-# FA_BENCH_TAIL (1 s), FA_BENCH_CONFIGS ("none xdp tc softflowd pmacctd"; "none" is always
+# FA_BENCH_BPF_STATS=1 (also print, per run, the average run time of the BPF programs named
+# fa_* in the kernel's own accounting, kernel.bpf_stats_enabled: the program alone, without the
+# hook around it; the accounting itself costs two clock reads per run, so leave it off when
+# comparing CPU time with softflowd), FA_BENCH_TAIL (1 s), FA_BENCH_CONFIGS ("none xdp tc softflowd pmacctd"; "none" is always
 # run), FA_BENCH_KEEP=1 keeps the work directory.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -163,6 +166,24 @@ in_group() {
         sh "$@"
 }
 rx_b() { ip netns exec "$B" cat /sys/class/net/vb/statistics/rx_packets; }
+# bpf_run_stats: "run_time_ns run_cnt" summed over the loaded programs named fa_* (0 0 unless
+# FA_BENCH_BPF_STATS=1).
+bpf_run_stats() {
+    if [ "${FA_BENCH_BPF_STATS:-0}" != 1 ]; then echo "0 0"; return; fi
+    bpftool -j prog show | python3 -c 'import json, sys
+t = c = 0
+for p in json.load(sys.stdin):
+    if p.get("name", "").startswith("fa_"):
+        t += p.get("run_time_ns", 0)
+        c += p.get("run_cnt", 0)
+print(t, c)'
+}
+if [ "${FA_BENCH_BPF_STATS:-0}" = 1 ]; then
+    require_tool bpftool
+    bpf_stats_was=$(sysctl -n kernel.bpf_stats_enabled)
+    sysctl -qw kernel.bpf_stats_enabled=1
+    on_exit "sysctl -qw kernel.bpf_stats_enabled=$bpf_stats_was"
+fi
 b_port_bound() { ip netns exec "$B" ss -Hlun "sport = :$1" 2>/dev/null | grep -q .; }
 b_recvq_empty() {
     local q
@@ -275,12 +296,21 @@ print(s.getsockname()[1])')
     wait_for 10 "b_port_bound $port" || fa_fail "nfcapd did not bind: $(cat "$dir/nfcapd.log")"
     start_probe "$c" "$dir" "$port"
 
+    local bs0 bs1 bt0 bc0 bt1 bc1
+    bs0=$(bpf_run_stats)
     rx0=$(rx_b) t0=$(sys_busy_ns) g0=$(cg_ns) p0=$(cg_ns probe) k0=$(ksoft_ns)
     out=$(in_cg "$A" "$build/fa_paced_send" va "$mac_a" "$mac_b" 10.77.0.1 10.99 "$packets" \
         "$rate" "$flows" "$frame" 32 "$train") || fa_fail "$c: sender failed: $out"
     wait_for 10 "[ \$((\$(rx_b) - rx0)) -ge $packets ]" || true
     sleep "$tail_s"  # fixed measurement tail, the same in every run (not a wait for a condition)
     rx1=$(rx_b) t1=$(sys_busy_ns) g1=$(cg_ns) p1=$(cg_ns probe) k1=$(ksoft_ns)
+    bs1=$(bpf_run_stats)
+    if [ "${FA_BENCH_BPF_STATS:-0}" = 1 ]; then
+        read -r bt0 bc0 <<<"$bs0"
+        read -r bt1 bc1 <<<"$bs1"
+        [ $((bc1 - bc0)) -gt 0 ] && awk -v c="$c" -v t=$((bt1 - bt0)) -v n=$((bc1 - bc0)) \
+            'BEGIN { printf "  %-9s BPF programs: %d runs, %.1f ns per run\n", c, n, t / n }'
+    fi
 
     stop_probe "$c" "$dir"
     wait_for 10 "b_recvq_empty $port" || fa_fail "nfcapd did not drain its socket"
