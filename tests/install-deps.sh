@@ -11,7 +11,8 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(
     # build
     build-essential cmake ninja-build pkg-config git
-    # eBPF: clang for the kernel programs, libbpf for the loader
+    # eBPF: clang for the kernel programs, libbpf for the loader (these -dev packages, inih's
+    # and build-essential's libc6-dev also ship the .a archives a -DFA_STATIC=ON build links)
     clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
     # netlink, conntrack, config, tests
     libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libnetfilter-conntrack-dev libmnl-dev

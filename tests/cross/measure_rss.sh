@@ -18,7 +18,9 @@
 # The eBPF object is BUILD_DIR/bpf/fa_flow.bpf.o when the build does not embed it.
 #
 # RSS is read once the load is in and RSS has stopped changing (five equal samples 200 ms
-# apart; 20 s at most).
+# apart; 20 s at most). At the end the RSS of `sleep` (coreutils, dynamically linked), read the
+# same way, is printed as a reference: what a small dynamically linked glibc program costs on
+# this machine, most of it libc text mapped at start (compare a dynamic agent's libc line).
 set -euo pipefail
 build=${1:?usage: measure_rss.sh BUILD_DIR [generator|xdp|conntrack]...}
 shift
@@ -52,7 +54,7 @@ rss_kb() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status"; }
 stable_rss() {  # stable_rss PID
     local last="" same=0 i cur
     for ((i = 0; i < 100; i++)); do
-        kill -0 "$1" 2>/dev/null || { echo "measure_rss: agent exited" >&2; return 1; }
+        kill -0 "$1" 2>/dev/null || { echo "measure_rss: process $1 exited" >&2; return 1; }
         cur=$(rss_kb "$1" VmRSS)
         if [ "$cur" = "$last" ]; then
             same=$((same + 1))
@@ -103,7 +105,7 @@ NFT
 send_flows() {  # send_flows COUNT
     # shellcheck disable=SC2154 # mac_a, mac_b are set by veth_pair_up
     ip netns exec "$A" python3 - "$1" "$mac_a" "$mac_b" <<'PY'
-import socket, struct, sys
+import errno, socket, struct, sys, time
 n = int(sys.argv[1])
 src, dst = (bytes.fromhex(m.replace(":", "")) for m in sys.argv[2:4])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -117,7 +119,15 @@ for i in range(n):
     udp = struct.pack("!HHHH", 10000 + (i & 0x3fff), 30000 + (i >> 14), 8 + 18, 0) + b"r" * 18
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xffff, 0, 64, 17, 0, sa, da)
     ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    s.send(dst + src + b"\x08\x00" + ip + udp)
+    frame = dst + src + b"\x08\x00" + ip + udp
+    while True:  # a busy machine fills the veth queue: ENOBUFS, the frame was not sent
+        try:
+            s.send(frame)
+            break
+        except OSError as e:
+            if e.errno != errno.ENOBUFS:
+                raise
+            time.sleep(0.001)
 PY
 }
 
@@ -137,6 +147,12 @@ run() {  # run SOURCE idle|full OUT -> writes "RSS_kB HWM_kB" to OUT (+ OUT.smap
         printf '[collector c]\naddress = 127.0.0.1:9\nprotocol = ipfix\n'
     } > "$work/agent.ini"
     [ "$src" = generator ] || { ns_setup; wrap=(ip netns exec "$B"); }
+    # Idle means no connections: an xdp run before this one left its 65,536 UDP entries in B's
+    # conntrack table (the agent would start with them and the full run would create none).
+    if [ "$src" = conntrack ] && ! ip netns exec "$B" conntrack -F >/dev/null 2>&1; then
+        echo "measure_rss: conntrack -F failed in $B (is the conntrack tool installed?)" >&2
+        return 1
+    fi
     "${wrap[@]}" "$agent" -c "$work/agent.ini" > "$work/agent.log" 2>&1 &
     pid=$!
     local i=0
@@ -186,3 +202,15 @@ for src in "$@"; do
     echo "flowagent mappings ($src) at idle, per object:"
     cat "$work/idle.smaps"
 done
+
+# The reference process: started directly, like the agent, and measured the same way.
+ref=$(command -v sleep)
+"$ref" 60 &
+pid=$!
+ref_rss=$(stable_rss "$pid")
+ref_what="a small dynamically linked glibc program here"
+grep -qs '/libc[.-][^/]*so' "/proc/$pid/maps" || ref_what="(not a dynamically linked glibc process)"
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+pid=""
+echo "reference: $ref_what ($ref 60): ${ref_rss} kB"
