@@ -51,7 +51,7 @@ set(ENV{PKG_CONFIG_LIBDIR}
     "${FA_TARGET_SYSROOT}/usr/lib/${FA_TRIPLE}/pkgconfig:${FA_TARGET_SYSROOT}/usr/share/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")
 
-# libnl and zlib live in /lib/<triple>; their dependants need -rpath-link to resolve them.
+# zlib (and on some releases libelf) live in /lib/<triple>; their dependants need -rpath-link to resolve them.
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-L${FA_TARGET_SYSROOT}/lib/${FA_TRIPLE}")
 string(APPEND CMAKE_EXE_LINKER_FLAGS_INIT
        " -Wl,-rpath-link,${_fa_libdirs} ${FA_EXTRA_EXE_LINKER_FLAGS}")

@@ -14,7 +14,7 @@
 # ARCH is a Debian architecture name (arm64 armhf mipsel mips s390x). OUTDIR/ARCH becomes the
 # sysroot; it is rebuilt only when its stamp is missing or names a different package set.
 # `core` (default) gives what the portable core and its unit tests need (inih, CppUTest); `full`
-# adds the libraries of the whole agent (libbpf, libelf, zlib, libnl, libnetfilter_conntrack).
+# adds the libraries of the whole agent (libbpf, libelf, zlib; conntrack is raw ctnetlink).
 set -euo pipefail
 
 arch=${1:?usage: make_sysroot.sh ARCH OUTDIR [core|full]}
@@ -37,10 +37,7 @@ case $set_name in
 esac
 
 core_pkgs=(libinih1 libinih-dev libcpputest-dev)
-full_pkgs=(libbpf1 libbpf-dev libelf1 libelf-dev zlib1g zlib1g-dev
-           libnl-3-200 libnl-3-dev libnl-route-3-200 libnl-route-3-dev libnl-genl-3-200
-           libnl-genl-3-dev libnetfilter-conntrack3 libnetfilter-conntrack-dev libmnl0 libmnl-dev
-           libnfnetlink0 libnfnetlink-dev)
+full_pkgs=(libbpf1 libbpf-dev libelf1 libelf-dev zlib1g zlib1g-dev)
 pkgs=("${core_pkgs[@]}")
 if [ "$set_name" = full ]; then
     if [ "$arch" = mips ]; then
