@@ -23,6 +23,14 @@
 #              atomic adds, or an insert; bench_baseline.bpf.c) on a tcx ingress link.
 #   softflowd  softflowd -i vb, NetFlow v9 (Debian package)
 #   pmacctd    pmacctd on vb with the nfprobe plugin, NetFlow v9 (if installed)
+# FA_BENCH_PATH=frames changes how the frames reach vb (default "skb", as above): A's va is
+# paired with ra in a third namespace R, whose XDP program (fa_bench_redirect) redirects every
+# frame to rb, vb's peer, so vb receives XDP frames into its NAPI poll (GRO is turned on for vb,
+# which that needs when vb has no XDP program of its own). That is how a NIC driver hands
+# frames to native XDP: the program runs before any socket buffer exists, and veth has no skb to
+# copy. On the default path, a native XDP program on vb makes veth copy every frame (see
+# xdp-empty), which NIC drivers do not. The path is the same for every configuration,
+# "none" included; the redirect's cost is part of the baseline.
 # The configurations run interleaved (none xdp tc softflowd pmacctd, REPEAT times), so slow
 # changes in the load of this shared machine touch all of them alike. Each run measures over a
 # window from just before the first frame to TAIL seconds after vb received the last one (the
@@ -97,6 +105,35 @@ fi
 on_exit "ip netns del $A 2>/dev/null"
 on_exit "ip netns del $B 2>/dev/null"
 veth_pair_up "$A" "$B" || fa_fail "cannot create the veth pair"
+path=${FA_BENCH_PATH:-skb}
+case $path in
+    skb) ;;
+    frames)
+        require_tool ethtool
+        R=fa-benchR-$$
+        on_exit "ip netns del $R 2>/dev/null"
+        # Re-plumb: va (A) <-> ra (R), rb (R) <-> vb (B), same names and addresses as before.
+        ip -n "$A" link del va
+        ip netns add "$R" &&
+            ip netns exec "$R" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+                net.ipv6.conf.default.disable_ipv6=1 &&
+            ip -n "$A" link add va type veth peer name ra netns "$R" &&
+            ip -n "$R" link add rb type veth peer name vb netns "$B" &&
+            ip -n "$A" addr add 10.77.0.1/24 dev va && ip -n "$B" addr add 10.77.0.2/24 dev vb &&
+            ip -n "$A" link set va up && ip -n "$R" link set ra up && ip -n "$R" link set rb up &&
+            ip -n "$B" link set vb up && ip netns exec "$B" ethtool -K vb gro on >/dev/null ||
+            fa_fail "cannot build the frames path"
+        mac_a=$(ip -n "$A" -o link show va | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+        mac_b=$(ip -n "$B" -o link show vb | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+        ifindex=$(ip -n "$B" -o link show vb | cut -d: -f1)
+        redir_pid=""
+        bg_start redir_pid ip netns exec "$R" "$build/fa_hook" "$build/bpf/fa_bench.bpf.o" \
+            fa_bench_redirect xdp ra redirect rb 2>"$work/redirect.log"
+        wait_for 20 "grep -q attached '$work/redirect.log' || ! kill -0 $redir_pid 2>/dev/null" || true
+        grep -q attached "$work/redirect.log" || fa_fail "redirect: $(cat "$work/redirect.log")"
+        ;;
+    *) fa_fail "FA_BENCH_PATH = '$path': expected skb or frames" ;;
+esac
 # Nothing but the replay on the wire: no IPv6 (MLD, router solicitations) on either side.
 ip netns exec "$A" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.va.disable_ipv6=1
 ip netns exec "$B" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.vb.disable_ipv6=1
@@ -328,7 +365,7 @@ print(s.getsockname()[1])')
             n, sr, rx, e, nr }'
 }
 echo "e2e_cpu: $packets frames ($flows UDP flows, trains of $train, $frame bytes) at $rate/s per run, A -> B over" \
-    "veth; $repeat runs of: $list; build $build; $(nproc) CPUs, kernel $(uname -r)"
+    "veth ($path path); $repeat runs of: $list; build $build; $(nproc) CPUs, kernel $(uname -r)"
 : >"$work/results"
 for ((r = 1; r <= repeat; r++)); do
     for c in $list; do one_run "$c" "$r"; done

@@ -10,6 +10,9 @@
  *  3. fa_bench_empty_tc, fa_bench_plain_tc: the same two as tc programs, for the end-to-end
  *     benchmark (tests/bench/e2e_cpu.sh attaches them with tests/tools/fa_hook): what a tc
  *     hook costs with nothing in it, and with a plain hash meter in it.
+ *  4. fa_bench_redirect: XDP_REDIRECT of every frame to the device in fa_redir[0] (a devmap
+ *     that tests/tools/fa_hook fills): e2e_cpu.sh's "frames" path, which hands the metered
+ *     veth XDP frames instead of socket buffers, as a NIC driver does.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -31,6 +34,20 @@ struct {
 	__type(key, struct fa_flow_key);
 	__type(value, struct fa_plain_val);
 } fa_plain SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fa_redir SEC(".maps");
+
+SEC("xdp")
+int fa_bench_redirect(struct xdp_md *ctx)
+{
+	(void)ctx;
+	return bpf_redirect_map(&fa_redir, 0, 0);
+}
 
 SEC("xdp")
 int fa_bench_empty(struct xdp_md *ctx)

@@ -4,9 +4,11 @@
 // measure what a hook costs with nothing or with a plain hash meter in it (the baseline
 // programs of tests/bpf/bench_baseline.bpf.c), beside flowagent on the same hook.
 //
-// Usage: fa_hook OBJECT PROGRAM xdp|tcx_ingress IFNAME
+// Usage: fa_hook OBJECT PROGRAM xdp|tcx_ingress IFNAME [redirect TARGET_IFNAME]
 //   xdp          native (driver) mode, as flowagent attaches
 //   tcx_ingress  a tcx link (kernel 6.6+), as flowagent attaches on such kernels
+//   redirect     writes TARGET_IFNAME's ifindex into the object's devmap fa_redir, key 0
+//                (for fa_bench_redirect)
 // Prints "attached PROGRAM to IFNAME (HOOK)" on stderr once the program is in place.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -25,7 +27,8 @@ constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS (older uapi headers lack it)
 
 int usage()
 {
-    std::fprintf(stderr, "usage: fa_hook OBJECT PROGRAM xdp|tcx_ingress IFNAME\n");
+    std::fprintf(stderr,
+                 "usage: fa_hook OBJECT PROGRAM xdp|tcx_ingress IFNAME [redirect TARGET]\n");
     return 2;
 }
 
@@ -33,7 +36,7 @@ int usage()
 
 int main(int argc, char** argv)
 {
-    if (argc != 5) return usage();
+    if (argc != 5 && !(argc == 7 && std::strcmp(argv[5], "redirect") == 0)) return usage();
     const char* path = argv[1];
     const char* name = argv[2];
     const bool xdp = std::strcmp(argv[3], "xdp") == 0;
@@ -60,6 +63,16 @@ int main(int argc, char** argv)
     if (bpf_object__load(obj) != 0) {
         std::fprintf(stderr, "fa_hook: cannot load %s: %s\n", path, std::strerror(errno));
         return 1;
+    }
+    if (argc == 7) {
+        const unsigned target = if_nametoindex(argv[6]);
+        const int map = bpf_object__find_map_fd_by_name(obj, "fa_redir");
+        const uint32_t zero = 0;
+        if (target == 0 || map < 0 || bpf_map_update_elem(map, &zero, &target, BPF_ANY) != 0) {
+            std::fprintf(stderr, "fa_hook: cannot set redirect target %s: %s\n", argv[6],
+                         std::strerror(errno));
+            return 1;
+        }
     }
     const int fd = bpf_program__fd(prog);
     int link = -1;
