@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -214,8 +215,14 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
         return -EINVAL;
     }
     bpf_map__set_max_entries(cache, (uint32_t(ncpu_) * 2u) << cache_bits_);
-    if (!mmapable_arrays())  // kernel < 5.5: slots may straddle two cache lines; still exact
+    // Kernel < 5.5: slots may straddle two cache lines, and the drain reads them through
+    // syscalls; still exact. A CPU's region must be whole pages to be mapped on its own.
+    cache_mmap_ = mmapable_arrays();
+    if (!cache_mmap_)
         bpf_map__set_map_flags(cache, bpf_map__map_flags(cache) & ~uint32_t(BPF_F_MMAPABLE));
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || ((sizeof(fa_cache_ent) << cache_bits_) % size_t(page)) != 0)
+        cache_mmap_ = false;
 
     bpf_map* flows = bpf_object__find_map_by_name(obj_, FA_MAP_FLOWS);
     if (flows == nullptr || bpf_map__key_size(flows) != sizeof(fa_flow_key) ||
@@ -443,12 +450,23 @@ void BpfFlowObject::deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs n
 }
 
 // Step 4 for the flow cache: every slot of generation `old` of every CPU is read, delivered
-// and cleared, kCacheChunk slots at a time. With batch operations (5.6) that is one syscall to
-// read a chunk and one to zero its used slots; without, one lookup per slot and one update per
-// used slot.
+// and cleared: through a mapping of each CPU's region where the kernel allows it (5.5), else
+// kCacheChunk slots at a time, with batch operations (5.6) one syscall to read a chunk and one
+// to zero its used slots, without them one lookup per slot and one update per used slot.
 int BpfFlowObject::drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered)
 {
     const uint32_t slots = 1u << cache_bits_;
+    for (uint32_t c = 0; cache_mmap_ && c < uint32_t(ncpu_); ++c) {
+        int err = drain_cache_mapped(((c * 2 + old) << cache_bits_), now, sink, delivered);
+        if (err == 0) {
+            if (c + 1 == uint32_t(ncpu_)) return 0;
+            continue;
+        }
+        if (c != 0) return err;  // mapping worked for an earlier CPU: a real failure
+        FA_INFO("bpf: cannot map the flow cache (%s): reading it through the bpf syscall",
+                std::strerror(-err));
+        cache_mmap_ = false;
+    }
     const uint32_t chunk = slots < kCacheChunk ? slots : kCacheChunk;
     for (uint32_t c = 0; c < uint32_t(ncpu_); ++c) {
         const uint32_t base = (c * 2 + old) << cache_bits_;
@@ -457,6 +475,27 @@ int BpfFlowObject::drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* 
             if (err) return err;
         }
     }
+    return 0;
+}
+
+// One CPU's region of one generation, from slot `first` on, read and cleared in place through
+// a shared mapping of the array (BPF_F_MMAPABLE): no syscall per slot. The mapping exists only
+// during the drain, so the region's pages count in the agent's RSS only then.
+int BpfFlowObject::drain_cache_mapped(uint32_t first, MonoMs now, SourceSink& sink,
+                                      int* delivered)
+{
+    const uint32_t slots = 1u << cache_bits_;
+    const size_t len = size_t(slots) * sizeof(fa_cache_ent);
+    void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, cache_fd_,
+                   off_t(first) * off_t(sizeof(fa_cache_ent)));
+    if (m == MAP_FAILED) return -errno;
+    fa_cache_ent* e = static_cast<fa_cache_ent*>(m);
+    for (uint32_t s = 0; s < slots; ++s) {
+        if (e[s].val.packets == 0) continue;
+        deliver(e[s].key, e[s].val, now, sink, delivered);
+        std::memset(&e[s], 0, sizeof(e[s]));
+    }
+    munmap(m, len);
     return 0;
 }
 

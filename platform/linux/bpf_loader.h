@@ -73,6 +73,7 @@ private:
     int drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
     int drain_cache_chunk(uint32_t first, uint32_t n, MonoMs now, SourceSink& sink,
                           int* delivered);
+    int drain_cache_mapped(uint32_t first, MonoMs now, SourceSink& sink, int* delivered);
     void deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs now, SourceSink& sink,
                  int* delivered);
 
@@ -85,6 +86,7 @@ private:
     uint32_t cache_bits_ = 10;
     int ncpu_ = 1;
     bool batch_ok_ = true;
+    bool cache_mmap_ = false;  // drain the cache through mmap (BPF_F_MMAPABLE, whole pages)
     uint64_t decode_errors_ = 0;
     // Drain buffers, allocated once in load(): one chunk of map keys and values (the keys
     // are reused for the batch delete), and a per-CPU stats buffer.

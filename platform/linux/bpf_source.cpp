@@ -70,6 +70,7 @@ public:
         if (now - last_drain_ >= kDrainEveryMs) {
             last_drain_ = now;
             drain(sink);
+            refresh_stats();  // with the drain: one read of the per-CPU counters a second
         } else {
             obj_.stamp_time(now);
         }
@@ -77,7 +78,6 @@ public:
             last_frag_age_ = now;
             obj_.age_frags(now, kFragMaxAgeMs);
         }
-        refresh_stats();
         if (now - last_stats_log_ >= kStatsLogEveryMs) {
             last_stats_log_ = now;
             log_stats(false);
