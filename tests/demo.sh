@@ -89,7 +89,7 @@ mkdir -p "$work/flows"
 pids+=($!)
 "${in_ns[@]}" "$src/build/flowagent" -c "$work/flowagent.ini" 2>"$work/agent.log" &
 agent=$!
-pids+=($agent)
+pids+=("$agent")
 # Wait until the agent is up (it logs "started").
 for _ in $(seq 100); do grep -q started "$work/agent.log" && break; sleep 0.1; done
 if ! grep -q started "$work/agent.log"; then

@@ -20,6 +20,8 @@ pkgs=(
     iproute2 iputils-ping nftables conntrack iperf3 ethtool procps psmisc python3
     # real collectors and decoders that judge the output
     tshark nfdump pmacct jq
+    # lint: ctest lint.shellcheck
+    shellcheck
     # peers for benchmarks
     softflowd
 )

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # The real agent end to end: flowagent with the eBPF source (xdp mode exporting IPFIX, tc mode
 # exporting NetFlow v9) on one side of a veth pair between two namespaces, exporting to nfcapd
 # on that namespace's 127.0.0.1. Known traffic from A to B (UDP v4/v6, raw VLAN 42 frames, ICMP

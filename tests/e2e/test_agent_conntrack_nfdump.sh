@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # The real agent in conntrack mode on a masquerading router, exporting IPFIX and NetFlow v9 to
 # two nfcapd instances (127.0.0.1 inside the router namespace), and IPFIX to a third collector
 # with `biflow = yes` and `nat_events = yes` (see "Third collector" below):

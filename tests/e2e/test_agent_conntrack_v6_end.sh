@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # The real agent in conntrack mode on an IPv6 NAT66 router, exporting IPFIX to nfcapd, with
 # [conntrack] mark = yes and zone = yes:
 #   client ns (fd01::2) -- router ns (fd01::1 | fd02::1, nft ip6 masquerade out vr1, ct zone 7

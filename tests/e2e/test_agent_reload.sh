@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # SIGHUP reload through the real agent: xdp source on one side of a veth pair, two collectors
 # (nfcapd, IPFIX and v9) on that namespace's loopback. Three bursts of known UDP traffic, with a
 # reload between them (the second one changes a setting, the active timeout); each burst is sent
@@ -20,7 +21,7 @@ require_tool ip python3 nfcapd nfdump ss dumpcap tshark
 
 A=fa-rlA-$$
 B=fa-rlB-$$
-work="" agent=""
+work="" agent="" nf4="" nf9="" cap=""  # set by fa_tmpdir and bg_start below
 fa_tmpdir work
 on_exit "ip netns del $A 2>/dev/null"
 on_exit "ip netns del $B 2>/dev/null"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # The BPF source on real traffic, in xdp mode and in tc mode: two namespaces joined by a veth
 # pair (VLAN 42 frames written raw: this kernel has no 8021q), known traffic from A to B (UDP v4/v6/VLAN-tagged, ICMP
 # echo, a TCP connection with handshake and FIN). bpf_meter (the real BpfSource: attach, drain
@@ -86,11 +87,11 @@ run_mode() {
     rm -f "$work/cap.pcapng"
     ip netns exec "$B" dumpcap -q -i vb -w "$work/cap.pcapng" >"$work/dumpcap.log" 2>&1 &
     local cap=$!
-    pids+=($cap)
+    pids+=("$cap")
     for _ in $(seq 100); do [ -s "$work/cap.pcapng" ] && break; sleep 0.1; done
     ip netns exec "$B" "$build/bpf_meter" "$mode" vb >"$work/meter.csv" 2>"$work/meter.log" &
     local meter=$!
-    pids+=($meter)
+    pids+=("$meter")
     wait_for "$work/meter.log" ready
     traffic
     sleep 0.3  # let the last replies reach the capture; the meter has no such need
@@ -170,7 +171,7 @@ noports() { ip netns exec "$B" awk '/^Udp:/ { if (h) { print $3; exit } h = 1 }'
 [ "$(ip netns exec "$B" awk '/^Udp:/ { print $3; exit }' /proc/net/snmp)" = NoPorts ]
 ip netns exec "$B" "$build/bpf_meter" xdp vb >"$work/meter.csv" 2>"$work/meter.log" &
 meter=$!
-pids+=($meter)
+pids+=("$meter")
 wait_for "$work/meter.log" ready
 before=$(noports)
 for port in 9600 9601; do
@@ -256,7 +257,7 @@ done
 # mean 2000, sd 42.4; accept |count - 2000| <= 255 (6 sd), i.e. count x 10 within 20000 +- 2550.
 ip netns exec "$B" "$build/bpf_meter" xdp vb 10 random >"$work/meter.csv" 2>"$work/meter.log" &
 meter=$!
-pids+=($meter)
+pids+=("$meter")
 wait_for "$work/meter.log" ready
 ip netns exec "$A" python3 -c '
 import socket

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # tc mode with real GSO super-packets: a 4 MB TCP transfer from A to B over a veth pair with
 # TSO on, so most skbs the tc hooks on B's vb see carry several TCP segments (gso_segs > 1);
 # veth never segments them. The agent must count segments, not skbs. Ground truth is the
@@ -19,7 +20,7 @@ require_tool ip python3 ethtool ss
 
 A=fa-gsoA-$$
 B=fa-gsoB-$$
-work="" agent_pid=""
+work="" agent_pid="" srv=""  # set by fa_tmpdir and bg_start below
 fa_tmpdir work
 on_exit "ip netns del $A 2>/dev/null"
 on_exit "ip netns del $B 2>/dev/null"

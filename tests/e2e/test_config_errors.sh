@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # Bad input proof for the config: runs the real binary `flowagent --check-config -c FILE` on
 # broken config files written here and asserts exit status 2 and that stderr names the problem
 # (FILE:LINE, key, value). A good config must exit 0. Needs no root and no network: the only

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # Conntrack listener (fa_ct_probe, without the agent) through a masquerading router:
 # client ns (10.1.0.2) -- router ns (10.1.0.1 | 10.2.0.1, nft masquerade) -- server ns
 # (10.2.0.2). Known traffic: 5 ICMP echo of 84 IP bytes each way; 10 UDP datagrams of

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # Event storm far larger than the event socket's buffer, through the real agent to nfcapd:
 # FA_STORM_N (default 50,000) one-packet UDP connections through a masquerading router, then a
 # flush (N DESTROY events at once). The agent runs with [conntrack] rcvbuf = 65536 (the kernel

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # Real-decoder check of NAT event logging (RFC 8158 NAT44 session create/delete) and biflow
 # (RFC 5103) export: tests/data/records/nat.txt (NATed conntrack-style biflow records and NAT
 # events) goes through the real Exporter and UdpTransport (tests/tools/fa_export_records
@@ -20,6 +21,7 @@ require_root
 tool=$build/fa_export_records
 [ -x "$tool" ] || fa_fail "missing $tool (build target fa_export_records)"
 records=$src/tests/data/records/nat.txt
+work=""  # set by fa_tmpdir
 fa_tmpdir work
 
 # export NAME PROTO BIFLOW PORT: runs the tool against 127.0.0.1:PORT; prints the messages sent.

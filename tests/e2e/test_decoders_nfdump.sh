@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # Real-decoder check with nfcapd/nfdump 1.7.1: known records (tests/data/records/basic.txt) go
 # through the real Exporter and UdpTransport (tests/tools/fa_export_records) to nfcapd on
 # loopback; nfdump must show every flow with the sent addresses, ports, protocol, packets,
@@ -16,6 +17,7 @@ require_tool nfcapd nfdump python3 ss
 tool=$build/fa_export_records
 [ -x "$tool" ] || fa_fail "missing $tool (build target fa_export_records)"
 records=$src/tests/data/records/basic.txt
+work=""  # set by fa_tmpdir
 fa_tmpdir work
 
 fmt='fmt:%ts|%te|%sa|%da|%sp|%dp|%pr|%pkt|%byt|%in|%out|%tos|%flg|%dir|%svln|%ismc|%idmc'

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # Real-decoder check with pmacct nfacctd: tests/data/records/basic.txt goes through the real
 # Exporter and UdpTransport (tests/tools/fa_export_records) to nfacctd on loopback; its print
 # plugin (CSV) must show every flow with the sent addresses, source port, protocol, ToS,
@@ -16,6 +17,7 @@ require_tool nfacctd python3 ss
 tool=$build/fa_export_records
 [ -x "$tool" ] || fa_fail "missing $tool (build target fa_export_records)"
 records=$src/tests/data/records/basic.txt
+work=""  # set by fa_tmpdir
 fa_tmpdir work
 nrec=$(python3 "$here/lib/records.py" "$records" totals | awk '{ print $1 }')
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # Collector restart: fa_export_records exports tests/data/records/basic.txt every 100 ms to
 # nfcapd; nfcapd is stopped, the exporter keeps going (no crash, ECONNREFUSED counted as
 # send_refused), nfcapd is started again on the same port and must decode data again at once:
@@ -26,6 +27,7 @@ require_root
 tool=$build/fa_export_records
 [ -x "$tool" ] || fa_fail "missing $tool (build target fa_export_records)"
 records=$src/tests/data/records/basic.txt
+work=""  # set by fa_tmpdir
 fa_tmpdir work
 per_round=$(python3 "$here/lib/records.py" "$records" totals | awk '{ print $1 }')
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck source-path=SCRIPTDIR
 # Real-decoder check with tshark (Wireshark cflow dissector): the known records in
 # tests/data/records/basic.txt go through the real Exporter and UdpTransport
 # (tests/tools/fa_export_records) to a UDP sink on loopback while dumpcap captures them; tshark
@@ -18,6 +19,7 @@ require_root
 tool=$build/fa_export_records
 [ -x "$tool" ] || fa_fail "missing $tool (build target fa_export_records)"
 records=$src/tests/data/records/basic.txt
+work=""  # set by fa_tmpdir
 fa_tmpdir work
 
 # run_case NAME PROTO ADDR MAC [tool args...]

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Shared helpers for tests/e2e scripts. Source after `set -euo pipefail`:
 #   . "$(dirname "$0")/lib/common.sh"
