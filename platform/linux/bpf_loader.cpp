@@ -195,11 +195,16 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     cfg.sample_rate = opt.sample_rate;
     cfg.sample_mode = opt.sample_mode;
     cache_bits_ = opt.cache_bits != 0 ? opt.cache_bits : cache_bits_for(opt.max_flows);
-    if (const char* e = std::getenv("FA_BPF_CACHE_BITS"))  // benchmarks: another cache size
-        cache_bits_ = uint32_t(std::strtoul(e, nullptr, 10));
+    const char* env_bits = std::getenv("FA_BPF_CACHE_BITS");  // benchmarks: another size
+    if (env_bits != nullptr) {
+        char* end = nullptr;
+        cache_bits_ = uint32_t(std::strtoul(env_bits, &end, 10));
+        if (end == env_bits || *end != 0) cache_bits_ = 0;  // not a number: refused below
+    }
     if (cache_bits_ < FA_CACHE_BITS_MIN || cache_bits_ > FA_CACHE_BITS_MAX) {
-        FA_ERROR("bpf: flow cache of 2^%u slots per CPU: expected 2^%u to 2^%u", cache_bits_,
-                 FA_CACHE_BITS_MIN, FA_CACHE_BITS_MAX);
+        FA_ERROR("bpf: flow cache of 2^%u slots per CPU%s%s%s: expected %u to %u", cache_bits_,
+                 env_bits ? " (FA_BPF_CACHE_BITS = '" : "", env_bits ? env_bits : "",
+                 env_bits ? "')" : "", FA_CACHE_BITS_MIN, FA_CACHE_BITS_MAX);
         close();
         return -EINVAL;
     }
@@ -251,8 +256,11 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
                      std::strerror(-err));
         else if (err == -ENOMEM || err == -E2BIG)
             FA_ERROR("bpf: map creation failed (%s): max_flows = %u needs about %u KiB of "
-                     "kernel memory (memlock or memory)",
-                     std::strerror(-err), opt.max_flows, unsigned(opt.max_flows / 1024 * 128));
+                     "kernel memory (memlock or memory): 128 bytes per flow, plus %u KiB of "
+                     "flow cache for %d CPUs",
+                     std::strerror(-err), opt.max_flows, unsigned(opt.max_flows / 1024 * 128),
+                     unsigned((size_t(ncpu_) * 2 * sizeof(fa_cache_ent)) << cache_bits_ >> 10),
+                     ncpu_);
         else
             FA_ERROR("bpf: verifier or kernel rejected the object (%s); log tail:\n%s",
                      std::strerror(-err), g_log);
@@ -456,16 +464,17 @@ void BpfFlowObject::deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs n
 int BpfFlowObject::drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered)
 {
     const uint32_t slots = 1u << cache_bits_;
-    for (uint32_t c = 0; cache_mmap_ && c < uint32_t(ncpu_); ++c) {
-        int err = drain_cache_mapped(((c * 2 + old) << cache_bits_), now, sink, delivered);
-        if (err == 0) {
-            if (c + 1 == uint32_t(ncpu_)) return 0;
-            continue;
+    if (cache_mmap_) {
+        for (uint32_t c = 0; c < uint32_t(ncpu_); ++c) {
+            int err = drain_cache_mapped((c * 2 + old) << cache_bits_, now, sink, delivered);
+            if (err == 0) continue;
+            if (c != 0) return err;  // mapping worked for an earlier CPU: a real failure
+            FA_INFO("bpf: cannot map the flow cache (%s): reading it through the bpf syscall",
+                    std::strerror(-err));
+            cache_mmap_ = false;
+            break;
         }
-        if (c != 0) return err;  // mapping worked for an earlier CPU: a real failure
-        FA_INFO("bpf: cannot map the flow cache (%s): reading it through the bpf syscall",
-                std::strerror(-err));
-        cache_mmap_ = false;
+        if (cache_mmap_) return 0;
     }
     const uint32_t chunk = slots < kCacheChunk ? slots : kCacheChunk;
     for (uint32_t c = 0; c < uint32_t(ncpu_); ++c) {
