@@ -68,14 +68,13 @@ tshark_case() {
 }
 
 nfdump_case() {
-    local name=$1 proto=$2 biflow=$3 dir=$work/$1 port pid f
+    local name=$1 proto=$2 biflow=$3 dir=$work/$1 port pid
     port=$(free_udp_port)
     nfcapd_start pid "$dir" "$port" 127.0.0.1
     export_to "$name" "$proto" "$biflow" "$port" >/dev/null
     wait_for 5 "udp_recvq_empty $port" || fa_fail "$name: nfcapd did not read its socket"
     nfcapd_stop "$pid"
-    f=$(nfcapd_files "$dir" | tail -1)
-    [ -n "$f" ] || fa_fail "$name: nfcapd wrote no file: $(cat "$dir/nfcapd.log")"
+    [ -n "$(nfcapd_files "$dir")" ] || fa_fail "$name: nfcapd wrote no file: $(cat "$dir/nfcapd.log")"
     grep -q "Sequence Errors: 0, Bad Packets: 0" "$dir/nfcapd.log" \
         || { cat "$dir/nfcapd.log" >&2; fa_fail "$name: nfcapd counted errors"; }
     TZ=UTC nfdump_all "$dir" -q -N \

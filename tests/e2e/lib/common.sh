@@ -172,6 +172,25 @@ nfdump_all() {
     done | { grep -v '^No matching flows' || true; }
 }
 
+# nfdump_stat DIR: "Flows: N", "Packets: N", "Bytes: N" and "Sequence failures: N" summed over
+# every file nfcapd wrote in DIR (nfdump -I per file). A run that crosses nfcapd's 5-minute
+# rotation boundary splits its datagrams, and their sequence failures, between two files: the
+# last file alone undercounts. Fails if DIR holds no file or nfdump fails (with pipefail).
+nfdump_stat() {
+    local f
+    [ -n "$(nfcapd_files "$1")" ] || return 1
+    for f in $(nfcapd_files "$1"); do
+        nfdump -r "$f" -I || return 1
+    done | awk -F': *' '
+        $1 == "Flows" || $1 == "Packets" || $1 == "Bytes" || $1 == "Sequence failures" {
+            sum[$1] += $2; seen[$1] = 1
+        }
+        END {
+            n = split("Flows,Packets,Bytes,Sequence failures", keys, ",")
+            for (i = 1; i <= n; i++) if (seen[keys[i]]) printf "%s: %.0f\n", keys[i], sum[keys[i]]
+        }'
+}
+
 # udp_recvq_empty PORT: true when the receive queue of the socket bound to UDP PORT is empty
 # (the collector has read everything sent so far).
 udp_recvq_empty() {
