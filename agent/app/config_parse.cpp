@@ -113,6 +113,8 @@ struct Parser {
     int coll_key_line[kMaxCollectors][kMaxKeys] = {};
     int coll_header_line[kMaxCollectors] = {};
     char ct_value[kMaxKeys][kValueEcho + 1] = {};  // [conntrack] values as written, for finish()
+    char nat_value[kMaxCollectors][8] = {};   // nat_events / biflow as written (a valid boolean
+    char bi_value[kMaxCollectors][8] = {};    // is at most 5 characters), for finish()
 };
 
 // "FILE:LINE: [section] key = value: problem"; each part is left out when null/0.
@@ -659,8 +661,14 @@ void apply_collector(Parser& p, int k, const char* key, const char* v)
     case 5:
         set_u32(p, key, v, 1, kMaxTemplateRefreshDatagrams, c.template_refresh_datagrams);
         break;
-    case 6: set_bool(p, key, v, c.nat_events); break;
-    case 7: set_bool(p, key, v, c.biflow); break;
+    case 6:
+        set_bool(p, key, v, c.nat_events);
+        (void)copy_field(p.nat_value[p.coll], sizeof p.nat_value[p.coll], v, strlen(v));
+        break;
+    case 7:
+        set_bool(p, key, v, c.biflow);
+        (void)copy_field(p.bi_value[p.coll], sizeof p.bi_value[p.coll], v, strlen(v));
+        break;
     default: break;
     }
 }
@@ -807,17 +815,18 @@ void finish(Parser& p)
             const int nat_line = p.coll_key_line[i][6];
             const int bi_line = p.coll_key_line[i][7];
             if (col.nat_events) {
-                fail(p, nat_line, "nat_events", "yes", "only with [agent] source = conntrack");
+                fail(p, nat_line, "nat_events", p.nat_value[i],
+                     "only with [agent] source = conntrack");
                 return;
             }
             if (col.biflow) {
-                fail(p, bi_line, "biflow", "yes", "only with [agent] source = conntrack");
+                fail(p, bi_line, "biflow", p.bi_value[i], "only with [agent] source = conntrack");
                 return;
             }
         }
         if (col.biflow && col.protocol != Protocol::ipfix) {
             // RFC 5103 reverse IEs are enterprise-specific (PEN 29305): IPFIX only.
-            fail(p, p.coll_key_line[i][7], "biflow", "yes", "only with protocol = ipfix");
+            fail(p, p.coll_key_line[i][7], "biflow", p.bi_value[i], "only with protocol = ipfix");
             return;
         }
         for (int j = 0; j < i; ++j) {

@@ -308,7 +308,11 @@ const BadRow kBad[] = {
     {OK_HEAD "[flows]\nactive_timeout = 20\ninactive_timeout = 30\n",
      {"t.ini:8: ", "[flows] inactive_timeout = 30", "must not exceed active_timeout (20)"}},
     {OK_HEAD "nat_events = yes\n",
-     {"t.ini:6: ", "[collector main] nat_events", "source = conntrack"}},
+     {"t.ini:6: ", "[collector main] nat_events = yes", "source = conntrack"}},
+    // the value is echoed as written, whichever spelling of true it was
+    {OK_HEAD "nat_events = On\n",
+     {"t.ini:6: ", "[collector main] nat_events = On", "source = conntrack"}},
+    {OK_HEAD "biflow = 1\n", {"t.ini:6: ", "[collector main] biflow = 1", "source = conntrack"}},
     // [conntrack]: ranges, enums, booleans; every key only with source = conntrack
     {CT_HEAD "rcvbuf = 65535\n", {"t.ini:6: ", "[conntrack] rcvbuf = 65535", "65536..1073741824"}},
     {CT_HEAD "rcvbuf = 1073741825\n", {"t.ini:6: ", "rcvbuf = 1073741825", "too large"}},
@@ -326,6 +330,9 @@ const BadRow kBad[] = {
     {"[agent]\nsource = conntrack\n[collector main]\naddress = h:1\nprotocol = v9\n"
      "biflow = yes\n",
      {"t.ini:6: ", "[collector main] biflow = yes", "only with protocol = ipfix"}},
+    {"[agent]\nsource = conntrack\n[collector main]\naddress = h:1\nprotocol = v9\n"
+     "biflow = true\n",
+     {"t.ini:6: ", "[collector main] biflow = true", "only with protocol = ipfix"}},
     // sizes of fixed fields
     {"[agent]\ninterfaces = a0 a1 a2 a3 a4 a5 a6 a7 a8 a9 b0 b1 b2 b3 b4 b5 b6 b7 b8 b9 "
      "c0 c1 c2 c3 c4 c5 c6 c7 c8 c9 d0 d1 d2\n",
