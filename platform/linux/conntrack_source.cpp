@@ -16,8 +16,10 @@
 //     it would get no active-timeout records. So each ENOBUFS is counted (drops().source_events,
 //     logged) and followed by a resync dump, started on the next tick after the overrun and read
 //     with the same per-tick budget as the active-timeout dump: every live connection gets a
-//     slot and its delta since the last export is exported now (flowEndReason activeTimeout);
-//     its DESTROY later exports only the rest.
+//     slot, so it gets its active-timeout records from then on, and its DESTROY exports the
+//     rest. The resync is a plain dump cycle started early: it exports only the connections
+//     whose active timeout is due, so an overrun (a storm) is not followed by a burst of
+//     records for every live connection.
 //  3. The race between the two sockets: a dump reply for X can be read after X's DESTROY was
 //     processed (the kernel built the dump chunk before X died). Re-inserting X then would export
 //     its counters twice. So while a dump runs, a DESTROY leaves a tombstone (the slot marked dead,
@@ -26,6 +28,16 @@
 //     new slots (it only updates tracked connections), so nothing can be re-inserted.
 //  4. Connections without a slot (table full: counted in untracked_) get no dump records at all;
 //     their DESTROY exports their whole lifetime.
+//  5. Some connections never send a DESTROY: those created without the conntrack event
+//     extension (while nf_conntrack_events was 0, or 2 with no listener: everything that existed
+//     before the agent started, or was created while it restarted). A dump gives them a slot
+//     like any other, so without a sweep their slots would stay until the table is full. Each
+//     complete dump cycle (both families read to NLMSG_DONE) marks the slots it did not see;
+//     a slot missed by two complete cycles in a row is swept (counted in swept_ and in
+//     drops().source_events, logged). Two cycles, not one: a slot inserted by a NEW event
+//     after the dump passed its bucket is missed once, and a DESTROY still queued (or being
+//     re-delivered after an overrun) has a whole dump interval to arrive. What such a
+//     connection counted after its last export is lost with it: nothing reports it.
 // Each record carries both directions of a connection (biflow, kRecBiflow); the agent splits it
 // for uniflow collectors, so all of the above holds per direction too. NAT session events
 // (RFC 8158) come from NEW and DESTROY events only, never from dumps: a DESTROY's delete event
@@ -178,6 +190,7 @@ public:
             ssize_t n = ::recv(ev_fd_, buf_, sizeof(buf_), MSG_DONTWAIT);
             if (n < 0) {
                 if (errno == ENOBUFS) {
+                    ++overruns_;
                     ++drops_.source_events;
                     resync_pending_ = true;
                     continue;
@@ -202,10 +215,11 @@ public:
                 ++resyncs_;
                 log(LogLevel::warn, "conntrack: event socket overrun (ENOBUFS, %llu so far): "
                     "resync dump started (DESTROY events are re-delivered by the kernel)",
-                    static_cast<unsigned long long>(drops_.source_events));
+                    static_cast<unsigned long long>(overruns_));
             }
             cycle_records_ = 0;
             no_insert_ = false;
+            dump_failed_ = false;
             if (send_dump(dump_fd_, 2, kCtMsgGet)) dump_family_ = 2;
         }
         constexpr int kBudget = 64;  // recv() calls per tick (each up to 64 KiB of messages)
@@ -218,20 +232,33 @@ public:
                         strerror(errno));
                     if (resync_) resync_pending_ = true;
                     next_dump_ms_ = now;
-                    end_dump_cycle();
+                    end_dump_cycle(false);
                 }
                 return;
             }
             if (walk(buf_, size_t(n), now, sink, resync_ ? Mode::resync : Mode::dump)) {
-                if (dump_family_ == 2 && send_dump(dump_fd_, 10, kCtMsgGet)) {
-                    dump_family_ = 10;
+                if (dump_failed_) {
+                    // NLMSG_ERROR instead of NLMSG_DONE: what was not read is unknown.
+                    log(LogLevel::warn, "conntrack: dump of family %d ended with an error; "
+                        "restarting it", dump_family_);
+                    if (resync_) resync_pending_ = true;
+                    next_dump_ms_ = now;
+                    end_dump_cycle(false);
+                } else if (dump_family_ == 2) {
+                    if (send_dump(dump_fd_, 10, kCtMsgGet)) {
+                        dump_family_ = 10;
+                    } else {
+                        log(LogLevel::warn, "conntrack: IPv6 dump request failed: %s",
+                            strerror(errno));
+                        end_dump_cycle(false);
+                    }
                 } else {
                     if (resync_)
                         log(LogLevel::info, "conntrack: resync dump done: %llu connection "
                             "records, %zu tracked, %llu untracked (table full) so far",
                             static_cast<unsigned long long>(cycle_records_), count_ - dead_,
                             static_cast<unsigned long long>(untracked_));
-                    end_dump_cycle();
+                    end_dump_cycle(true);
                 }
             }
         }
@@ -283,10 +310,11 @@ public:
         }
         ev_fd_ = -1;
         log(LogLevel::info, "conntrack: totals: %llu overruns, %llu resync dumps, %llu "
-            "connections untracked (table full), %llu own-export entries skipped, %llu "
-            "offloaded entries seen, %llu undecodable messages",
-            static_cast<unsigned long long>(drops_.source_events),
+            "connections untracked (table full), %llu swept without a DESTROY event, %llu "
+            "own-export entries skipped, %llu offloaded entries seen, %llu undecodable messages",
+            static_cast<unsigned long long>(overruns_),
             static_cast<unsigned long long>(resyncs_), static_cast<unsigned long long>(untracked_),
+            static_cast<unsigned long long>(swept_),
             static_cast<unsigned long long>(own_skipped_),
             static_cast<unsigned long long>(offload_.entries),
             static_cast<unsigned long long>(bad_msgs_));
@@ -312,8 +340,9 @@ private:
     }
 
     // Returns true at NLMSG_DONE or an error (end of a dump).
-    // event: the event socket; dump: active-timeout dump (exports connections due); resync: dump
-    // after an overrun (exports every tracked connection's delta); forced: the stop() dump.
+    // event: the event socket; dump: active-timeout dump (exports connections due); resync: the
+    // same, started early after an overrun; forced: the stop() dump. An NLMSG_ERROR that is not
+    // an ACK, in a dump, sets dump_failed_.
     enum class Mode : uint8_t { event, dump, resync, forced };
     bool walk(const uint8_t* p, size_t n, MonoMs now, SourceSink& sink, Mode mode)
     {
@@ -348,6 +377,8 @@ private:
                 continue;
             }
             off += used;
+            if (kind == CtMsgKind::error && err != 0 && (mode == Mode::dump || mode == Mode::resync))
+                dump_failed_ = true;
             if (kind == CtMsgKind::done || kind == CtMsgKind::error) return true;
             if (kind != CtMsgKind::entry) continue;
             if (offload_.note(e))
@@ -393,7 +424,8 @@ private:
         if (mode == Mode::event && !destroy) return;  // NEW: tracked above, no counters
         if (dumping) {
             if (!slot) return;  // untracked: its DESTROY exports everything
-            if (mode == Mode::dump && now - slot->last_export_ms < active_ms_) return;
+            slot->missed = 0;   // alive: see end_dump_cycle()
+            if (now - slot->last_export_ms < active_ms_) return;
         }
         CtRecordOptions o;
         o.both_directions = both_;
@@ -433,21 +465,45 @@ private:
     struct Slot {
         uint32_t id;
         uint8_t used;
+        uint8_t missed;  // complete dump cycles in a row that did not see it (point 5 above)
         MonoMs last_export_ms;
         CtExported exported;
     };
-    // End of a dump cycle: tombstones go (erase() may shift a later slot into i: look again).
-    void end_dump_cycle()
+    // End of a dump cycle: tombstones go, and after a complete cycle so do the slots that two
+    // complete cycles in a row did not see (point 5 above). Marking first and erasing in a
+    // second pass: erase() shifts later slots back, at the wrap-around even one already
+    // visited, which a single pass would count twice. The erasing pass looks at i again after
+    // an erase; its test does not change what it looks at.
+    void end_dump_cycle(bool complete)
     {
         dump_family_ = 0;
         resync_ = false;
-        for (size_t i = 0; dead_ > 0 && i < cap_;) {
-            if (slots_[i].used == kDead) {
-                erase(&slots_[i]);
+        size_t stale = 0;
+        if (complete) {
+            for (size_t i = 0; i < cap_; ++i) {
+                Slot& s = slots_[i];
+                if (s.used == kLive && s.missed < 255 && ++s.missed >= 2) ++stale;
+            }
+        }
+        const size_t stale_total = stale;
+        for (size_t i = 0; (dead_ > 0 || stale > 0) && i < cap_;) {
+            Slot& s = slots_[i];
+            if (s.used == kDead) {
+                erase(&s);
                 --dead_;
+            } else if (s.used == kLive && s.missed >= 2) {
+                erase(&s);
+                --stale;
             } else {
                 ++i;
             }
+        }
+        if (stale_total > 0) {
+            swept_ += stale_total;
+            drops_.source_events += stale_total;
+            log(LogLevel::info, "conntrack: %zu connection(s) ended without a DESTROY event "
+                "(created without the event extension, e.g. before the agent started): slots "
+                "freed, %llu so far", stale_total, static_cast<unsigned long long>(swept_));
         }
     }
     static bool to_ct_addr(const sockaddr_storage& ss, uint8_t out[16], uint16_t* port)
@@ -480,7 +536,7 @@ private:
             if (!slots_[i].used) {
                 if (!insert) return nullptr;
                 if (count_ + 1 > cap_ - cap_ / 8) break;  // keep probes short: 87.5 % max load
-                slots_[i] = Slot{id, kLive, now, CtExported{}};
+                slots_[i] = Slot{id, kLive, 0, now, CtExported{}};
                 ++count_;
                 return &slots_[i];
             }
@@ -542,8 +598,11 @@ private:
     bool resync_pending_ = false;  // an overrun happened since the last resync dump started
     bool resync_ = false;          // the running dump cycle is a resync
     bool no_insert_ = false;       // a tombstone found no room: this cycle inserts no slots
+    bool dump_failed_ = false;     // the running cycle got an NLMSG_ERROR: it is not complete
     size_t dead_ = 0;              // tombstones in the table
     uint64_t resyncs_ = 0, cycle_records_ = 0, own_skipped_ = 0;
+    uint64_t overruns_ = 0;        // ENOBUFS on the event socket
+    uint64_t swept_ = 0;           // slots freed without a DESTROY (point 5 above)
     CtOffloadNotice offload_;
     CtOwnSocket own_[kMaxCollectors];
     int n_own_ = 0;

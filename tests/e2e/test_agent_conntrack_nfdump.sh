@@ -43,17 +43,9 @@ PEER=$SRC_DIR/tests/e2e/lib/ct_nat_peer.py
 [ -x "$B/flowagent" ] || fa_fail "no agent binary $B/flowagent"
 export TZ=UTC
 
-S=$$
-C=fa_cnc$S
-R=fa_cnr$S
-V=fa_cns$S
 fa_tmpdir W
-on_exit "ip netns del $C 2>/dev/null; ip netns del $R 2>/dev/null; ip netns del $V 2>/dev/null"
-# The nft table lives in R and goes with it; delete it explicitly anyway, before the netns.
-on_exit "ip netns exec $R nft delete table ip fa_cnat 2>/dev/null"
-
 . "$(dirname "$0")/lib/nat_topo.sh"
-nat_topo_up "$C" "$R" "$V" "$S" fa_cnat
+nat_topo_test fa_cn
 
 in_r() { ip netns exec "$R" "$@"; }
 r_udp_bound() { in_r ss -Hlun "sport = :$1" 2>/dev/null | grep -q .; }

@@ -29,15 +29,10 @@ SRC_DIR=${FA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 PEER=$SRC_DIR/tests/e2e/lib/ct_v6_peer.py
 [ -x "$B/flowagent" ] || fa_fail "no agent binary $B/flowagent"
 
-S=$$
-C=fa_c6c$S
-R=fa_c6r$S
-V=fa_c6s$S
 fa_tmpdir W
-on_exit "ip netns del $C 2>/dev/null; ip netns del $R 2>/dev/null; ip netns del $V 2>/dev/null"
 . "$(dirname "$0")/lib/nat_topo.sh"
-nat_topo_up "$C" "$R" "$V" "$S" fa_c6nat || fa_fail "topology setup failed"
-nat_topo_v6_up "$C" "$R" "$V" "$S" fa_c6nat || fa_fail "IPv6 topology setup failed"
+nat_topo_test fa_c6
+nat_topo_v6_up "$C" "$R" "$V" "$S" fa_c6 || fa_fail "IPv6 topology setup failed"
 in_r() { ip netns exec "$R" "$@"; }
 in_r nft -f - <<'NFT' || fa_fail "mark/zone rules"
 table inet fa_c6mz {

@@ -21,18 +21,9 @@ N=${FA_STORM_N:-50000}
 RCVBUF=${FA_STORM_RCVBUF:-65536}
 [ -x "$B/flowagent" ] || fa_fail "no agent binary $B/flowagent"
 
-S=$$
-C=facs_c$S
-R=facs_r$S
-V=facs_s$S
 fa_tmpdir W
-on_exit "ip netns del $C 2>/dev/null; ip netns del $R 2>/dev/null; ip netns del $V 2>/dev/null"
 . "$(dirname "$0")/lib/nat_topo.sh"
-nat_topo_up "$C" "$R" "$V" "$S" facs || fa_fail "topology setup failed"
-# The server drops the datagrams silently (no ICMP unreachable that would add reply packets).
-ip netns exec "$V" nft -f - <<'NFT'
-table ip facsdrop { chain cin { type filter hook input priority 0; meta l4proto udp drop; }; }
-NFT
+nat_topo_test facs drop_udp
 in_r() { ip netns exec "$R" "$@"; }
 
 P=4739

@@ -40,3 +40,23 @@ nat_topo_v6_up() {
 table ip6 $table { chain post { type nat hook postrouting priority 100; oifname "vr1" masquerade; }; }
 NFT
 }
+
+# For scripts that source lib/common.sh: sets S ($$) and the namespace names C, R, V (PREFIX
+# then c/r/s then S), deletes the namespaces at exit (on_exit), brings the topology up with the
+# nft table PREFIX, and, with `drop_udp`, makes the server drop UDP silently (no ICMP port
+# unreachable that would add reply packets to the router's connections).
+# Usage: nat_topo_test PREFIX [drop_udp]
+nat_topo_test() {
+    local prefix=$1
+    S=$$
+    C=${prefix}c$S
+    R=${prefix}r$S
+    V=${prefix}s$S
+    on_exit "ip netns del $C 2>/dev/null; ip netns del $R 2>/dev/null; ip netns del $V 2>/dev/null"
+    nat_topo_up "$C" "$R" "$V" "$S" "$prefix" || fa_fail "topology setup failed"
+    if [ "${2:-}" = drop_udp ]; then
+        ip netns exec "$V" nft -f - <<NFT || fa_fail "server drop rule"
+table ip ${prefix}drop { chain cin { type filter hook input priority 0; meta l4proto udp drop; }; }
+NFT
+    fi
+}
