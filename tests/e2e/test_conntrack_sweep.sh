@@ -53,7 +53,7 @@ for line in open(sys.argv[1]):
 print(n, p, b)
 PY
 }
-json_packets_at_least() { local n p b; read -r n p b < <(json_sum "$1"); [ "$p" -ge "$2" ]; }
+json_packets_at_least() { local p; read -r _ p _ < <(json_sum "$1"); [ "$p" -ge "$2" ]; }
 
 # Accounting on (the agent would turn it on too late for these), events off.
 in_r sysctl -qw net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1 \
