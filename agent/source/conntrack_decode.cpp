@@ -532,10 +532,11 @@ bool ct_to_biflow(const CtEntry& e, const CtRecordOptions& opts, const CtExporte
     return true;
 }
 
-bool ct_to_nat_event(const CtEntry& e, int64_t wall_offset_ms, MonoMs now, NatEvent& out)
+namespace {
+
+void fill_nat_event(const CtEntry& e, bool create, int64_t wall_offset_ms, MonoMs now,
+                    NatEvent& out)
 {
-    if (!e.nat() || e.event == CtEvent::update) return false;
-    const bool create = e.event == CtEvent::create;
     out = NatEvent{};
     out.event = create ? kNat44SessionCreate : kNat44SessionDelete;
     const bool stamped = create ? e.has_tstamp_start : e.has_tstamp_stop;
@@ -557,6 +558,22 @@ bool ct_to_nat_event(const CtEntry& e, int64_t wall_offset_ms, MonoMs now, NatEv
         out.post_src_port = e.reply.dst_port;
         out.post_dst_port = e.reply.src_port;
     }
+}
+
+} // namespace
+
+bool ct_to_nat_event(const CtEntry& e, int64_t wall_offset_ms, MonoMs now, NatEvent& out)
+{
+    if (!e.nat() || e.event == CtEvent::update) return false;
+    fill_nat_event(e, e.event == CtEvent::create, wall_offset_ms, now, out);
+    return true;
+}
+
+bool ct_recovered_nat_create(const CtEntry& e, uint64_t since_wall_ns, int64_t wall_offset_ms,
+                             MonoMs now, NatEvent& out)
+{
+    if (!e.nat() || !e.has_tstamp_start || e.tstamp_start_ns < since_wall_ns) return false;
+    fill_nat_event(e, true, wall_offset_ms, now, out);
     return true;
 }
 

@@ -196,6 +196,14 @@ bool ct_to_biflow(const CtEntry& e, const CtRecordOptions& opts, const CtExporte
 // IPv6 entries are filled too; whether they can be exported is the caller's decision.
 bool ct_to_nat_event(const CtEntry& e, int64_t wall_offset_ms, MonoMs now, NatEvent& out);
 
+// The create event of a NATed connection whose NEW event was lost (socket overrun), rebuilt
+// from a later message about it (a dump reply, its DESTROY, whatever e.event says), timed by
+// CTA_TIMESTAMP_START. False when the entry is not NATed, has no start stamp, or started
+// before `since_wall_ns` (CLOCK_REALTIME ns: the listener's start; older connections' creates
+// were never ours to report).
+bool ct_recovered_nat_create(const CtEntry& e, uint64_t since_wall_ns, int64_t wall_offset_ms,
+                             MonoMs now, NatEvent& out);
+
 // Flow sampling (1 in `rate`) by a hash of the ORIGINAL tuple, so both directions and every
 // event of one connection (NEW, dumps, DESTROY) get the same decision. FNV-1a (32 bit) over
 // src[16] dst[16] src_port(BE) dst_port(BE) proto, then a multiplicative finaliser so low bits

@@ -3,7 +3,7 @@
 //
 // Loss handling, and why it is exact. Counters reach us two ways: DESTROY events (final
 // counters) and dumps of the table (live counters). Per connection the tracking table (fixed
-// size, keyed by conntrack id) remembers what was already exported, and every record is the
+// size, keyed by conntrack id and tuple hash) remembers what was already exported, and every record is the
 // delta against that, so any mix of dumps and one DESTROY sums to the connection's total.
 //  1. DESTROY is never lost. The event socket sets NETLINK_BROADCAST_ERROR: when a DESTROY cannot
 //     be queued (socket full), the broadcast fails with ENOBUFS towards ctnetlink, and the
@@ -35,15 +35,30 @@
 //     complete dump cycle (both families read to NLMSG_DONE) marks the slots it did not see;
 //     a slot missed by two complete cycles in a row is swept (counted in swept_ and in
 //     drops().source_events, logged). Two cycles, not one: a slot inserted by a NEW event
-//     after the dump passed its bucket is missed once, and a DESTROY still queued (or being
-//     re-delivered after an overrun) has a whole dump interval to arrive. What such a
-//     connection counted after its last export is lost with it: nothing reports it.
+//     after the dump passed its bucket is missed once, and a DESTROY still queued has a whole
+//     dump interval to arrive. No cycle that starts less than kSweepHoldMs after an overrun
+//     marks anything: the DESTROYs the kernel is re-delivering (1) may take many seconds in a
+//     storm, while resync cycles follow each other quickly; sweeping such a slot would make
+//     its DESTROY export the connection's whole lifetime again. What a swept connection
+//     counted after its last export is lost with it: nothing reports it.
 // Each record carries both directions of a connection (biflow, kRecBiflow); the agent splits it
-// for uniflow collectors, so all of the above holds per direction too. NAT session events
-// (RFC 8158) come from NEW and DESTROY events only, never from dumps: a DESTROY's delete event
-// is never lost (1), a NEW lost in an overrun loses its create event (counted with the overrun;
-// a dump cannot tell which connections are new). The agent's own export sockets produce neither
-// records nor NAT events.
+// for uniflow collectors, so all of the above holds per direction too. The agent's own export
+// sockets produce neither records nor NAT events.
+//
+// NAT session events (RFC 8158) come from NEW and DESTROY events, for every NATed connection,
+// before flow sampling. A DESTROY's delete event is never lost (1). A NEW lost in an overrun
+// would lose its create event, so creates are rebuilt (ct_recovered_nat_create: tuples from the
+// entry, time from CTA_TIMESTAMP_START) for the connections that started after the listener did
+// and whose NEW never came. A slot's create_seen says a create was sent (by its NEW, or rebuilt)
+// or is not ours to send (the connection predates the agent):
+//  - a dump reply for a slot without it rebuilds the create (a NEW still queued behind the dump
+//    then finds create_seen and sends nothing: one create either way);
+//  - a DESTROY without any slot, when the table never refused a connection (untracked_ == 0:
+//    so no slot means its NEW was lost and no dump reached it), rebuilds it before the delete;
+//  - the forced dump at stop does both, and keeps the slots so that a NEW read after it finds
+//    create_seen.
+// Only sampled connections have slots: with flow sampling, creates of the others lost in an
+// overrun stay lost; with a full table, so do those of connections that no dump reached.
 #include "conntrack_source.h"
 
 #include <fcntl.h>
@@ -51,6 +66,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -155,6 +171,10 @@ public:
             with_zone_ ? "on" : "off", n_own_);
         int one = 1;
         (void)::setsockopt(ev_fd_, SOL_NETLINK, NETLINK_BROADCAST_ERROR, &one, sizeof(one));
+        // Connections stamped from here on are ours: their NAT creates may be rebuilt.
+        timespec ts{};
+        (void)::clock_gettime(CLOCK_REALTIME, &ts);
+        start_wall_ns_ = uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
         sockaddr_nl sa{};
         sa.nl_family = AF_NETLINK;
         sa.nl_groups = kGroupNew | kGroupDestroy;
@@ -191,6 +211,8 @@ public:
             if (n < 0) {
                 if (errno == ENOBUFS) {
                     ++overruns_;
+                    last_overrun_ms_ = now;
+                    cycle_sweepable_ = false;  // point 5 at the top
                     ++drops_.source_events;
                     resync_pending_ = true;
                     continue;
@@ -220,6 +242,7 @@ public:
             cycle_records_ = 0;
             no_insert_ = false;
             dump_failed_ = false;
+            cycle_sweepable_ = overruns_ == 0 || now - last_overrun_ms_ >= kSweepHoldMs;
             if (send_dump(dump_fd_, 2, kCtMsgGet)) dump_family_ = 2;
         }
         constexpr int kBudget = 64;  // recv() calls per tick (each up to 64 KiB of messages)
@@ -310,11 +333,13 @@ public:
         }
         ev_fd_ = -1;
         log(LogLevel::info, "conntrack: totals: %llu overruns, %llu resync dumps, %llu "
-            "connections untracked (table full), %llu swept without a DESTROY event, %llu "
-            "own-export entries skipped, %llu offloaded entries seen, %llu undecodable messages",
+            "connections untracked (table full), %llu swept without a DESTROY event, %llu NAT "
+            "creates rebuilt, %llu own-export entries skipped, %llu offloaded entries seen, %llu "
+            "undecodable messages",
             static_cast<unsigned long long>(overruns_),
             static_cast<unsigned long long>(resyncs_), static_cast<unsigned long long>(untracked_),
             static_cast<unsigned long long>(swept_),
+            static_cast<unsigned long long>(nat_recovered_),
             static_cast<unsigned long long>(own_skipped_),
             static_cast<unsigned long long>(offload_.entries),
             static_cast<unsigned long long>(bad_msgs_));
@@ -391,13 +416,36 @@ private:
             }
             // NAT session log (RFC 8158): every NATed NEW/DESTROY, before flow sampling (a
             // sampled NAT log could not answer "who had this address and port").
-            NatEvent nev;
-            if (mode == Mode::event && ct_to_nat_event(e, wall_offset_ms, now, nev))
-                sink.on_nat_event(nev);
-            if (!ct_sample_keep(e.orig, sample_rate_)) continue;  // not sampled: no state
+            const bool keep = ct_sample_keep(e.orig, sample_rate_);
+            if (mode == Mode::event && e.nat()) nat_events(e, keep, now, wall_offset_ms, sink);
+            if (!keep) continue;  // not sampled: no state
             on_entry(e, mode, now, wall_offset_ms, sink);
         }
         return false;
+    }
+
+    // A NATed NEW or DESTROY event: its NAT event, and before a DESTROY the rebuilt create
+    // when its NEW was lost (see the top of the file).
+    void nat_events(const CtEntry& e, bool keep, MonoMs now, int64_t wall_offset_ms,
+                    SourceSink& sink)
+    {
+        Slot* s = keep && e.has_id ? find(slot_key(e), false, now) : nullptr;
+        const bool live = s && s->used == kLive;
+        NatEvent nev;
+        if (e.event == CtEvent::create && live && s->create_seen) return;  // rebuilt already
+        if (e.event == CtEvent::destroy && keep && e.has_id &&
+            (live ? !s->create_seen : (!s && untracked_ == 0)))
+            recover_nat_create(e, wall_offset_ms, now, sink);
+        if (ct_to_nat_event(e, wall_offset_ms, now, nev)) sink.on_nat_event(nev);
+    }
+    bool recover_nat_create(const CtEntry& e, int64_t wall_offset_ms, MonoMs now,
+                            SourceSink& sink)
+    {
+        NatEvent nev;
+        if (!ct_recovered_nat_create(e, start_wall_ns_, wall_offset_ms, now, nev)) return false;
+        sink.on_nat_event(nev);
+        ++nat_recovered_;
+        return true;
     }
 
     void on_entry(const CtEntry& e, Mode mode, MonoMs now, int64_t wall_offset_ms,
@@ -411,15 +459,30 @@ private:
             const bool insert = (dumping && !no_insert_) ||
                                 (mode == Mode::event && e.event == CtEvent::create) ||
                                 (destroy && dump_family_ != 0);  // tombstone, below
-            slot = find(e.id, insert, now, destroy);
+            slot = find(slot_key(e), insert, now, destroy);
             if (!slot && destroy && dump_family_ != 0) no_insert_ = true;  // no tombstone room
+            // Forced end: a connection no dump reached and whose NEW was lost gets its create
+            // rebuilt, and a slot that keeps a NEW read after this dump from sending another.
+            if (forced && !slot && e.nat() && untracked_ == 0 &&
+                recover_nat_create(e, wall_offset_ms, now, sink)) {
+                slot = find(slot_key(e), true, now);
+                if (slot) slot->create_seen = 1;
+            }
         }
         if (slot && slot->used == kDead) {
             // Destroyed during this dump cycle: dump replies for it are stale. A NEW or DESTROY
-            // on the same id is another connection that reused it: a NEW stays untracked, a
-            // DESTROY exports that connection's whole lifetime; the tombstone stays.
+            // on the same id is another connection that reused it: a NEW stays untracked
+            // (counted: see nat_events()), a DESTROY exports that connection's whole lifetime;
+            // the tombstone stays.
+            if (mode == Mode::event && e.event == CtEvent::create) ++untracked_;
             if (!destroy) return;
             slot = nullptr;
+        }
+        if (slot && mode == Mode::event && e.event == CtEvent::create) slot->create_seen = 1;
+        if (slot && (dumping || forced) && !slot->create_seen && e.nat() && e.has_tstamp_start) {
+            // Not stamped: unknown, so a NEW still queued may yet send the create.
+            (void)recover_nat_create(e, wall_offset_ms, now, sink);
+            slot->create_seen = 1;  // sent now, or the connection predates the agent
         }
         if (mode == Mode::event && !destroy) return;  // NEW: tracked above, no counters
         if (dumping) {
@@ -449,23 +512,29 @@ private:
         if (destroy && dump_family_ != 0) {
             slot->used = kDead;  // tombstone until the dump cycle ends
             ++dead_;
-        } else if (destroy || forced) {
+        } else if (destroy) {
             erase(slot);
+        } else if (forced) {
+            // GET_CTRZERO zeroed the kernel's counters: a DESTROY read after this exports what
+            // they count from zero. The slot stays for create_seen (above).
+            slot->exported = CtExported{};
+            slot->last_export_ms = now;
         } else {
             record_export(slot, e, now);
         }
     }
 
-    // Per-connection export state for active-timeout deltas, keyed by conntrack id. Fixed
+    // Per-connection export state for active-timeout deltas, keyed by slot_key(). Fixed
     // capacity (cfg.max_flows rounded up to a power of two), open addressing, linear probing,
     // backward-shift deletion. Full policy: a connection that finds no slot is not tracked
     // (counted in untracked_); it gets no active-timeout records, and its DESTROY exports its
     // whole lifetime's counters, so totals stay exact.
     static constexpr uint8_t kLive = 1, kDead = 2;  // Slot::used; 0 = free
     struct Slot {
-        uint32_t id;
+        uint64_t key;    // slot_key()
         uint8_t used;
         uint8_t missed;  // complete dump cycles in a row that did not see it (point 5 above)
+        uint8_t create_seen;  // NAT create sent or not ours to send (top of the file)
         MonoMs last_export_ms;
         CtExported exported;
     };
@@ -479,7 +548,7 @@ private:
         dump_family_ = 0;
         resync_ = false;
         size_t stale = 0;
-        if (complete) {
+        if (complete && cycle_sweepable_) {
             for (size_t i = 0; i < cap_; ++i) {
                 Slot& s = slots_[i];
                 if (s.used == kLive && s.missed < 255 && ++s.missed >= 2) ++stale;
@@ -527,16 +596,29 @@ private:
         return false;
     }
     // tombstone: the insert is only a DESTROY's marker during a dump, not a connection to track.
-    Slot* find(uint32_t id, bool insert, MonoMs now, bool tombstone = false)
+    // A connection's slot key: its conntrack id with the hash of its original tuple above it.
+    // The id alone is a 32-bit hash (nf_ct_get_id()), so among tens of thousands of connections
+    // two share one now and then (the birthday bound gives about 1 in 4 for the 50,000 of
+    // e2e.conntrack_storm, which saw it): keyed by id alone they shared a slot, its exported
+    // counters (a double count) and its NAT create state (a create lost, another sent twice).
+    static uint64_t slot_key(const CtEntry& e)
+    {
+        return uint64_t(ct_tuple_hash(e.orig)) << 32 | e.id;
+    }
+    static size_t home_of(uint64_t key, size_t mask)
+    {
+        return size_t((key * 0x9e3779b97f4a7c15ull) >> 32) & mask;
+    }
+    Slot* find(uint64_t key, bool insert, MonoMs now, bool tombstone = false)
     {
         if (!slots_) return nullptr;
         size_t mask = cap_ - 1;
-        for (size_t i = (id * 2654435761u) & mask, n = 0; n < cap_; i = (i + 1) & mask, ++n) {
-            if (slots_[i].used && slots_[i].id == id) return &slots_[i];
+        for (size_t i = home_of(key, mask), n = 0; n < cap_; i = (i + 1) & mask, ++n) {
+            if (slots_[i].used && slots_[i].key == key) return &slots_[i];
             if (!slots_[i].used) {
                 if (!insert) return nullptr;
                 if (count_ + 1 > cap_ - cap_ / 8) break;  // keep probes short: 87.5 % max load
-                slots_[i] = Slot{id, kLive, 0, now, CtExported{}};
+                slots_[i] = Slot{key, kLive, 0, 0, now, CtExported{}};
                 ++count_;
                 return &slots_[i];
             }
@@ -551,7 +633,7 @@ private:
         slots_[i].used = 0;
         --count_;
         for (size_t j = (i + 1) & mask; slots_[j].used; j = (j + 1) & mask) {
-            size_t home = (slots_[j].id * 2654435761u) & mask;
+            size_t home = home_of(slots_[j].key, mask);
             // Move j back into the hole at i when its home is not in (i, j] cyclically.
             bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
             if (!between) {
@@ -599,10 +681,15 @@ private:
     bool resync_ = false;          // the running dump cycle is a resync
     bool no_insert_ = false;       // a tombstone found no room: this cycle inserts no slots
     bool dump_failed_ = false;     // the running cycle got an NLMSG_ERROR: it is not complete
+    bool cycle_sweepable_ = false; // the running cycle started kSweepHoldMs after any overrun
+    MonoMs last_overrun_ms_ = 0;
+    static constexpr MonoMs kSweepHoldMs = 30000;  // point 5 at the top
     size_t dead_ = 0;              // tombstones in the table
     uint64_t resyncs_ = 0, cycle_records_ = 0, own_skipped_ = 0;
     uint64_t overruns_ = 0;        // ENOBUFS on the event socket
     uint64_t swept_ = 0;           // slots freed without a DESTROY (point 5 above)
+    uint64_t nat_recovered_ = 0;   // NAT create events rebuilt (top of the file)
+    uint64_t start_wall_ns_ = 0;   // CLOCK_REALTIME when the listener started
     CtOffloadNotice offload_;
     CtOwnSocket own_[kMaxCollectors];
     int n_own_ = 0;

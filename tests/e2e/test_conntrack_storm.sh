@@ -10,6 +10,11 @@
 # 8 UDP + 20 IP each), with zero sequence failures (v9: nfcapd 1.7.1 miscounts IPFIX options
 # records, see lib/check_seq.py) and nothing unsent, and the agent's own JSON
 # lines agree. Ground truth is the traffic the test sends, checked against conntrack -C.
+# NAT session events (a second collector, IPFIX with nat_events = yes, into a second nfcapd):
+# exactly one create (ADD) and one delete per connection, each of the N destination ports once,
+# although the overruns lose NEW events: the agent rebuilds the lost creates from its dumps and
+# from the DESTROY events (README "Conntrack loss handling"). No tracking slot may be swept
+# (README: only connections without the event extension are), whatever the overruns.
 # Prints events/s (NEW + DESTROY, first datagram to the last record) and the agent's CPU time
 # per 1000 connections.
 set -euo pipefail
@@ -27,11 +32,15 @@ nat_topo_test facs drop_udp
 in_r() { ip netns exec "$R" "$@"; }
 
 P=4739
-mkdir -p "$W/nf"
-# 4 MB receive buffer (capped by net.core.rmem_max): the resync exports N records in bursts.
+P_NEL=4740
+mkdir -p "$W/nf" "$W/nel"
+# 4 MB receive buffers (capped by net.core.rmem_max): records and events come in bursts.
 bg_start NF ip netns exec "$R" nfcapd -4 -w "$W/nf" -p $P -b 127.0.0.1 -B 4000000 \
     >"$W/nfcapd.log" 2>&1
+bg_start NF_NEL ip netns exec "$R" nfcapd -4 -w "$W/nel" -p $P_NEL -b 127.0.0.1 -B 4000000 \
+    >"$W/nfcapd_nel.log" 2>&1
 wait_for 10 "in_r ss -Hlun 'sport = :$P' | grep -q ." || fa_fail "nfcapd did not bind"
+wait_for 10 "in_r ss -Hlun 'sport = :$P_NEL' | grep -q ." || fa_fail "nfcapd (nel) did not bind"
 
 cat >"$W/agent.ini" <<INI
 [agent]
@@ -43,6 +52,10 @@ inactive_timeout = 300
 [collector c]
 address = 127.0.0.1:$P
 protocol = v9
+[collector nel]
+address = 127.0.0.1:$P_NEL
+protocol = ipfix
+nat_events = yes
 [output]
 stdout = yes
 [conntrack]
@@ -79,9 +92,12 @@ CPU1=$(cpu_ticks)
 rc=0
 bg_stop "$AGENT" TERM 30 || rc=$?
 [ "$rc" -eq 0 ] || fa_fail "agent exited $rc: $(tail -20 "$W/agent.log")"
-wait_for 10 "in_r ss -Hlun 'sport = :$P' | awk '{ s += \$2 } END { exit s != 0 }'" \
-    || fa_log "collector queue not empty"
+for port in $P $P_NEL; do
+    wait_for 10 "in_r ss -Hlun 'sport = :$port' | awk '{ s += \$2 } END { exit s != 0 }'" \
+        || fa_log "collector queue not empty (port $port)"
+done
 bg_stop "$NF" TERM 10 || true
+bg_stop "$NF_NEL" TERM 10 || true
 
 grep -E 'conntrack:|dropped:|collector c:' "$W/agent.log" | sed 's/^/  agent: /' >&2
 read -r jp jb < <(json_totals)
@@ -106,5 +122,18 @@ events=$(sed -n 's/.*dropped:.* \([0-9]*\) events$/\1/p' "$W/agent.log" | tail -
 [ "$jp $jb" = "$N $((N * 128))" ] || { fa_log "FAIL: agent JSON totals $jp/$jb, want $N/$((N * 128))"; fail=1; }
 [ "${seqfail:-x}" = 0 ] || { fa_log "FAIL: sequence failures ${seqfail:-?}"; fail=1; }
 grep -q 'collector c: .* not sent: 0 datagrams' "$W/agent.log" || { fa_log "FAIL: datagrams not sent"; fail=1; }
+grep -q 'collector nel: .* not sent: 0 datagrams' "$W/agent.log" \
+    || { fa_log "FAIL: NAT event datagrams not sent"; fail=1; }
+swept=$(sed -n 's/.* \([0-9][0-9]*\) swept without a DESTROY event.*/\1/p' "$W/agent.log" | tail -1)
+[ "${swept:-x}" = 0 ] || { fa_log "FAIL: ${swept:-?} live connections swept"; fail=1; }
+# NAT events: per event type, how many and how many distinct destination ports (1..N).
+nfdump -R "$W/nel" -q -N -o 'fmt:%nevt|%sa|%dp' 'src ip 10.1.0.2' 2>"$W/nel.err" | tr -d ' ' |
+    awk -F'|' '$1 == "ADD" || $1 == "DELETE" { n[$1]++; if (!seen[$1 "|" $3]++) d[$1]++ }
+        END { printf "%d %d %d %d\n", n["ADD"], d["ADD"], n["DELETE"], d["DELETE"] }' >"$W/nel.count"
+read -r adds add_ports dels del_ports <"$W/nel.count"
+rebuilt=$(sed -n 's/.* \([0-9][0-9]*\) NAT creates rebuilt.*/\1/p' "$W/agent.log" | tail -1)
+fa_log "NAT events: $adds creates ($add_ports ports, ${rebuilt:-?} rebuilt), $dels deletes ($del_ports ports)"
+[ "$adds $add_ports $dels $del_ports" = "$N $N $N $N" ] \
+    || { fa_log "FAIL: NAT events: want $N creates and $N deletes, one per port"; fail=1; }
 [ "$fail" -eq 0 ] || exit 1
 echo "PASS: storm of $N connections with $events overrun(s), nothing lost after resync"

@@ -576,6 +576,34 @@ TEST(ConntrackDecode, NatEventsFromNewAndDestroy)
     CHECK_FALSE(ct_to_nat_event(e, off, 9999999, ev));
 }
 
+TEST(ConntrackDecode, RecoveredNatCreateFromDestroyOrDump)
+{
+    // A DESTROY whose NEW was lost: the create is rebuilt from it, timed by its start stamp.
+    size_t n = build_tcp_destroy(m);
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    const int64_t off = 1699999000000;
+    const uint64_t start_ns = e.tstamp_start_ns;
+    NatEvent ev;
+    CHECK(ct_recovered_nat_create(e, start_ns, off, 9999999, ev));
+    LONGS_EQUAL(1, ev.event);                   // create, although the message is a DESTROY
+    UNSIGNED_LONGS_EQUAL(1000000, ev.time_ms);  // CTA_TIMESTAMP_START, not the stop
+    CHECK(is_v4(ev.src, kV4Client));
+    CHECK(is_v4(ev.post_src, kV4Router));
+    LONGS_EQUAL(40000, ev.src_port);
+    LONGS_EQUAL(61000, ev.post_src_port);
+    LONGS_EQUAL(80, ev.post_dst_port);
+    e.event = CtEvent::update;                  // a dump reply: the same
+    CHECK(ct_recovered_nat_create(e, start_ns, off, 9999999, ev));
+    LONGS_EQUAL(1, ev.event);
+    // Started before the listener (1 ns later): not ours to report.
+    CHECK_FALSE(ct_recovered_nat_create(e, start_ns + 1, off, 9999999, ev));
+    e.has_tstamp_start = 0;                     // no start stamp: unknown, nothing rebuilt
+    CHECK_FALSE(ct_recovered_nat_create(e, 0, off, 9999999, ev));
+    e.has_tstamp_start = 1;
+    e.status = 0x0e;                            // not NATed
+    CHECK_FALSE(ct_recovered_nat_create(e, 0, off, 9999999, ev));
+}
+
 TEST(ConntrackDecode, IcmpNatEventCarriesEchoIdentifiers)
 {
     size_t n = build_icmp_nat_new(m);
