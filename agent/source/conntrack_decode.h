@@ -40,7 +40,7 @@ enum : uint32_t {
     kIpsSrcNat = 1u << 4,
     kIpsDstNat = 1u << 5,
     kIpsDying = 1u << 9,
-    kIpsOffload = 1u << 14,    // software flow offload: packets bypass the ct counters
+    kIpsOffload = 1u << 14,    // software flow offload (counted only with a counter flowtable)
     kIpsHwOffload = 1u << 15,  // hardware flow offload
 };
 // enum tcp_conntrack (linux/netfilter/nf_conntrack_tcp.h).
@@ -166,7 +166,8 @@ struct CtOwnSocket {
 bool ct_is_own_export(const CtTuple& orig, const CtOwnSocket* own, size_t n);
 
 // Flow offload (nftables flowtable, software or hardware): packets of an offloaded connection
-// bypass the conntrack counters, so its records undercount. The listener warns once per run;
+// reach the conntrack counters only when the flowtable has the counter flag; without it its
+// records undercount. The listener warns once per run;
 // note() counts offloaded entries and returns true exactly once, for the first one seen.
 struct CtOffloadNotice {
     uint64_t entries = 0;  // offloaded entries seen (events and dump replies)

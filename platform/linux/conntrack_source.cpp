@@ -407,8 +407,9 @@ private:
             if (kind == CtMsgKind::done || kind == CtMsgKind::error) return true;
             if (kind != CtMsgKind::entry) continue;
             if (offload_.note(e))
-                log(LogLevel::warn, "conntrack: flow offload is active (connection %s); "
-                    "offloaded packets bypass the conntrack counters and are not counted",
+                log(LogLevel::warn, "conntrack: flow offload is active (connection %s): "
+                    "offloaded packets reach the conntrack counters only if the flowtable has "
+                    "the counter flag (nft list flowtables); without it they are not counted",
                     e.status & kIpsHwOffload ? "offloaded to hardware" : "in a flowtable");
             if (n_own_ > 0 && ct_is_own_export(e.orig, own_, size_t(n_own_))) {
                 ++own_skipped_;
