@@ -5,6 +5,7 @@
 #include "export/exporter.h"
 
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <vector>
 
@@ -245,6 +246,92 @@ ExporterConfig cfg_of(Protocol p)
     return c;
 }
 
+// One exporter with the fake options that is its own capture sink: each test, and each pass of
+// a test's loop over protocols or variants, starts from a fresh one.
+struct Harness : CaptureSink {
+    FakeOptions opts;
+    Exporter ex;
+    // The status goes back to the test, whose own CHECK then fails at its own line.
+    Status init(const ExporterConfig& c) { return ex.init(c, *this, opts); }
+    Status init(Protocol p) { return init(cfg_of(p)); }
+    // `recs` added at `mono`, then flushed: one datagram when they fit.
+    void send(std::initializer_list<FlowRecord> recs, MonoMs mono = 10000)
+    {
+        for (const FlowRecord& r : recs) ex.add(r, at(mono));
+        ex.flush(at(mono));
+    }
+    // A datagram of templates + options (send_options), then one of `recs`.
+    void options_then(std::initializer_list<FlowRecord> recs, MonoMs mono = 10000)
+    {
+        ex.send_options(at(mono));
+        send(recs, mono);
+    }
+    // The NAT event alone in a datagram, at 10 s like the golden records.
+    void send_nat(const NatEvent& ev)
+    {
+        ex.add_nat(ev, at(10000));
+        ex.flush(at(10000));
+    }
+    void options_then_nat(const NatEvent& ev)
+    {
+        ex.send_options(at(10000));
+        send_nat(ev);
+    }
+};
+
+// Configs of a conntrack-fed exporter: NAT44 session events; biflow records (which carry the
+// NAT fields); conntrack mark and zone on top of either layout.
+ExporterConfig nat_events_cfg(Protocol p)
+{
+    ExporterConfig c = cfg_of(p);
+    c.nat_events = true;
+    return c;
+}
+
+ExporterConfig biflow_cfg()
+{
+    ExporterConfig c = cfg_of(Protocol::ipfix);
+    c.with_nat = true;
+    c.biflow = true;
+    return c;
+}
+
+ExporterConfig with_mark_zone(ExporterConfig c, bool mark, bool zone)
+{
+    c.with_mark = mark;
+    c.with_zone = zone;
+    return c;
+}
+
+// The mark/zone template tests send a v4 and a v6 record with these, different per record:
+// 0xdeadbeef has the top bit set and 0xffff is the largest zone, so a cut field shows.
+void set_mark_zone(FlowRecord& r4, FlowRecord& r6)
+{
+    r4.ct_mark = 0xdeadbeef;
+    r4.ct_zone = 3;
+    r6.ct_mark = 0x01020304;
+    r6.ct_zone = 0xffff;
+}
+
+// Their data datagram: the v4 record, then the v6 one, each under its own template.
+void check_two_records(const Msg& m, uint16_t v4_id, uint16_t v6_id)
+{
+    CHECK_FALSE(m.bad);
+    LONGS_EQUAL(2, m.recs.size());
+    LONGS_EQUAL(v4_id, m.recs[0].tid);
+    LONGS_EQUAL(v6_id, m.recs[1].tid);
+}
+
+// Their mark and zone fields: set_mark_zone()'s values when configured, else absent.
+void check_mark_zone(const Msg& m, bool mark, bool zone)
+{
+    CHECK(m.recs[0].num(137) == (mark ? 0xdeadbeefull : ~0ull));
+    CHECK(m.recs[0].num(234) == (zone ? 3ull : ~0ull));
+    CHECK(m.recs[1].num(137) == (mark ? 0x01020304ull : ~0ull));
+    CHECK(m.recs[1].num(234) == (zone ? 0xffffull : ~0ull));
+    LONGS_EQUAL(443, m.recs[0].num(11));  // the plain fields are where they were
+}
+
 } // namespace
 
 TEST_GROUP(Exporter) {};
@@ -252,16 +339,11 @@ TEST_GROUP(Exporter) {};
 // Datagram 0 = templates + options (send_options); datagram 1 = our record only, by hand.
 TEST(Exporter, IpfixGoldenV4AndV6)
 {
-    CaptureSink sink;
-    FakeOptions opts;
-    Exporter ex;
-    CHECK(ex.init(cfg_of(Protocol::ipfix), sink, opts) == Status::ok);
-    ex.send_options(at(10000));
-    ex.add(v4_rec(), at(10000));
-    ex.flush(at(10000));
-    ex.add(v6_icmp_rec(), at(10000));
-    ex.flush(at(10000));
-    LONGS_EQUAL(3, sink.dgrams.size());
+    Harness h;
+    CHECK(h.init(Protocol::ipfix) == Status::ok);
+    h.options_then({v4_rec()});
+    h.send({v6_icmp_rec()});
+    LONGS_EQUAL(3, h.dgrams.size());
     // RFC 7011 §3.1 header: version 10, length 81, export time 1700000010 s, sequence 5 (the
     // 5 options data records of datagram 0), domain 1. §3.3.2 set: ID 256, length 65.
     check_bytes(hex("000a 0051 6553f10a 00000005 00000001"
@@ -269,7 +351,7 @@ TEST(Exporter, IpfixGoldenV4AndV6)
                     "0a000001 c0a80102 3039 01bb 06 10 1b 0000 00000003 00000005 00 0064"
                     "000000000000000a 00000000000005dc"
                     "0000018bcfe57b88 0000018bcfe58b28 01"),
-                sink.dgrams[1]);
+                h.dgrams[1]);
     // v6 ICMP: destinationTransportPort 0, icmpTypeCodeIPv6 0x8000; sequence 6.
     check_bytes(hex("000a 0069 6553f10a 00000006 00000001"
                     "0101 0059"
@@ -277,12 +359,12 @@ TEST(Exporter, IpfixGoldenV4AndV6)
                     "0000 0000 3a 00 00 8000 00000002 00000003 01 0000"
                     "0000000000000001 0000000000000068"
                     "0000018bcfe57f70 0000018bcfe57f70 03"),
-                sink.dgrams[2]);
+                h.dgrams[2]);
     // Template set of datagram 0, by hand: v4 template 256 has 17 fields.
     std::vector<uint8_t> v4t = hex("0100 0011 0008 0004 000c 0004 0007 0002 000b 0002 0004 0001"
                                    "0005 0001 0006 0001 0020 0002 000a 0004 000e 0004 003d 0001"
                                    "003a 0002 0002 0008 0001 0008 0098 0008 0099 0008 0088 0001");
-    const std::vector<uint8_t>& d0 = sink.dgrams[0];
+    const std::vector<uint8_t>& d0 = h.dgrams[0];
     LONGS_EQUAL(2, Decoder::be16(&d0[16]));  // first set: template set
     MEMCMP_EQUAL(v4t.data(), &d0[20], v4t.size());
 
@@ -292,29 +374,24 @@ TEST(Exporter, IpfixGoldenV4AndV6)
     LONGS_EQUAL(6, m0.tmpl_records);
     LONGS_EQUAL(0, m0.seq);
     LONGS_EQUAL(d0.size(), m0.count_or_len);
-    Msg m1 = dec.parse(sink.dgrams[1]);
+    Msg m1 = dec.parse(h.dgrams[1]);
     CHECK_FALSE(m1.bad);
     LONGS_EQUAL(1, m1.recs.size());
     LONGS_EQUAL(0xc0a80102, m1.recs[0].num(12));
     LONGS_EQUAL(443, m1.recs[0].num(11));
     CHECK(m1.recs[0].num(152) == 1700000005000ull);
-    Msg m2 = dec.parse(sink.dgrams[2]);
+    Msg m2 = dec.parse(h.dgrams[2]);
     CHECK_FALSE(m2.bad);
     LONGS_EQUAL(0x8000, m2.recs[0].num(139));
 }
 
 TEST(Exporter, V9GoldenV4AndV6)
 {
-    CaptureSink sink;
-    FakeOptions opts;
-    Exporter ex;
-    CHECK(ex.init(cfg_of(Protocol::v9), sink, opts) == Status::ok);
-    ex.send_options(at(10000));
-    ex.add(v4_rec(), at(10000));
-    ex.flush(at(10000));
-    ex.add(v6_icmp_rec(), at(10000));
-    ex.flush(at(10000));
-    LONGS_EQUAL(3, sink.dgrams.size());
+    Harness h;
+    CHECK(h.init(Protocol::v9) == Status::ok);
+    h.options_then({v4_rec()});
+    h.send({v6_icmp_rec()});
+    LONGS_EQUAL(3, h.dgrams.size());
     // RFC 3954 §5.1: version 9, count 1, sysUptime 9000 ms (10000 - start 1000), unix_secs,
     // sequence 1 (one packet before), source id 1. FIRST/LAST_SWITCHED 4000/8000 ms.
     check_bytes(hex("0009 0001 00002328 6553f10a 00000001 00000001"
@@ -322,7 +399,7 @@ TEST(Exporter, V9GoldenV4AndV6)
                     "0a000001 c0a80102 3039 01bb 06 10 1b 0000 00000003 00000005 00 0064"
                     "000000000000000a 00000000000005dc"
                     "00000fa0 00001f40 01"),
-                sink.dgrams[1]);
+                h.dgrams[1]);
     // v9 ICMP: L4_DST_PORT carries type*256+code as well as ICMP_TYPE 32.
     check_bytes(hex("0009 0001 00002328 6553f10a 00000002 00000001"
                     "0101 0051"
@@ -330,9 +407,9 @@ TEST(Exporter, V9GoldenV4AndV6)
                     "0000 8000 3a 00 00 8000 00000002 00000003 01 0000"
                     "0000000000000001 0000000000000068"
                     "00001388 00001388 03"),
-                sink.dgrams[2]);
+                h.dgrams[2]);
     Decoder dec;
-    Msg m0 = dec.parse(sink.dgrams[0]);
+    Msg m0 = dec.parse(h.dgrams[0]);
     CHECK_FALSE(m0.bad);
     // Count = 2 data templates + 4 options templates + 2 + 2 + 1 options data records.
     LONGS_EQUAL(11, m0.count_or_len);
@@ -344,7 +421,7 @@ TEST(Exporter, V9GoldenV4AndV6)
     std::vector<uint8_t> st = hex("0001 0012 0102 0004 0004 0001 0004 0022 0004"
                                   "0001 001a 0105 0004 000c 0001 0004"
                                   "0030 0001 0031 0001 0032 0004");
-    const auto& d0 = sink.dgrams[0];
+    const auto& d0 = h.dgrams[0];
     CHECK(d0.size() >= 168 + st.size());
     MEMCMP_EQUAL(st.data(), &d0[168], st.size());
 }
@@ -353,12 +430,10 @@ TEST(Exporter, V9GoldenV4AndV6)
 // 16-byte header and the 148-byte template set; then the first two options data sets.
 TEST(Exporter, IpfixGoldenOptionsTemplates)
 {
-    CaptureSink sink;
-    FakeOptions opts;
-    Exporter ex;
-    CHECK(ex.init(cfg_of(Protocol::ipfix), sink, opts) == Status::ok);
-    ex.send_options(at(10000));
-    LONGS_EQUAL(1, sink.dgrams.size());
+    Harness h;
+    CHECK(h.init(Protocol::ipfix) == Status::ok);
+    h.ex.send_options(at(10000));
+    LONGS_EQUAL(1, h.dgrams.size());
     // 258: 2 fields, 1 scope: observationDomainId 149/4, samplingInterval 34/4; 4+6+8 = 18.
     // 261: 5 fields, 1 scope: 149/4, selectorId 302/8, selectorAlgorithm 304/1,
     //      samplingPacketInterval 305/4, samplingPacketSpace 306/4; 4+6+20 = 30.
@@ -375,7 +450,7 @@ TEST(Exporter, IpfixGoldenOptionsTemplates)
         "00a5 0008 00a6 0008 00a7 0008 00a8 0008"
         "0102 000c 00000001 00000064"
         "0105 0019 00000001 0000000000000001 01 00000001 00000063");
-    const auto& d0 = sink.dgrams[0];
+    const auto& d0 = h.dgrams[0];
     CHECK(d0.size() >= 164 + want.size());
     MEMCMP_EQUAL(want.data(), &d0[164], want.size());
 }
@@ -385,38 +460,30 @@ TEST(Exporter, IpfixGoldenOptionsTemplates)
 // 1000 - sysUptime + FIRST_SWITCHED (4000) gives the flow's start, 1700000005000 ms, exactly.
 TEST(Exporter, V9HeaderTimesShareOneInstant)
 {
-    CaptureSink sink;
-    FakeOptions opts;
-    Exporter ex;
-    CHECK(ex.init(cfg_of(Protocol::v9), sink, opts) == Status::ok);
-    ex.send_options(at(10250));
-    ex.add(v4_rec(), at(10250));
-    ex.flush(at(10250));
-    LONGS_EQUAL(2, sink.dgrams.size());
+    Harness h;
+    CHECK(h.init(Protocol::v9) == Status::ok);
+    h.options_then({v4_rec()}, 10250);
+    LONGS_EQUAL(2, h.dgrams.size());
     check_bytes(hex("0009 0001 00002710 6553f10b 00000001 00000001"
                     "0100 0039"
                     "0a000001 c0a80102 3039 01bb 06 10 1b 0000 00000003 00000005 00 0064"
                     "000000000000000a 00000000000005dc"
                     "00000fa0 00001f40 01"),
-                sink.dgrams[1]);
+                h.dgrams[1]);
 }
 
 TEST(Exporter, OptionsContent)
 {
     for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
-        CaptureSink sink;
-        FakeOptions opts;
-        Exporter ex;
-        CHECK(ex.init(cfg_of(p), sink, opts) == Status::ok);
-        ex.send_options(at(10000));
-        ex.add(v4_rec(), at(10000));
-        ex.flush(at(10000));
-        ex.send_options(at(20000));
-        LONGS_EQUAL(3, sink.dgrams.size());
+        Harness h;
+        CHECK(h.init(p) == Status::ok);
+        h.options_then({v4_rec()});
+        h.ex.send_options(at(20000));
+        LONGS_EQUAL(3, h.dgrams.size());
         Decoder dec;
-        dec.parse(sink.dgrams[0]);
-        dec.parse(sink.dgrams[1]);
-        Msg m = dec.parse(sink.dgrams[2]);
+        dec.parse(h.dgrams[0]);
+        dec.parse(h.dgrams[1]);
+        Msg m = dec.parse(h.dgrams[2]);
         CHECK_FALSE(m.bad);
         LONGS_EQUAL(5, m.recs.size());
         const Rec& s = m.recs[0];
@@ -450,7 +517,7 @@ TEST(Exporter, OptionsContent)
         const Rec& st = m.recs[4];
         LONGS_EQUAL(2, st.num(41));
         LONGS_EQUAL(1, st.num(42));
-        LONGS_EQUAL(sink.dgrams[0].size() + sink.dgrams[1].size(), st.num(40));
+        LONGS_EQUAL(h.dgrams[0].size() + h.dgrams[1].size(), st.num(40));
         LONGS_EQUAL(10, st.num(164));
         LONGS_EQUAL(1000, st.num(165));
         LONGS_EQUAL(0, st.num(166));
@@ -462,25 +529,23 @@ TEST(Exporter, SequenceCountAndPackingOverLongRuns)
 {
     for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
         for (uint16_t maxd : {uint16_t(512), uint16_t(577), uint16_t(1400), uint16_t(1499)}) {
-            CaptureSink sink;
-            FakeOptions opts;
+            Harness h;
             ExporterConfig c = cfg_of(p);
             c.max_datagram = maxd;
             c.template_refresh_datagrams = 7;
-            Exporter ex;
-            CHECK(ex.init(c, sink, opts) == Status::ok);
+            CHECK(h.init(c) == Status::ok);
             for (int i = 0; i < 10000; ++i) {
                 FlowRecord r = (i % 3 == 2) ? v6_icmp_rec() : v4_rec();
                 r.packets = uint64_t(i);  // identity of the record
-                ex.add(r, at(10000 + uint64_t(i)));
+                h.ex.add(r, at(10000 + uint64_t(i)));
             }
-            ex.flush(at(30000));
+            h.ex.flush(at(30000));
             Decoder dec;
             uint32_t data_before = 0;
             std::vector<int> seen(10000, 0);
             std::vector<Msg> msgs;
-            for (size_t k = 0; k < sink.dgrams.size(); ++k) {
-                const auto& d = sink.dgrams[k];
+            for (size_t k = 0; k < h.dgrams.size(); ++k) {
+                const auto& d = h.dgrams[k];
                 CHECK(d.size() <= maxd);
                 Msg m = dec.parse(d);
                 CHECK_FALSE(m.bad);
@@ -506,7 +571,7 @@ TEST(Exporter, SequenceCountAndPackingOverLongRuns)
                 size_t rl = next == 256 ? (p == Protocol::ipfix ? 61 : 53)
                                         : (p == Protocol::ipfix ? 85 : 77);
                 size_t need = rl + (msgs[k].last_set == next ? 0 : 4);
-                CHECK(sink.dgrams[k].size() + need > maxd);
+                CHECK(h.dgrams[k].size() + need > maxd);
             }
         }
     }
@@ -514,51 +579,41 @@ TEST(Exporter, SequenceCountAndPackingOverLongRuns)
 
 TEST(Exporter, RefreshByTime)
 {
-    CaptureSink sink;
-    FakeOptions opts;
+    Harness h;
     ExporterConfig c = cfg_of(Protocol::ipfix);
     c.template_refresh_s = 10;
-    Exporter ex;
-    CHECK(ex.init(c, sink, opts) == Status::ok);
-    for (int k = 0; k < 35; ++k) {
-        ex.add(v4_rec(), at(10000 + uint64_t(k) * 1000));
-        ex.flush(at(10000 + uint64_t(k) * 1000));
-    }
+    CHECK(h.init(c) == Status::ok);
+    for (int k = 0; k < 35; ++k) h.send({v4_rec()}, 10000 + uint64_t(k) * 1000);
     Decoder dec;
-    for (size_t k = 0; k < sink.dgrams.size(); ++k) {
-        Msg m = dec.parse(sink.dgrams[k]);
+    for (size_t k = 0; k < h.dgrams.size(); ++k) {
+        Msg m = dec.parse(h.dgrams[k]);
         CHECK_EQUAL(k % 10 == 0, m.tmpl_records == 6);
     }
     // tick alone sends a template datagram when due, and nothing when not.
-    size_t n = sink.dgrams.size();
-    ex.tick(at(10000 + 35 * 1000));
-    LONGS_EQUAL(n, sink.dgrams.size());
-    ex.tick(at(10000 + 40 * 1000));
-    LONGS_EQUAL(n + 1, sink.dgrams.size());
-    LONGS_EQUAL(6, dec.parse(sink.dgrams.back()).tmpl_records);
+    size_t n = h.dgrams.size();
+    h.ex.tick(at(10000 + 35 * 1000));
+    LONGS_EQUAL(n, h.dgrams.size());
+    h.ex.tick(at(10000 + 40 * 1000));
+    LONGS_EQUAL(n + 1, h.dgrams.size());
+    LONGS_EQUAL(6, dec.parse(h.dgrams.back()).tmpl_records);
 }
 
 TEST(Exporter, CollectorErrorResendsTemplatesAndCountsNotSent)
 {
-    CaptureSink sink;
-    FakeOptions opts;
-    Exporter ex;
-    CHECK(ex.init(cfg_of(Protocol::v9), sink, opts) == Status::ok);
+    Harness h;
+    CHECK(h.init(Protocol::v9) == Status::ok);
     // datagrams: 0 ok, 1 ok, 2 refused, 3 error, 4 ok, 5 ok, 6 ok, 7 again
-    sink.script = {SendResult::ok, SendResult::ok, SendResult::refused, SendResult::error,
-                   SendResult::ok, SendResult::ok, SendResult::ok, SendResult::again};
-    for (int k = 0; k < 9; ++k) {
-        ex.add(v4_rec(), at(10000));
-        ex.flush(at(10000));
-    }
+    h.script = {SendResult::ok, SendResult::ok, SendResult::refused, SendResult::error,
+                SendResult::ok, SendResult::ok, SendResult::ok, SendResult::again};
+    for (int k = 0; k < 9; ++k) h.send({v4_rec()});
     Decoder dec;
     const bool want[9] = {true, false, false, true, true, true, false, false, false};
     for (size_t k = 0; k < 9; ++k) {
-        Msg m = dec.parse(sink.dgrams[k]);
+        Msg m = dec.parse(h.dgrams[k]);
         LONGS_EQUAL(k, m.seq);
         CHECK_EQUAL(want[k], m.tmpl_records == 6);
     }
-    const ExporterCounters& c = ex.counters();
+    const ExporterCounters& c = h.ex.counters();
     LONGS_EQUAL(3, c.not_sent_messages);
     LONGS_EQUAL(3, c.not_sent_flows);
     LONGS_EQUAL(30, c.not_sent_packets);
@@ -572,14 +627,12 @@ TEST(Exporter, CollectorErrorResendsTemplatesAndCountsNotSent)
 
 TEST(Exporter, RejectsDatagramTooSmallForTemplates)
 {
-    CaptureSink sink;
-    FakeOptions opts;
+    Harness h;
     ExporterConfig c = cfg_of(Protocol::ipfix);
     c.max_datagram = 100;
-    Exporter ex;
-    CHECK(ex.init(c, sink, opts) == Status::bad_input);
-    ex.add(v4_rec(), at(1));  // must not crash
-    LONGS_EQUAL(0, sink.dgrams.size());
+    CHECK(h.init(c) == Status::bad_input);
+    h.ex.add(v4_rec(), at(1));  // must not crash
+    LONGS_EQUAL(0, h.dgrams.size());
 }
 
 // Conntrack mark/zone: appended last (137 commonPropertiesId, 234 ingressVRFID, 4 bytes each),
@@ -593,27 +646,17 @@ TEST(Exporter, ConntrackMarkAndZoneTemplatesHaveTheirOwnIds)
                  {true, true, 276, 277}};
     for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
         for (const Case& c : cases) {
-            CaptureSink sink;
-            FakeOptions opts;
-            Exporter ex;
+            Harness h;
             ExporterConfig ec = cfg_of(p);
             ec.with_nat = true;
-            ec.with_mark = c.mark;
-            ec.with_zone = c.zone;
-            CHECK(ex.init(ec, sink, opts) == Status::ok);
-            ex.send_options(at(10000));
+            CHECK(h.init(with_mark_zone(ec, c.mark, c.zone)) == Status::ok);
             FlowRecord r4 = v4_rec(), r6 = v6_icmp_rec();
-            r4.ct_mark = 0xdeadbeef;
-            r4.ct_zone = 3;
+            set_mark_zone(r4, r6);
             r4.flags = kRecHasNat | kRecHasMark | kRecHasZone;
-            r6.ct_mark = 0x01020304;
-            r6.ct_zone = 0xffff;
-            ex.add(r4, at(10000));
-            ex.add(r6, at(10000));
-            ex.flush(at(10000));
-            LONGS_EQUAL(2, sink.dgrams.size());
+            h.options_then({r4, r6});
+            LONGS_EQUAL(2, h.dgrams.size());
             Decoder dec;
-            CHECK_FALSE(dec.parse(sink.dgrams[0]).bad);
+            CHECK_FALSE(dec.parse(h.dgrams[0]).bad);
             for (uint16_t id : {c.v4_id, c.v6_id}) {
                 auto it = dec.tmpl.find(id);
                 CHECK(it != dec.tmpl.end());
@@ -635,16 +678,9 @@ TEST(Exporter, ConntrackMarkAndZoneTemplatesHaveTheirOwnIds)
             size_t data_tmpls = 0;
             for (auto& t : dec.tmpl) data_tmpls += t.first < 258 || t.first >= 262;
             LONGS_EQUAL(2, data_tmpls);
-            Msg m = dec.parse(sink.dgrams[1]);
-            CHECK_FALSE(m.bad);
-            LONGS_EQUAL(2, m.recs.size());
-            LONGS_EQUAL(c.v4_id, m.recs[0].tid);
-            LONGS_EQUAL(c.v6_id, m.recs[1].tid);
-            CHECK(m.recs[0].num(137) == (c.mark ? 0xdeadbeefull : ~0ull));
-            CHECK(m.recs[0].num(234) == (c.zone ? 3ull : ~0ull));
-            CHECK(m.recs[1].num(137) == (c.mark ? 0x01020304ull : ~0ull));
-            CHECK(m.recs[1].num(234) == (c.zone ? 0xffffull : ~0ull));
-            LONGS_EQUAL(443, m.recs[0].num(11));  // the plain fields are where they were
+            Msg m = dec.parse(h.dgrams[1]);
+            check_two_records(m, c.v4_id, c.v6_id);
+            check_mark_zone(m, c.mark, c.zone);
         }
     }
 }
@@ -700,23 +736,34 @@ const char* const kNat44Template = "0106 000b 0143 0008 0008 0004 000c 0004 0007
 const char* const kNat44Record = "0000018bcfe58358 0a000001 c0a80102 3039 01bb"
                                  "cb007101 c0a80102 ee48 01bb 06 01";
 
+// hex(head) then hex(rec): a golden header and set header before the shared golden record.
+std::vector<uint8_t> hex_cat(const char* head, const char* rec)
+{
+    std::vector<uint8_t> out = hex(head), r = hex(rec);
+    out.insert(out.end(), r.begin(), r.end());
+    return out;
+}
+
+// The NAT44 golden tests' run: datagram 0 = templates (262 among them) + options, datagram 1 =
+// the event of v4_nat_event() alone.
+void send_nat44_golden(Harness& h, Protocol p)
+{
+    CHECK(h.init(nat_events_cfg(p)) == Status::ok);
+    h.options_then_nat(v4_nat_event());
+    LONGS_EQUAL(2, h.dgrams.size());
+    CHECK(contains(h.dgrams[0], hex(kNat44Template)));
+}
+
 } // namespace
 
 // RFC 5103: one record per connection with reverse counters under PEN 29305 (enterprise bit
 // set, PEN after the length, RFC 7011 §3.2) and biflowDirection 239 = initiator (1).
 TEST(Exporter, IpfixBiflowGolden)
 {
-    CaptureSink sink;
-    FakeOptions opts;
-    Exporter ex;
-    ExporterConfig c = cfg_of(Protocol::ipfix);
-    c.with_nat = true;
-    c.biflow = true;
-    CHECK(ex.init(c, sink, opts) == Status::ok);
-    ex.send_options(at(10000));
-    ex.add(v4_biflow_rec(), at(10000));
-    ex.flush(at(10000));
-    LONGS_EQUAL(2, sink.dgrams.size());
+    Harness h;
+    CHECK(h.init(biflow_cfg()) == Status::ok);
+    h.options_then({v4_biflow_rec()});
+    LONGS_EQUAL(2, h.dgrams.size());
     // Template 278 (biflow, its own ID): the 17 uniflow fields, 225-228, then 0x8002/8 PEN
     // 29305, 0x8001/8 PEN 29305, 239/1: 24 fields, 4 + 22 * 4 + 2 * 8 = 108 bytes.
     std::vector<uint8_t> t = hex("0116 0018 0008 0004 000c 0004 0007 0002 000b 0002 0004 0001"
@@ -724,7 +771,7 @@ TEST(Exporter, IpfixBiflowGolden)
                                  "003a 0002 0002 0008 0001 0008 0098 0008 0099 0008 0088 0001"
                                  "00e1 0004 00e2 0004 00e3 0002 00e4 0002"
                                  "8002 0008 00007279 8001 0008 00007279 00ef 0001");
-    MEMCMP_EQUAL(t.data(), &sink.dgrams[0][20], t.size());
+    MEMCMP_EQUAL(t.data(), &h.dgrams[0][20], t.size());
     // Record: 61 uniflow bytes + post-NAT 12 + reverse packets 7, octets 5000000000 + 01.
     check_bytes(hex("000a 006e 6553f10a 00000005 00000001"
                     "0116 005e"
@@ -733,118 +780,83 @@ TEST(Exporter, IpfixBiflowGolden)
                     "0000018bcfe57b88 0000018bcfe58b28 01"
                     "cb007101 c0a80102 ee48 01bb"
                     "0000000000000007 000000012a05f200 01"),
-                sink.dgrams[1]);
+                h.dgrams[1]);
     // One record for the whole connection, not one per direction.
-    CHECK(ex.counters().records == 1);
+    CHECK(h.ex.counters().records == 1);
 }
 
 TEST(Exporter, BiflowNeedsIpfix)
 {
-    CaptureSink sink;
-    FakeOptions opts;
-    Exporter ex;
+    Harness h;
     ExporterConfig c = cfg_of(Protocol::v9);
     c.biflow = true;
-    CHECK(ex.init(c, sink, opts) == Status::bad_input);
+    CHECK(h.init(c) == Status::bad_input);
 }
 
 // A uniflow exporter writes only the forward fields of a record that carries reverse counters.
 TEST(Exporter, UniflowIgnoresReverseCounters)
 {
-    CaptureSink a, b;
-    FakeOptions opts;
-    Exporter plain, fed;
+    Harness plain, fed;
     ExporterConfig c = cfg_of(Protocol::ipfix);
     c.with_nat = true;
-    CHECK(plain.init(c, a, opts) == Status::ok);
-    CHECK(fed.init(c, b, opts) == Status::ok);
+    CHECK(plain.init(c) == Status::ok);
+    CHECK(fed.init(c) == Status::ok);
     FlowRecord uni = v4_biflow_rec();
     uni.flags = kRecHasNat;
     uni.rev_packets = uni.rev_octets = 0;
-    plain.add(uni, at(10000));
-    plain.flush(at(10000));
-    fed.add(v4_biflow_rec(), at(10000));
-    fed.flush(at(10000));
-    LONGS_EQUAL(1, a.dgrams.size());
-    check_bytes(a.dgrams[0], b.dgrams[0]);
+    plain.send({uni});
+    fed.send({v4_biflow_rec()});
+    LONGS_EQUAL(1, plain.dgrams.size());
+    check_bytes(plain.dgrams[0], fed.dgrams[0]);
 }
 
 TEST(Exporter, Nat44EventIpfixGolden)
 {
-    CaptureSink sink;
-    FakeOptions opts;
-    Exporter ex;
-    ExporterConfig c = cfg_of(Protocol::ipfix);
-    c.nat_events = true;
-    CHECK(ex.init(c, sink, opts) == Status::ok);
-    ex.send_options(at(10000));
-    ex.add_nat(v4_nat_event(), at(10000));
-    ex.flush(at(10000));
-    LONGS_EQUAL(2, sink.dgrams.size());
-    CHECK(contains(sink.dgrams[0], hex(kNat44Template)));
+    Harness h;
+    send_nat44_golden(h, Protocol::ipfix);
     Decoder dec;
-    Msg m0 = dec.parse(sink.dgrams[0]);
+    Msg m0 = dec.parse(h.dgrams[0]);
     CHECK_FALSE(m0.bad);
     LONGS_EQUAL(7, m0.tmpl_records);  // 256, 257, 262 + 4 options templates
     // Header: length 16 + 4 + 34 = 54, sequence 5; set 262, length 38.
-    std::vector<uint8_t> want = hex("000a 0036 6553f10a 00000005 00000001 0106 0026");
-    std::vector<uint8_t> rec = hex(kNat44Record);
-    want.insert(want.end(), rec.begin(), rec.end());
-    check_bytes(want, sink.dgrams[1]);
+    check_bytes(hex_cat("000a 0036 6553f10a 00000005 00000001 0106 0026", kNat44Record),
+                h.dgrams[1]);
     // A data record for the IPFIX sequence number, not a flow; IPv6 events are never written.
     NatEvent v6 = v4_nat_event();
     v6.src[10] = 0;
-    ex.add_nat(v6, at(10000));
-    ex.flush(at(10000));
-    LONGS_EQUAL(2, sink.dgrams.size());
-    CHECK(ex.counters().nat_events == 1);
-    CHECK(ex.counters().records == 0);
-    ex.add(v4_rec(), at(10000));
-    ex.flush(at(10000));
-    Msg m2 = dec.parse(sink.dgrams[2]);
+    h.send_nat(v6);
+    LONGS_EQUAL(2, h.dgrams.size());
+    CHECK(h.ex.counters().nat_events == 1);
+    CHECK(h.ex.counters().records == 0);
+    h.send({v4_rec()});
+    Msg m2 = dec.parse(h.dgrams[2]);
     LONGS_EQUAL(6, m2.seq);
 }
 
 TEST(Exporter, Nat44EventV9Golden)
 {
-    CaptureSink sink;
-    FakeOptions opts;
-    Exporter ex;
-    ExporterConfig c = cfg_of(Protocol::v9);
-    c.nat_events = true;
-    CHECK(ex.init(c, sink, opts) == Status::ok);
-    ex.send_options(at(10000));
-    ex.add_nat(v4_nat_event(), at(10000));
-    ex.flush(at(10000));
-    LONGS_EQUAL(2, sink.dgrams.size());
-    CHECK(contains(sink.dgrams[0], hex(kNat44Template)));
+    Harness h;
+    send_nat44_golden(h, Protocol::v9);
     // Count 1, sysUptime 9000, sequence 1; FlowSet 262, length 38.
-    std::vector<uint8_t> want = hex("0009 0001 00002328 6553f10a 00000001 00000001 0106 0026");
-    std::vector<uint8_t> rec = hex(kNat44Record);
-    want.insert(want.end(), rec.begin(), rec.end());
-    check_bytes(want, sink.dgrams[1]);
+    check_bytes(hex_cat("0009 0001 00002328 6553f10a 00000001 00000001 0106 0026", kNat44Record),
+                h.dgrams[1]);
 }
 
 // A NAT event record in a datagram the collector refused is exported as lost: IE 166
 // notSentFlowTotalCount of the next statistics record counts it (there is no flow in it).
 TEST(Exporter, NatEventNotSentIsInTheStatistics)
 {
-    CaptureSink sink;
-    FakeOptions opts;
-    Exporter ex;
-    ExporterConfig c = cfg_of(Protocol::ipfix);
-    c.nat_events = true;
-    CHECK(ex.init(c, sink, opts) == Status::ok);
-    ex.send_options(at(10000));                   // datagram 0: ok
-    sink.script = {SendResult::ok, SendResult::refused};
-    ex.add_nat(v4_nat_event(), at(10000));
-    ex.flush(at(10000));                          // datagram 1: refused
-    LONGS_EQUAL(1, ex.counters().not_sent_nat_events);
-    LONGS_EQUAL(0, ex.counters().not_sent_flows);
-    ex.send_options(at(11000));
+    Harness h;
+    CHECK(h.init(nat_events_cfg(Protocol::ipfix)) == Status::ok);
+    h.ex.send_options(at(10000));                   // datagram 0: ok
+    h.script = {SendResult::ok, SendResult::refused};
+    h.send_nat(v4_nat_event());                     // datagram 1: refused
+    LONGS_EQUAL(1, h.ex.counters().not_sent_nat_events);
+    LONGS_EQUAL(0, h.ex.counters().not_sent_flows);
+    h.ex.send_options(at(11000));
     Decoder dec;
-    dec.parse(sink.dgrams[0]);
-    Msg m = dec.parse(sink.dgrams.back());
+    dec.parse(h.dgrams[0]);
+    Msg m = dec.parse(h.dgrams.back());
     bool found = false;
     for (const Rec& r : m.recs) {
         if (r.tid != 260) continue;
@@ -857,15 +869,11 @@ TEST(Exporter, NatEventNotSentIsInTheStatistics)
 // Without nat_events: no template 262 and add_nat() writes nothing.
 TEST(Exporter, NatEventsOffByDefault)
 {
-    CaptureSink sink;
-    FakeOptions opts;
-    Exporter ex;
-    CHECK(ex.init(cfg_of(Protocol::ipfix), sink, opts) == Status::ok);
-    ex.send_options(at(10000));
-    ex.add_nat(v4_nat_event(), at(10000));
-    ex.flush(at(10000));
-    LONGS_EQUAL(1, sink.dgrams.size());
-    CHECK_FALSE(contains(sink.dgrams[0], hex("0106 000b")));
+    Harness h;
+    CHECK(h.init(Protocol::ipfix) == Status::ok);
+    h.options_then_nat(v4_nat_event());
+    LONGS_EQUAL(1, h.dgrams.size());
+    CHECK_FALSE(contains(h.dgrams[0], hex("0106 000b")));
 }
 
 // Biflow templates with conntrack mark/zone: reverse fields, then mark and zone, under the
@@ -875,31 +883,18 @@ TEST(Exporter, BiflowTemplatesHaveTheirOwnIdsWithMarkAndZone)
     for (int variant = 0; variant < 4; ++variant) {
         const bool mark = variant & 1, zone = variant & 2;
         const uint16_t v4_id = uint16_t(278 + 2 * variant), v6_id = uint16_t(v4_id + 1);
-        CaptureSink sink;
-        FakeOptions opts;
-        Exporter ex;
-        ExporterConfig ec = cfg_of(Protocol::ipfix);
-        ec.with_nat = true;
-        ec.biflow = true;
-        ec.with_mark = mark;
-        ec.with_zone = zone;
-        CHECK(ex.init(ec, sink, opts) == Status::ok);
-        ex.send_options(at(10000));
+        Harness h;
+        CHECK(h.init(with_mark_zone(biflow_cfg(), mark, zone)) == Status::ok);
         FlowRecord r4 = v4_biflow_rec(), r6 = v6_icmp_rec();
-        r4.ct_mark = 0xdeadbeef;
-        r4.ct_zone = 3;
+        set_mark_zone(r4, r6);
         r4.flags = uint8_t(r4.flags | kRecHasMark | kRecHasZone);
         r6.flags = uint8_t(kRecBiflow | kRecHasMark | kRecHasZone);
         r6.rev_packets = 1;
         r6.rev_octets = 104;
-        r6.ct_mark = 0x01020304;
-        r6.ct_zone = 0xffff;
-        ex.add(r4, at(10000));
-        ex.add(r6, at(10000));
-        ex.flush(at(10000));
-        LONGS_EQUAL(2, sink.dgrams.size());
+        h.options_then({r4, r6});
+        LONGS_EQUAL(2, h.dgrams.size());
         Decoder dec;
-        CHECK_FALSE(dec.parse(sink.dgrams[0]).bad);
+        CHECK_FALSE(dec.parse(h.dgrams[0]).bad);
         size_t data_tmpls = 0;
         for (auto& t : dec.tmpl) data_tmpls += t.first < 258 || t.first > 262;
         LONGS_EQUAL(2, data_tmpls);
@@ -916,19 +911,12 @@ TEST(Exporter, BiflowTemplatesHaveTheirOwnIdsWithMarkAndZone)
             if (mark) LONGS_EQUAL(137, f[f.size() - tail].first);
             if (zone) LONGS_EQUAL(234, f.back().first);
         }
-        Msg m = dec.parse(sink.dgrams[1]);
-        CHECK_FALSE(m.bad);
-        LONGS_EQUAL(2, m.recs.size());
-        LONGS_EQUAL(v4_id, m.recs[0].tid);
-        LONGS_EQUAL(v6_id, m.recs[1].tid);
+        Msg m = dec.parse(h.dgrams[1]);
+        check_two_records(m, v4_id, v6_id);
         CHECK(m.recs[0].num(0x8002) == 7);
         CHECK(m.recs[0].num(0x8001) == 5000000000ull);
         CHECK(m.recs[0].num(239) == 1);
         CHECK(m.recs[1].num(0x8002) == 1);
-        CHECK(m.recs[0].num(137) == (mark ? 0xdeadbeefull : ~0ull));
-        CHECK(m.recs[0].num(234) == (zone ? 3ull : ~0ull));
-        CHECK(m.recs[1].num(137) == (mark ? 0x01020304ull : ~0ull));
-        CHECK(m.recs[1].num(234) == (zone ? 0xffffull : ~0ull));
-        LONGS_EQUAL(443, m.recs[0].num(11));
+        check_mark_zone(m, mark, zone);
     }
 }
