@@ -53,6 +53,7 @@ public:
     // SourceSink (packet deltas into the table; finished records straight to the exporters)
     // and RecordSink (records the table emits): one on_record serves both.
     void on_delta(const FlowDelta& delta) override;
+    void on_deltas(const FlowDelta* d, size_t n) override;
     void on_record(const FlowRecord& record) override;
     // Biflow records (kRecBiflow) go whole to biflow collectors and split into the two uniflow
     // records (flow/biflow.h) to the others and to JSON. NAT events go to the nat_events
@@ -82,6 +83,8 @@ public:
     const AgentStats& stats() const { return stats_; }
 
 private:
+    void on_delta(const FlowDelta& delta, uint64_t key_hash);
+
     FlowTable table_;
     Exporter exporters_[kMaxCollectors];
     int exporter_count_ = 0;

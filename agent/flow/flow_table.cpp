@@ -233,14 +233,26 @@ inline bool ends_tcp(const FlowDelta& d)
 
 } // namespace
 
+void FlowTable::prefetch(uint64_t h) const
+{
+    if (buckets_ == nullptr) return;
+    const Bucket& b = buckets_[h & (buckets_n_ - 1)];
+    __builtin_prefetch(&b, 1);
+    __builtin_prefetch(&b.tcp_flags[kW - 1], 1);  // a 760-byte bucket's header may cross a line
+}
+
 Status FlowTable::update(const FlowDelta& d, RecordSink& sink)
+{
+    return update(d, buckets_ ? hash(d.key) : 0, sink);
+}
+
+Status FlowTable::update(const FlowDelta& d, uint64_t h, RecordSink& sink)
 {
     if (buckets_ == nullptr || d.last_ms < d.first_ms) {
         stats_.bad_deltas++;
         return Status::bad_input;
     }
     stats_.updates++;
-    uint64_t h = hash(d.key);
     Bucket& b = buckets_[h & (buckets_n_ - 1)];
     uint8_t tag = uint8_t(h >> 56);
     if (tag == 0) tag = 1;

@@ -75,6 +75,12 @@ public:
     // Status::full = the flow was dropped (drop policy, counted); Status::bad_input = the delta
     // is malformed (last_ms < first_ms) or init() has not succeeded.
     [[nodiscard]] Status update(const FlowDelta& d, RecordSink& sink);
+    // For a caller that knows its next keys a few deltas ahead (a drain batch): key_hash() of
+    // each, prefetch() of the hash some deltas before update() with it, which then finds the
+    // bucket header in cache instead of waiting for memory. prefetch() is a hint only.
+    uint64_t key_hash(const FlowKey& k) const { return hash(k); }
+    void prefetch(uint64_t key_hash) const;
+    [[nodiscard]] Status update(const FlowDelta& d, uint64_t key_hash, RecordSink& sink);
     // Amortised: scans ceil(buckets * elapsed / sweep_ms) buckets (elapsed = ms since the
     // previous call), resuming where the previous call stopped. The first call, a gap of a
     // whole sweep or more, and a clock that went backwards scan every bucket once. Exports

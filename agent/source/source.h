@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
+#include <cstddef>
+
 #include "flow/flow_record.h"
 #include "flow/nat_event.h"
 
@@ -14,6 +16,12 @@ class SourceSink {
 public:
     virtual ~SourceSink() = default;
     virtual void on_delta(const FlowDelta& delta) = 0;
+    // The same for `n` deltas in order (a drain delivers thousands at once): the agent uses
+    // the look-ahead to prefetch flow-table buckets.
+    virtual void on_deltas(const FlowDelta* d, size_t n)
+    {
+        for (size_t i = 0; i < n; ++i) on_delta(d[i]);
+    }
     virtual void on_record(const FlowRecord& record) = 0;
     virtual void on_nat_event(const NatEvent& ev) { (void)ev; }
 };

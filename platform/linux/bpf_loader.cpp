@@ -428,11 +428,9 @@ int BpfFlowObject::drain(SourceSink& sink)
 
     int delivered = 0;
     err = drain_cache(old, now, sink, &delivered);
-    if (err) return err;
-
-    err = drain_flows(old, now, sink, &delivered);
-    if (err) return err;
-    return delivered;
+    if (err == 0) err = drain_flows(old, now, sink, &delivered);
+    flush_batch(sink);  // what was read and cleared is delivered whatever failed after it
+    return err ? err : delivered;
 }
 
 int BpfFlowObject::stamp_time(MonoMs now)
@@ -448,13 +446,18 @@ int BpfFlowObject::stamp_time(MonoMs now)
 void BpfFlowObject::deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs now,
                             SourceSink& sink, int* delivered)
 {
-    FlowDelta d;
-    if (bpf_decode(k, v, now, d) != Status::ok) {
+    if (bpf_decode(k, v, now, batch_[batch_n_]) != Status::ok) {
         ++decode_errors_;
         return;
     }
-    sink.on_delta(d);
     ++*delivered;
+    if (++batch_n_ == kDeltaBatch) flush_batch(sink);
+}
+
+void BpfFlowObject::flush_batch(SourceSink& sink)
+{
+    if (batch_n_ != 0) sink.on_deltas(batch_, batch_n_);
+    batch_n_ = 0;
 }
 
 // Step 4 for the flow cache: every slot of generation `old` of every CPU is read, delivered

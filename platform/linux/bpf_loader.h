@@ -76,6 +76,7 @@ private:
     int drain_cache_mapped(uint32_t first, MonoMs now, SourceSink& sink, int* delivered);
     void deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs now, SourceSink& sink,
                  int* delivered);
+    void flush_batch(SourceSink& sink);
 
     bpf_object* obj_ = nullptr;
     int prog_fd_[3] = {-1, -1, -1};
@@ -98,6 +99,11 @@ private:
     static_assert((1u << FA_CACHE_BITS_MIN) <= kCacheChunk, "whole chunks");
     fa_cache_ent* slots_ = nullptr;     // kCacheChunk slots
     uint32_t* slot_keys_ = nullptr;     // kCacheChunk indexes for the batch calls
+    // Decoded deltas handed to the sink kDeltaBatch at a time (SourceSink::on_deltas), in
+    // drain order; drain() flushes the rest before it returns, on errors too.
+    static constexpr uint32_t kDeltaBatch = 32;
+    FlowDelta batch_[kDeltaBatch];
+    uint32_t batch_n_ = 0;
 };
 
 // Attachment of the programs to interfaces, undone by detach_all() (and by the destructor).
