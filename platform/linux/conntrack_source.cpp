@@ -227,13 +227,20 @@ public:
     {
         // A dump cycle (AF_INET, then AF_INET6) starts when a resync is pending (an overrun
         // since the last resync started) or every active_timeout / 2 for active-timeout deltas,
-        // so no tracked connection waits more than 1.5 active timeouts. At most kBudget recv()s
-        // per tick, so one tick never blocks the loop.
-        if (dump_family_ == 0 && dump_fd_ >= 0 && (resync_pending_ || now >= next_dump_ms_)) {
+        // so no tracked connection waits more than 1.5 active timeouts. Resyncs start at most
+        // every kResyncGapMs: in a storm the socket overruns again and again, and each resync
+        // walks the whole conntrack table in the kernel (70 % of the agent's CPU time in
+        // e2e.conntrack_storm when they ran back to back); a connection whose NEW was lost
+        // loses nothing by waiting (its DESTROY, or the next dump, catches it). At most kBudget
+        // recv()s per tick, so one tick never blocks the loop.
+        const bool resync_due =
+            resync_pending_ && (resyncs_ == 0 || now - last_resync_ms_ >= kResyncGapMs);
+        if (dump_family_ == 0 && dump_fd_ >= 0 && (resync_due || now >= next_dump_ms_)) {
             next_dump_ms_ = now + (active_ms_ / 2 > 0 ? active_ms_ / 2 : 1);
             resync_ = resync_pending_;
             if (resync_) {
                 resync_pending_ = false;
+                last_resync_ms_ = now;
                 ++resyncs_;
                 log(LogLevel::warn, "conntrack: event socket overrun (ENOBUFS, %llu so far): "
                     "resync dump started (DESTROY events are re-delivered by the kernel)",
@@ -685,6 +692,8 @@ private:
     bool cycle_sweepable_ = false; // the running cycle started kSweepHoldMs after any overrun
     MonoMs last_overrun_ms_ = 0;
     static constexpr MonoMs kSweepHoldMs = 30000;  // point 5 at the top
+    MonoMs last_resync_ms_ = 0;
+    static constexpr MonoMs kResyncGapMs = 5000;   // on_tick()
     size_t dead_ = 0;              // tombstones in the table
     uint64_t resyncs_ = 0, cycle_records_ = 0, own_skipped_ = 0;
     uint64_t overruns_ = 0;        // ENOBUFS on the event socket
