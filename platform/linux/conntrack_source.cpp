@@ -14,8 +14,8 @@
 //  2. What an overrun can lose is NEW events (the kernel folds a failed NEW into the entry's next
 //     event, which for us is its DESTROY). Without its NEW a connection has no tracking slot, so
 //     it would get no active-timeout records. So each ENOBUFS is counted (drops().source_events,
-//     logged) and followed by a resync dump, started on the next tick after the overrun and read
-//     with the same per-tick budget as the active-timeout dump: every live connection gets a
+//     logged) and followed by a resync dump, started on the next tick after the overrun (at most
+//     one every kResyncGapMs) and read with the same per-tick budget as the active-timeout dump: every live connection gets a
 //     slot, so it gets its active-timeout records from then on, and its DESTROY exports the
 //     rest. The resync is a plain dump cycle started early: it exports only the connections
 //     whose active timeout is due, so an overrun (a storm) is not followed by a burst of
