@@ -3,8 +3,9 @@
 //
 // Loss handling, and why it is exact. Counters reach us two ways: DESTROY events (final
 // counters) and dumps of the table (live counters). Per connection the tracking table (fixed
-// size, keyed by conntrack id and tuple hash) remembers what was already exported, and every record is the
-// delta against that, so any mix of dumps and one DESTROY sums to the connection's total.
+// size, keyed by conntrack id and tuple hash) remembers what was already exported, and every
+// record is the delta against that, so any mix of dumps and one DESTROY sums to the connection's
+// total.
 //  1. DESTROY is never lost. The event socket sets NETLINK_BROADCAST_ERROR: when a DESTROY cannot
 //     be queued (socket full), the broadcast fails with ENOBUFS towards ctnetlink, and the
 //     kernel's event cache keeps the dying entry, with its final counters, and re-delivers the
@@ -15,11 +16,11 @@
 //     event, which for us is its DESTROY). Without its NEW a connection has no tracking slot, so
 //     it would get no active-timeout records. So each ENOBUFS is counted (drops().source_events,
 //     logged) and followed by a resync dump, started on the next tick after the overrun (at most
-//     one every kResyncGapMs) and read with the same per-tick budget as the active-timeout dump: every live connection gets a
-//     slot, so it gets its active-timeout records from then on, and its DESTROY exports the
-//     rest. The resync is a plain dump cycle started early: it exports only the connections
-//     whose active timeout is due, so an overrun (a storm) is not followed by a burst of
-//     records for every live connection.
+//     one every kResyncGapMs) and read with the same per-tick budget as the active-timeout
+//     dump: every live connection gets a slot, so it gets its active-timeout records from then
+//     on, and its DESTROY exports the rest. The resync is a plain dump cycle started early: it
+//     exports only the connections whose active timeout is due, so an overrun (a storm) is not
+//     followed by a burst of records for every live connection.
 //  3. The race between the two sockets: a dump reply for X can be read after X's DESTROY was
 //     processed (the kernel built the dump chunk before X died). Re-inserting X then would export
 //     its counters twice. So while a dump runs, a DESTROY leaves a tombstone (the slot marked dead,
@@ -234,7 +235,6 @@ public:
         // e2e.conntrack_storm when they ran back to back); a connection whose NEW was lost
         // loses nothing by waiting (its DESTROY, or the next dump, catches it). At most kBudget
         // recv()s per tick, so one tick never blocks the loop.
-        wall_offset_ms_ = LinuxClock().wall_offset_ms();
         const bool resync_due =
             resync_pending_ && (resyncs_ == 0 || now - last_resync_ms_ >= kResyncGapMs);
         if (dump_family_ == 0 && dump_fd_ >= 0 && (resync_due || now >= next_dump_ms_)) {
@@ -255,6 +255,7 @@ public:
             if (send_dump(dump_fd_, 2, kCtMsgGet)) dump_family_ = 2;
         }
         constexpr int kBudget = 64;  // recv() calls per tick (each up to 64 KiB of messages)
+        if (dump_family_ != 0) wall_offset_ms_ = LinuxClock().wall_offset_ms();
         for (int i = 0; i < kBudget && dump_family_ != 0; ++i) {
             ssize_t n = ::recv(dump_fd_, buf_, sizeof(buf_), MSG_DONTWAIT);
             if (n <= 0) {
@@ -414,8 +415,8 @@ private:
                 continue;
             }
             off += used;
-            if (kind == CtMsgKind::error && err != 0 && (mode == Mode::dump || mode == Mode::resync))
-                dump_failed_ = true;
+            const bool dumping = mode == Mode::dump || mode == Mode::resync;
+            if (kind == CtMsgKind::error && err != 0 && dumping) dump_failed_ = true;
             if (kind == CtMsgKind::done || kind == CtMsgKind::error) return true;
             if (kind != CtMsgKind::entry) continue;
             if (offload_.note(e))
