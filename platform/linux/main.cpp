@@ -11,6 +11,7 @@
 //  4. TERM/INT: final drain, every flow exported with forced_end, final statistics, exit 0.
 //     HUP: re-read the config; if valid, flush everything and restart with it; else keep going.
 #include <cerrno>
+#include <cstdarg>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -91,7 +92,24 @@ Source* make_source(SourceKind kind)
 
 // Resolves every collector so that a typo fails before anything starts. The message names the
 // file, the line of `address =`, the collector and the value.
-bool check_collectors(const Config& cfg)
+// A config error: on stderr before logging is set up (start, --check-config), through the
+// logger at a reload, so that with `log = syslog` the reason reaches syslog too.
+void config_error(bool via_log, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void config_error(bool via_log, const char* fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (via_log) {
+        FA_ERROR("%s", msg);
+    } else {
+        std::fprintf(stderr, "flowagent: error: %s\n", msg);
+    }
+}
+
+bool check_collectors(const Config& cfg, bool via_log)
 {
     for (int i = 0; i < cfg.collector_count; ++i) {
         const CollectorConfig& c = cfg.collectors[i];
@@ -99,8 +117,8 @@ bool check_collectors(const Config& cfg)
         socklen_t len = 0;
         char err[256];
         if (resolve_collector(c.host, c.port, &ss, &len, err, sizeof err) < 0) {
-            std::fprintf(stderr, "flowagent: error: %s:%d: [collector %s] address = %s:%u: %s\n",
-                         cfg.path, c.address_line, c.name, c.host, c.port, err);
+            config_error(via_log, "%s:%d: [collector %s] address = %s:%u: %s", cfg.path,
+                         c.address_line, c.name, c.host, c.port, err);
             return false;
         }
     }
@@ -284,15 +302,34 @@ int add_fd(int ep, int fd)
     return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-bool load_config(const char* path, const CliOptions& cli, Config& cfg)
+bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_log)
 {
     ConfigError err;
     if (parse_config_file(path, cfg, err) != Status::ok) {
-        std::fprintf(stderr, "flowagent: error: %s\n", err.message);
+        config_error(via_log, "%s", err.message);
         return false;
     }
     if (cli.print) cfg.print_json = true;
-    return check_collectors(cfg);
+    return check_collectors(cfg, via_log);
+}
+
+// [agent] log and log_level, with --log-level / -v over the config's level: at start and at
+// every reload (a reload that changed `log` moves the output; the command line still wins).
+void apply_logging(const Config& cfg, const CliOptions& cli)
+{
+    static StderrLogSink stderr_sink;
+    static std::unique_ptr<SyslogLogSink> syslog_sink;
+    if (cfg.log_syslog) {
+        if (!syslog_sink) syslog_sink.reset(new SyslogLogSink());
+        set_log_sink(syslog_sink.get());
+    } else {
+        set_log_sink(&stderr_sink);
+    }
+    set_log_level(cfg.log_level);
+    if (cli.log_level) {
+        LogLevel lv = cfg.log_level;
+        if (parse_log_level(cli.log_level, lv)) set_log_level(lv);
+    }
 }
 
 } // namespace
@@ -319,7 +356,7 @@ int main(int argc, char** argv)
     }
 
     static Runtime rt;  // large (export state per collector): not on the stack
-    if (!load_config(cli.config_path, cli, rt.cfg)) return kExitConfig;
+    if (!load_config(cli.config_path, cli, rt.cfg, false)) return kExitConfig;
     if (cli.check_config) {
         std::printf("%s: config OK (source %s, %d collector%s)\n", cli.config_path,
                     source_name(rt.cfg.source), rt.cfg.collector_count,
@@ -327,19 +364,7 @@ int main(int argc, char** argv)
         return 0;
     }
 
-    static StderrLogSink stderr_sink;
-    static std::unique_ptr<SyslogLogSink> syslog_sink;
-    if (rt.cfg.log_syslog) {
-        syslog_sink.reset(new SyslogLogSink());
-        set_log_sink(syslog_sink.get());
-    } else {
-        set_log_sink(&stderr_sink);
-    }
-    set_log_level(rt.cfg.log_level);
-    if (cli.log_level) {
-        LogLevel lv = rt.cfg.log_level;
-        if (parse_log_level(cli.log_level, lv)) set_log_level(lv);
-    }
+    apply_logging(rt.cfg, cli);
 
     // Block the signals we handle so they arrive through the signalfd only.
     sigset_t mask;
@@ -408,7 +433,7 @@ int main(int argc, char** argv)
                 while (read(sfd, &si, sizeof si) == sizeof si) {
                     if (si.ssi_signo == SIGHUP) {
                         Config next;
-                        if (!load_config(cli.config_path, cli, next)) {
+                        if (!load_config(cli.config_path, cli, next, true)) {
                             FA_ERROR("reload: config invalid, keeping the running one");
                             continue;
                         }
@@ -417,7 +442,7 @@ int main(int argc, char** argv)
                         Carry carry;
                         stop_runtime(rt, clock, agent_start, &next, &carry);
                         rt.cfg = next;
-                        set_log_level(rt.cfg.log_level);
+                        apply_logging(rt.cfg, cli);
                         if (start_runtime(rt, clock, agent_start, &carry) != 0) {
                             stop_runtime(rt, clock, agent_start);
                             return kExitRuntime;
