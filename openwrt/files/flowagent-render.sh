@@ -118,6 +118,7 @@ fa_collector() {
 	fa_key "$out" "$section" observation_domain observation_domain number &&
 	fa_key "$out" "$section" max_datagram max_datagram number &&
 	fa_key "$out" "$section" template_refresh template_refresh number &&
+	fa_key "$out" "$section" template_refresh_packets template_refresh_packets number &&
 	fa_bool "$out" "$section" nat_events nat_events &&
 	fa_bool "$out" "$section" biflow biflow ||
 		FA_RENDER_ERR=1
