@@ -37,8 +37,14 @@ INI
 ini no
 bg_start agent "$build/flowagent" -c "$work/agent.ini" --log-level warn \
     >"$work/out.json" 2>"$work/agent.err"
-sleep 1
-kill -0 "$agent" || fa_fail "agent exited: $(cat "$work/agent.err")"
+# With nothing logged at warn, readiness is the agent blocking SIGHUP (it takes its signals
+# through a signalfd): before that a SIGHUP would kill it.
+hup_blocked() {
+    local m
+    m=$(awk '/^SigBlk:/ { print $2 }' "/proc/$agent/status" 2>/dev/null) || return 1
+    [ -n "$m" ] && [ $((0x$m & 1)) -eq 1 ]
+}
+wait_for 10 hup_blocked || fa_fail "agent did not start: $(cat "$work/agent.err")"
 ini yes
 kill -HUP "$agent"
 wait_for 15 "grep -q '\"src\"' '$work/out.json'" \
