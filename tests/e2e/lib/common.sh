@@ -42,6 +42,7 @@ _fa_run_exit() {
     # TERM first; whatever ignores it (nfacctd's core process) gets KILL after 5 s.
     for p in "${_fa_bg_pids[@]:-}"; do
         [ -n "$p" ] && kill "$p" 2>/dev/null || true
+        [ -n "$p" ] && kill -CONT "$p" 2>/dev/null || true  # a stopped one acts on TERM now
     done
     for p in "${_fa_bg_pids[@]:-}"; do
         [ -n "$p" ] || continue
