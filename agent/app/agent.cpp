@@ -137,7 +137,17 @@ void Agent::on_nat_event(const NatEvent& ev)
         return;
     }
     ++stats_.nat_events;
-    for (int i = 0; i < exporter_count_; ++i) exporters_[i].add_nat(ev, now_);
+    bool exported = false;
+    for (int i = 0; i < exporter_count_; ++i) {
+        exporters_[i].add_nat(ev, now_);
+        exported = exported || exporters_[i].config().nat_events;
+    }
+    // JSON lines are for exported records: NAT events once a collector takes them.
+    if (json_ && exported) {
+        char line[512];
+        size_t n = format_nat_json(ev, now_, line, sizeof line);
+        if (n > 0) json_->write_line(line, n);
+    }
 }
 
 void Agent::tick()

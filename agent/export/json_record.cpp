@@ -121,4 +121,27 @@ size_t format_json(const FlowRecord& r, const ExportTime& t, char* buf, size_t l
     return o.used;
 }
 
+size_t format_nat_json(const NatEvent& ev, const ExportTime& t, char* buf, size_t len)
+{
+    if (!buf || len == 0) return 0;
+    Out o{buf, len};
+    const bool v4 = ev.is_v4();
+    o.printf("{\"nat_event\":\"%s\",\"time_ms\":%" PRIu64 ",\"proto\":%u,\"src\":",
+             ev.event == kNat44SessionCreate ? "create" : "delete", t.wall_of(ev.time_ms),
+             unsigned(ev.proto));
+    put_addr(o, ev.src, v4);
+    o.printf(",\"src_port\":%u,\"dst\":", unsigned(ev.src_port));
+    put_addr(o, ev.dst, v4);
+    o.printf(",\"dst_port\":%u,\"post_src\":", unsigned(ev.dst_port));
+    put_addr(o, ev.post_src, v4);
+    o.printf(",\"post_src_port\":%u,\"post_dst\":", unsigned(ev.post_src_port));
+    put_addr(o, ev.post_dst, v4);
+    o.printf(",\"post_dst_port\":%u}", unsigned(ev.post_dst_port));
+    if (!o.ok) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return o.used;
+}
+
 } // namespace fa

@@ -11,6 +11,8 @@
 
 #include <CppUTest/TestHarness.h>
 
+#include "sample_nat.h"
+
 using namespace fa;
 
 namespace {
@@ -103,14 +105,7 @@ TEST(Agent, RoutesBiflowAndNatEventsPerCollector)
     Agent a;
     start(a, cfg, sinks, 3, json);
     a.on_record(biflow_rec());
-    NatEvent ev;
-    FlowKey k{};
-    k.set_v4(ev.src, 0x0a000002);
-    k.set_v4(ev.dst, 0xc0000201);
-    k.set_v4(ev.post_src, 0xcb007101);
-    k.set_v4(ev.post_dst, 0xc0000201);
-    ev.proto = 6;
-    ev.event = kNat44SessionCreate;
+    NatEvent ev = sample_nat44(0x0a000002, 0xc0000201, 0xcb007101, 6, kNat44SessionCreate);
     a.on_nat_event(ev);
     NatEvent v6 = ev;
     v6.src[10] = 0;  // not IPv4-mapped: an IPv6 NAT (NAT66) event
@@ -132,10 +127,12 @@ TEST(Agent, RoutesBiflowAndNatEventsPerCollector)
     CHECK(a.exporter(0).counters().nat_events == 0);
     CHECK(a.stats().nat_events == 1);
     CHECK(a.stats().nat_events_v6_skipped == 1);
-    // Agent totals and JSON lines are per direction: 2 records, 9 packets.
+    // Agent totals and JSON lines are per direction: 2 records, 9 packets; then one line for
+    // the NAT44 event (collectors take it), none for the IPv6 one.
     CHECK(a.stats().records == 2);
     CHECK(a.stats().record_packets == 9);
-    LONGS_EQUAL(2, json.lines.size());
+    LONGS_EQUAL(3, json.lines.size());
+    CHECK(json.lines[2].find("{\"nat_event\":\"create\",") == 0);
 }
 
 // [conntrack] mark/zone through the biflow path: the biflow collector's record and both split
@@ -245,4 +242,23 @@ TEST(Agent, DeltaBatchesEqualOneByOne)
     CHECK(one.stats().record_packets == one.stats().delta_packets);
     LONGS_EQUAL(38, j1.lines.size());  // 37 flows + the one the FIN ended and a delta restarted
     CHECK(j1.lines == j2.lines);
+}
+
+// JSON lines are for exported records: a NAT event no collector takes is not printed.
+TEST(Agent, NatEventJsonOnlyWhenExported)
+{
+    Config cfg;
+    cfg.source = SourceKind::conntrack;
+    cfg.max_flows = 1024;
+    cfg.collector_count = 1;
+    cfg.collectors[0].protocol = Protocol::ipfix;  // no nat_events
+    Capture c0;
+    DatagramSink* sinks[1] = {&c0};
+    Lines json;
+    Agent a;
+    start(a, cfg, sinks, 1, json);
+    a.on_nat_event(sample_nat44(0x0a000002, 0xc0000201, 0xcb007101, 17, kNat44SessionDelete));
+    a.flush_all();
+    LONGS_EQUAL(0, json.lines.size());
+    LONGS_EQUAL(0, c0.records(262, 34));
 }

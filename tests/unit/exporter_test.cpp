@@ -11,6 +11,8 @@
 
 #include <CppUTest/TestHarness.h>
 
+#include "sample_nat.h"
+
 using namespace fa;
 
 namespace {
@@ -704,18 +706,12 @@ FlowRecord v4_biflow_rec()
 
 NatEvent v4_nat_event()
 {
-    NatEvent ev;
-    FlowKey k{};
-    k.set_v4(ev.src, 0x0a000001);       // 10.0.0.1
-    k.set_v4(ev.dst, 0xc0a80102);       // 192.168.1.2
-    k.set_v4(ev.post_src, 0xcb007101);  // 203.0.113.1
-    k.set_v4(ev.post_dst, 0xc0a80102);
+    // 10.0.0.1 -> 192.168.1.2 as 203.0.113.1
+    NatEvent ev = sample_nat44(0x0a000001, 0xc0a80102, 0xcb007101, 6, kNat44SessionCreate);
     ev.src_port = 12345;
     ev.dst_port = 443;
     ev.post_src_port = 61000;
     ev.post_dst_port = 443;
-    ev.proto = 6;
-    ev.event = kNat44SessionCreate;
     ev.time_ms = 7000;
     return ev;
 }

@@ -6,6 +6,8 @@
 
 #include <CppUTest/TestHarness.h>
 
+#include "sample_nat.h"
+
 using namespace fa;
 
 TEST_GROUP(JsonRecord) {};
@@ -72,4 +74,29 @@ TEST(JsonRecord, V6IcmpCompressesZeros)
     CHECK(format_json(r, t, buf, sizeof buf) > 0);
     CHECK(std::strstr(buf, "\"src\":\"2001:db8::1\",\"dst\":\"fe80::1\","
                            "\"icmp_type\":128,\"icmp_code\":0") != nullptr);
+}
+
+TEST(JsonRecord, NatEventByHand)
+{
+    NatEvent ev = sample_nat44(0x0a000002, 0xc0000201, 0xcb007101, 6, kNat44SessionCreate);
+    ev.src_port = 40000;
+    ev.dst_port = 80;
+    ev.post_src_port = 61000;
+    ev.post_dst_port = 80;
+    ev.time_ms = 5250;
+    ExportTime t;
+    t.wall_offset_ms = 1700000000000LL;
+    char buf[512];
+    size_t n = format_nat_json(ev, t, buf, sizeof buf);
+    const char* want =
+        "{\"nat_event\":\"create\",\"time_ms\":1700000005250,\"proto\":6,\"src\":\"10.0.0.2\","
+        "\"src_port\":40000,\"dst\":\"192.0.2.1\",\"dst_port\":80,\"post_src\":\"203.0.113.1\","
+        "\"post_src_port\":61000,\"post_dst\":\"192.0.2.1\",\"post_dst_port\":80}";
+    STRCMP_EQUAL(want, buf);
+    LONGS_EQUAL(std::strlen(want), n);
+    ev.event = kNat44SessionDelete;
+    (void)format_nat_json(ev, t, buf, sizeof buf);
+    CHECK(std::strstr(buf, "{\"nat_event\":\"delete\",") == buf);
+    LONGS_EQUAL(0, format_nat_json(ev, t, buf, 40));  // too small: empty, 0
+    STRCMP_EQUAL("", buf);
 }
