@@ -21,7 +21,7 @@
 # Checks per flow and direction, on both collectors: exactly one record; packets and bytes equal
 # ground truth; pre-NAT src/dst address and port; post-NAT src/dst address and port (IPFIX/v9
 # IEs 225-228, shown by nfdump 1.7.1 as %xsa %xda %xsp %xdp, its "NSEL XLATE" fields); no
-# other 10.x flows; zero sequence failures; flow start/end (nfdump %tsr/%ter) inside the
+# other 10.x flows; zero sequence failures; flow start/end (nfdump %tsr, + %td) inside the
 # wall-clock windows read around the traffic (ICMP starts during ping, >= 800 ms before its end;
 # UDP/TCP start while the client ran; end >= start; end <= the agent's exit).
 # Self-traffic: the agent's own export datagrams to the three collectors (127.0.0.1, inside the
@@ -185,7 +185,7 @@ no_other_records() {
 }
 for proto in ipfix v9; do
     nfdump -R "$W/$proto" -q -N \
-        -o 'fmt:%pr|%sa|%sp|%da|%dp|%pkt|%byt|%xsa|%xsp|%xda|%xdp|%tsr|%ter' \
+        -o 'fmt:%pr|%sa|%sp|%da|%dp|%pkt|%byt|%xsa|%xsp|%xda|%xdp|%tsr|%td' \
         >"$W/$proto.txt" 2>"$W/$proto.err" || fa_fail "nfdump $proto: $(cat "$W/$proto.err")"
     # The test's own flows (10.x); anything else (the agent's export to 127.0.0.1) fails below.
     tr -d ' ' <"$W/$proto.txt" | awk -F'|' '$2 ~ /^10\./ || $4 ~ /^10\./' | cut -d'|' -f1-11 \
@@ -199,7 +199,8 @@ for proto in ipfix v9; do
     else
         echo "$proto: 6/6 records exact (packets, bytes, pre- and post-NAT addresses and ports)"
     fi
-    # Flow start/end (%tsr/%ter, s since the epoch) against the wall clock read around the
+    # Flow start (%tsr, s since the epoch) and end (start + duration %td: nfdump 1.7.1 prints
+    # %ter with a wrong fraction, .835 as .035) against the wall clock read around the
     # traffic: ICMP starts during ping (>= 800 ms before its end: 5 requests 0.2 s apart) and ends
     # by the agent's exit; UDP and TCP start while the client ran; every end >= its start and
     # <= the agent's exit. 5 ms slack for rounding to ms.
@@ -207,7 +208,7 @@ for proto in ipfix v9; do
         -v c1="$T_CLIENT1" -v st="$T_STOP" '
         $2 !~ /^10\./ && $4 !~ /^10\./ { next }
         {
-            ts = $12 * 1000; te = $13 * 1000; lo = p1; hi = c1
+            ts = $12 * 1000; te = ts + $13 * 1000; lo = p1; hi = c1
             if ($1 == 1) { lo = p0; hi = p1 - 800 }
             ok = ts >= lo - 5 && ts <= hi + 5 && te >= ts && te <= st + 5
             printf "%s %s:%s > %s:%s start %.3f end %.3f (start window %.3f..%.3f, end <= %.3f) %s\n",
