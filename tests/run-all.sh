@@ -9,7 +9,8 @@
 # Root is needed for the eBPF, namespace and conntrack tests; as non-root those tests skip.
 # Environment: FA_SKIP_DEPS=1 (no apt), FA_SKIP_CROSS=1 (no cross/qemu stage), FA_JOBS=N.
 # Stages: build, ctest, a fully static build (FA_STATIC; as root also its RSS), the unit tests
-# under ASan + UBSan, the core unit tests under qemu-user.
+# under ASan + UBSan, the parsers of untrusted input under libFuzzer (20 s each), the core unit
+# tests under qemu-user.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 src=$(pwd)
@@ -101,6 +102,37 @@ if cmake -S "$src" -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFA_WERROR=O
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asan -L unit
 else
     echo "run-all: sanitizer build failed"
+    failed=$((failed + 1))
+fi
+
+# libFuzzer (clang) on the parsers of untrusted input: ctnetlink messages and the config file,
+# each for FA_FUZZ_SECONDS (default 20) from a seed corpus copied into a scratch directory
+# (libFuzzer adds what it finds there). A crash, hang or sanitizer report fails the stage.
+fuzz_run() {
+    local name=$1 seeds=$2 corpus
+    shift 2
+    corpus=$(mktemp -d)
+    # shellcheck disable=SC2086 # $seeds is a glob on purpose
+    [ -n "$seeds" ] && cp $seeds "$corpus"/
+    if build-fuzz/tests/fuzz/"$name" -max_total_time="${FA_FUZZ_SECONDS:-20}" -timeout=5 \
+            -rss_limit_mb=1024 "$@" "$corpus" >"$corpus.log" 2>&1; then
+        echo "run-all: $name: $(grep -E '^Done [0-9]+ runs' "$corpus.log")"
+        passed=$((passed + 1))
+    else
+        tail -40 "$corpus.log"
+        echo "run-all: $name failed (reproducer above, crash-* in $(pwd))"
+        failed=$((failed + 1))
+    fi
+    rm -rf "$corpus" "$corpus.log"
+}
+stage "fuzz (libFuzzer, clang)"
+if cmake -S "$src" -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+        -DCMAKE_CXX_COMPILER=clang++ -DFA_PLATFORM=OFF -DFA_BUILD_BENCH=OFF >/dev/null &&
+    cmake --build build-fuzz -j "$jobs" --target fuzz_conntrack_decode fuzz_config; then
+    fuzz_run fuzz_conntrack_decode "" -max_len=4096
+    fuzz_run fuzz_config "tests/data/config/*.ini" -max_len=2048 -dict=tests/fuzz/config.dict
+else
+    echo "run-all: fuzz build failed"
     failed=$((failed + 1))
 fi
 
