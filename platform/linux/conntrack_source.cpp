@@ -47,11 +47,14 @@
 // sockets produce neither records nor NAT events.
 //
 // NAT session events (RFC 8158) come from NEW and DESTROY events, for every NATed connection,
-// before flow sampling. A DESTROY's delete event is never lost (1). A NEW lost in an overrun
-// would lose its create event, so creates are rebuilt (ct_recovered_nat_create: tuples from the
-// entry, time from CTA_TIMESTAMP_START) for the connections that started after the listener did
-// and whose NEW never came. A slot's create_seen says a create was sent (by its NEW, or rebuilt)
-// or is not ours to send (the connection predates the agent):
+// before flow sampling. A DESTROY's delete event is never lost (1), and without an overrun
+// neither is a NEW: every create comes from its NEW, also across a reload, which hands the
+// still-subscribed socket to the next listener (release_event_fd). Once this listener has seen
+// an overrun, a NEW may have been lost with its create event, so creates are rebuilt
+// (ct_recovered_nat_create: tuples from the entry, time from CTA_TIMESTAMP_START) for the
+// connections that started after the listener did and whose NEW never came. Only then: a
+// rebuild when no NEW was lost could only race with a NEW still queued for the next listener.
+// A slot's create_seen says a create was sent, by its NEW or rebuilt:
 //  - a dump reply for a slot without it rebuilds the create (a NEW still queued behind the dump
 //    then finds create_seen and sends nothing: one create either way);
 //  - a DESTROY without any slot, when the table never refused a connection (untracked_ == 0:
@@ -149,7 +152,10 @@ public:
             else if (r < 0)
                 log(LogLevel::warn, "conntrack: cannot read/enable %s: %s", p, strerror(-r));
         }
-        ev_fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_NETFILTER);
+        const bool adopted = ev_fd_ >= 0;  // a reload's: already subscribed (adopt_event_fd)
+        if (!adopted)
+            ev_fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                              NETLINK_NETFILTER);
         if (ev_fd_ < 0) {
             int e = -errno;
             log(LogLevel::error, "conntrack: netlink socket: %s (is nf_conntrack_netlink loaded?)",
@@ -165,8 +171,9 @@ public:
         socklen_t gl = sizeof(got);
         (void)::getsockopt(ev_fd_, SOL_SOCKET, SO_RCVBUF, &got, &gl);
         // getsockopt reports the kernel's doubled figure (bookkeeping overhead included).
-        log(LogLevel::info, "conntrack: event socket receive buffer %d bytes (kernel figure, "
-            "rcvbuf = %u)%s, %s, mark %s, zone %s, %d own export socket(s) not metered", got,
+        log(LogLevel::info, "conntrack: %sevent socket receive buffer %d bytes (kernel figure, "
+            "rcvbuf = %u)%s, %s, mark %s, zone %s, %d own export socket(s) not metered",
+            adopted ? "kept across the reload: " : "", got,
             cfg.ct_rcvbuf, got / 2 < int(cfg.ct_rcvbuf) ? " capped by net.core.rmem_max" : "",
             both_ ? "both directions" : "original direction only", with_mark_ ? "on" : "off",
             with_zone_ ? "on" : "off", n_own_);
@@ -176,6 +183,7 @@ public:
         timespec ts{};
         (void)::clock_gettime(CLOCK_REALTIME, &ts);
         start_wall_ns_ = uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+        if (adopted) return 0;
         sockaddr_nl sa{};
         sa.nl_family = AF_NETLINK;
         sa.nl_groups = kGroupNew | kGroupDestroy;
@@ -338,11 +346,10 @@ public:
             }
         }
         ::close(fd);
-        if (ev_fd_ >= 0) {
-            on_readable(now, sink);
-            ::close(ev_fd_);
-        }
-        ev_fd_ = -1;
+        // The event socket stays open (and subscribed) until the destructor, or until a reload
+        // hands it to the next listener (release_event_fd): what it receives from here on is
+        // that listener's.
+        if (ev_fd_ >= 0) on_readable(now, sink);
         log(LogLevel::info, "conntrack: totals: %llu overruns, %llu resync dumps, %llu "
             "connections untracked (table full), %llu swept without a DESTROY event, %llu NAT "
             "creates rebuilt, %llu own-export entries skipped, %llu offloaded entries seen, %llu "
@@ -357,6 +364,18 @@ public:
     }
 
     DropCounters drops() const override { return drops_; }
+
+    int release_event_fd() override
+    {
+        const int fd = ev_fd_;
+        ev_fd_ = -1;
+        return fd;
+    }
+    void adopt_event_fd(int fd) override
+    {
+        if (ev_fd_ >= 0) ::close(ev_fd_);
+        ev_fd_ = fd;
+    }
 
     void describe(char* out, int len) const override
     {
@@ -447,7 +466,7 @@ private:
         const bool live = s && s->used == kLive;
         NatEvent nev;
         if (e.event == CtEvent::create && live && s->create_seen) return;  // rebuilt already
-        if (e.event == CtEvent::destroy && keep && e.has_id &&
+        if (e.event == CtEvent::destroy && keep && e.has_id && overruns_ != 0 &&
             (live ? !s->create_seen : (!s && untracked_ == 0)))
             recover_nat_create(e, wall_offset_ms, now, sink);
         if (ct_to_nat_event(e, wall_offset_ms, now, nev)) sink.on_nat_event(nev);
@@ -477,7 +496,7 @@ private:
             if (!slot && destroy && dump_family_ != 0) no_insert_ = true;  // no tombstone room
             // Forced end: a connection no dump reached and whose NEW was lost gets its create
             // rebuilt, and a slot that keeps a NEW read after this dump from sending another.
-            if (forced && !slot && e.nat() && untracked_ == 0 &&
+            if (forced && !slot && e.nat() && untracked_ == 0 && overruns_ != 0 &&
                 recover_nat_create(e, wall_offset_ms, now, sink)) {
                 slot = find(slot_key(e), true, now);
                 if (slot) slot->create_seen = 1;
@@ -493,11 +512,9 @@ private:
             slot = nullptr;
         }
         if (slot && mode == Mode::event && e.event == CtEvent::create) slot->create_seen = 1;
-        if (slot && (dumping || forced) && !slot->create_seen && e.nat() && e.has_tstamp_start) {
-            // Not stamped: unknown, so a NEW still queued may yet send the create.
-            (void)recover_nat_create(e, wall_offset_ms, now, sink);
-            slot->create_seen = 1;  // sent now, or the connection predates the agent
-        }
+        if (slot && (dumping || forced) && !slot->create_seen && e.nat() && overruns_ != 0 &&
+            recover_nat_create(e, wall_offset_ms, now, sink))
+            slot->create_seen = 1;  // else it predates us, or a NEW may still bring it
         if (mode == Mode::event && !destroy) return;  // NEW: tracked above, no counters
         if (dumping) {
             if (!slot) return;  // untracked: its DESTROY exports everything
@@ -548,7 +565,7 @@ private:
         uint64_t key;    // slot_key()
         uint8_t used;
         uint8_t missed;  // complete dump cycles in a row that did not see it (point 5 above)
-        uint8_t create_seen;  // NAT create sent or not ours to send (top of the file)
+        uint8_t create_seen;  // NAT create sent, by its NEW or rebuilt (top of the file)
         MonoMs last_export_ms;
         CtExported exported;
     };

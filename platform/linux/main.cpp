@@ -159,6 +159,7 @@ ExportTime now_time(LinuxClock& clock, MonoMs agent_start)
 struct Carry {
     bool keep[kMaxCollectors] = {};
     ExporterSeq seq[kMaxCollectors] = {};
+    int event_fd = -1;  // Source::release_event_fd() of the old source, for the new one
 };
 
 // Brings a runtime up from a valid config. Returns 0 or an exit code.
@@ -183,8 +184,10 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
     rt.source.reset(make_source(cfg.source));
     if (!rt.source) {
         FA_ERROR("source %s is not available in this build", source_name(cfg.source));
+        if (carry != nullptr && carry->event_fd >= 0) close(carry->event_fd);
         return kExitRuntime;
     }
+    if (carry != nullptr) rt.source->adopt_event_fd(carry->event_fd);
     const bool packet_source = cfg.source == SourceKind::xdp || cfg.source == SourceKind::tc;
     rt.agent.reset(new Agent());
     Status s = rt.agent->init(cfg, sinks, cfg.collector_count, cfg.print_json ? &rt.json : nullptr,
@@ -269,6 +272,9 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
     if (rt.source) {
         rt.source->stop(rt.agent->time().mono_ms, *rt.agent);
         rt.agent->set_source_drops(rt.source->drops());
+        // Only from one source kind to the same: the stopped one's events are the new one's.
+        if (carry != nullptr && next != nullptr && next->source == rt.cfg.source)
+            carry->event_fd = rt.source->release_event_fd();
     }
     rt.agent->flush_all();
     log_summary(rt);

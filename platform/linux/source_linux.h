@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // A traffic source as the event loop sees it (xdp, tc, conntrack, generator).
 #pragma once
+#include <unistd.h>
+
 #include "app/config.h"
 #include "core/time.h"
 #include "export/export_types.h"
@@ -29,6 +31,17 @@ public:
     virtual DropCounters drops() const { return {}; }
     // Interfaces the source meters, for the interface options table.
     virtual void describe(char* buf, int len) const { if (len > 0) buf[0] = 0; }
+    // Reload between two sources of the same kind: after stop(), the old source hands over its
+    // event socket (-1: none), still subscribed, and the new one adopts it before start(), so
+    // the events of the reload itself wait in the socket instead of reaching no listener
+    // (conntrack: a NEW there would lose its NAT create). A source that cannot use it closes it.
+    virtual int release_event_fd() { return -1; }
+    virtual void adopt_event_fd(int fd);
 };
+
+inline void Source::adopt_event_fd(int fd)
+{
+    if (fd >= 0) ::close(fd);
+}
 
 } // namespace fa

@@ -47,7 +47,6 @@ fa_tmpdir W
 . "$(dirname "$0")/lib/nat_topo.sh"
 nat_topo_test fa_cn
 
-in_r() { ip netns exec "$R" "$@"; }
 r_udp_bound() { in_r ss -Hlun "sport = :$1" 2>/dev/null | grep -q .; }
 r_recvq_empty() {
     local q

@@ -33,7 +33,6 @@ fa_tmpdir W
 . "$(dirname "$0")/lib/nat_topo.sh"
 nat_topo_test fa_c6
 nat_topo_v6_up "$C" "$R" "$V" "$S" fa_c6 || fa_fail "IPv6 topology setup failed"
-in_r() { ip netns exec "$R" "$@"; }
 in_r nft -f - <<'NFT' || fa_fail "mark/zone rules"
 table inet fa_c6mz {
     chain setzone { type filter hook prerouting priority -300; meta nfproto ipv6 iifname { "vr0", "vr1" } ct zone set 7; }

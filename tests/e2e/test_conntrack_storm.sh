@@ -30,7 +30,6 @@ RCVBUF=${FA_STORM_RCVBUF:-65536}
 fa_tmpdir W
 . "$(dirname "$0")/lib/nat_topo.sh"
 nat_topo_test facs drop_udp
-in_r() { ip netns exec "$R" "$@"; }
 
 P=4739
 P_NEL=4740

@@ -29,7 +29,6 @@ K=800
 fa_tmpdir W
 . "$(dirname "$0")/lib/nat_topo.sh"
 nat_topo_test facw drop_udp
-in_r() { ip netns exec "$R" "$@"; }
 
 send_set() {  # send_set SPORT: K one-packet connections from 10.1.0.2:SPORT to ports 1..K
     ip netns exec "$C" python3 -c "

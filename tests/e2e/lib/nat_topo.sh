@@ -44,8 +44,10 @@ NFT
 # For scripts that source lib/common.sh: sets S ($$) and the namespace names C, R, V (PREFIX
 # then c/r/s then S), deletes the namespaces at exit (on_exit), brings the topology up with the
 # nft table PREFIX, and, with `drop_udp`, makes the server drop UDP silently (no ICMP port
-# unreachable that would add reply packets to the router's connections).
+# unreachable that would add reply packets to the router's connections). `in_r CMD...` runs a
+# command in the router namespace.
 # Usage: nat_topo_test PREFIX [drop_udp]
+in_r() { ip netns exec "$R" "$@"; }
 nat_topo_test() {
     local prefix=$1
     S=$$
