@@ -210,9 +210,13 @@ bool ct_recovered_nat_create(const CtEntry& e, uint64_t since_wall_ns, int64_t w
 // src[16] dst[16] src_port(BE) dst_port(BE) proto, then a multiplicative finaliser so low bits
 // are mixed. rate <= 1 keeps everything. Announced as SamplingKind::flow.
 uint32_t ct_tuple_hash(const CtTuple& t);
+inline bool ct_sample_keep_hash(uint32_t tuple_hash, uint32_t rate)
+{
+    return rate <= 1 || tuple_hash % rate == 0;
+}
 inline bool ct_sample_keep(const CtTuple& t, uint32_t rate)
 {
-    return rate <= 1 || ct_tuple_hash(t) % rate == 0;
+    return ct_sample_keep_hash(ct_tuple_hash(t), rate);
 }
 
 } // namespace fa

@@ -449,20 +449,24 @@ private:
             }
             // NAT session log (RFC 8158): every NATed NEW/DESTROY, before flow sampling (a
             // sampled NAT log could not answer "who had this address and port").
-            const bool keep = ct_sample_keep(e.orig, sample_rate_);
-            if (mode == Mode::event && e.nat()) nat_events(e, keep, now, wall_offset_ms, sink);
+            // The tuple hash, once per message: the sampling decision and the slot key.
+            const uint32_t th = ct_tuple_hash(e.orig);
+            const bool keep = ct_sample_keep_hash(th, sample_rate_);
+            const uint64_t key = slot_key(th, e.id);
+            if (mode == Mode::event && e.nat())
+                nat_events(e, key, keep, now, wall_offset_ms, sink);
             if (!keep) continue;  // not sampled: no state
-            on_entry(e, mode, now, wall_offset_ms, sink);
+            on_entry(e, key, mode, now, wall_offset_ms, sink);
         }
         return false;
     }
 
     // A NATed NEW or DESTROY event: its NAT event, and before a DESTROY the rebuilt create
     // when its NEW was lost (see the top of the file).
-    void nat_events(const CtEntry& e, bool keep, MonoMs now, int64_t wall_offset_ms,
-                    SourceSink& sink)
+    void nat_events(const CtEntry& e, uint64_t key, bool keep, MonoMs now,
+                    int64_t wall_offset_ms, SourceSink& sink)
     {
-        Slot* s = keep && e.has_id ? find(slot_key(e), false, now) : nullptr;
+        Slot* s = keep && e.has_id ? find(key, false, now) : nullptr;
         const bool live = s && s->used == kLive;
         NatEvent nev;
         if (e.event == CtEvent::create && live && s->create_seen) return;  // rebuilt already
@@ -481,7 +485,7 @@ private:
         return true;
     }
 
-    void on_entry(const CtEntry& e, Mode mode, MonoMs now, int64_t wall_offset_ms,
+    void on_entry(const CtEntry& e, uint64_t key, Mode mode, MonoMs now, int64_t wall_offset_ms,
                   SourceSink& sink)
     {
         const bool forced = mode == Mode::forced;
@@ -492,13 +496,13 @@ private:
             const bool insert = (dumping && !no_insert_) ||
                                 (mode == Mode::event && e.event == CtEvent::create) ||
                                 (destroy && dump_family_ != 0);  // tombstone, below
-            slot = find(slot_key(e), insert, now, destroy);
+            slot = find(key, insert, now, destroy);
             if (!slot && destroy && dump_family_ != 0) no_insert_ = true;  // no tombstone room
             // Forced end: a connection no dump reached and whose NEW was lost gets its create
             // rebuilt, and a slot that keeps a NEW read after this dump from sending another.
             if (forced && !slot && e.nat() && untracked_ == 0 && overruns_ != 0 &&
                 recover_nat_create(e, wall_offset_ms, now, sink)) {
-                slot = find(slot_key(e), true, now);
+                slot = find(key, true, now);
                 if (slot) slot->create_seen = 1;
             }
         }
@@ -626,20 +630,20 @@ private:
         }
         return false;
     }
-    // tombstone: the insert is only a DESTROY's marker during a dump, not a connection to track.
     // A connection's slot key: its conntrack id with the hash of its original tuple above it.
     // The id alone is a 32-bit hash (nf_ct_get_id()), so among tens of thousands of connections
     // two share one now and then (the birthday bound gives about 1 in 4 for the 50,000 of
     // e2e.conntrack_storm, which saw it): keyed by id alone they shared a slot, its exported
     // counters (a double count) and its NAT create state (a create lost, another sent twice).
-    static uint64_t slot_key(const CtEntry& e)
+    static uint64_t slot_key(uint32_t tuple_hash, uint32_t id)
     {
-        return uint64_t(ct_tuple_hash(e.orig)) << 32 | e.id;
+        return uint64_t(tuple_hash) << 32 | id;
     }
     static size_t home_of(uint64_t key, size_t mask)
     {
         return size_t((key * 0x9e3779b97f4a7c15ull) >> 32) & mask;
     }
+    // tombstone: the insert is only a DESTROY's marker during a dump, not a connection to track.
     Slot* find(uint64_t key, bool insert, MonoMs now, bool tombstone = false)
     {
         if (!slots_) return nullptr;
