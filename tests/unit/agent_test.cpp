@@ -105,7 +105,8 @@ TEST(Agent, RoutesBiflowAndNatEventsPerCollector)
     Agent a;
     start(a, cfg, sinks, 3, json);
     a.on_record(biflow_rec());
-    NatEvent ev = sample_nat44(0x0a000002, 0xc0000201, 0xcb007101, 6, kNat44SessionCreate);
+    NatEvent ev = sample_nat44(0x0a000002, 0, 0xc0000201, 0, 0xcb007101, 0, 6,
+                               kNat44SessionCreate);
     a.on_nat_event(ev);
     NatEvent v6 = ev;
     v6.src[10] = 0;  // not IPv4-mapped: an IPv6 NAT (NAT66) event
@@ -257,7 +258,8 @@ TEST(Agent, NatEventJsonOnlyWhenExported)
     Lines json;
     Agent a;
     start(a, cfg, sinks, 1, json);
-    a.on_nat_event(sample_nat44(0x0a000002, 0xc0000201, 0xcb007101, 17, kNat44SessionDelete));
+    a.on_nat_event(sample_nat44(0x0a000002, 0, 0xc0000201, 0, 0xcb007101, 0, 17,
+                                kNat44SessionDelete));
     a.flush_all();
     LONGS_EQUAL(0, json.lines.size());
     LONGS_EQUAL(0, c0.records(262, 34));

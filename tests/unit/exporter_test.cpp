@@ -707,13 +707,8 @@ FlowRecord v4_biflow_rec()
 NatEvent v4_nat_event()
 {
     // 10.0.0.1 -> 192.168.1.2 as 203.0.113.1
-    NatEvent ev = sample_nat44(0x0a000001, 0xc0a80102, 0xcb007101, 6, kNat44SessionCreate);
-    ev.src_port = 12345;
-    ev.dst_port = 443;
-    ev.post_src_port = 61000;
-    ev.post_dst_port = 443;
-    ev.time_ms = 7000;
-    return ev;
+    return sample_nat44(0x0a000001, 12345, 0xc0a80102, 443, 0xcb007101, 61000, 6,
+                        kNat44SessionCreate, 7000);
 }
 
 bool contains(const std::vector<uint8_t>& hay, const std::vector<uint8_t>& needle)

@@ -78,12 +78,8 @@ TEST(JsonRecord, V6IcmpCompressesZeros)
 
 TEST(JsonRecord, NatEventByHand)
 {
-    NatEvent ev = sample_nat44(0x0a000002, 0xc0000201, 0xcb007101, 6, kNat44SessionCreate);
-    ev.src_port = 40000;
-    ev.dst_port = 80;
-    ev.post_src_port = 61000;
-    ev.post_dst_port = 80;
-    ev.time_ms = 5250;
+    NatEvent ev = sample_nat44(0x0a000002, 40000, 0xc0000201, 80, 0xcb007101, 61000, 6,
+                               kNat44SessionCreate, 5250);
     ExportTime t;
     t.wall_offset_ms = 1700000000000LL;
     char buf[512];

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// A NAT44 session event for the unit tests: src -> dst translated to post_src -> dst (the
-// destination is not translated, as with masquerading). Ports and time are left to the caller.
+// A NAT44 session event for the unit tests: src:sport -> dst:dport translated to
+// post_src:post_sport -> dst:dport (the destination is not translated, as with masquerading),
+// at monotonic time_ms.
 #pragma once
 #include <cstdint>
 
@@ -9,8 +10,9 @@
 
 namespace fa {
 
-inline NatEvent sample_nat44(uint32_t src, uint32_t dst, uint32_t post_src, uint8_t proto,
-                             uint8_t event)
+inline NatEvent sample_nat44(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
+                             uint32_t post_src, uint16_t post_sport, uint8_t proto,
+                             uint8_t event, MonoMs time_ms = 0)
 {
     NatEvent ev;
     FlowKey k{};  // set_v4 writes the IPv4-mapped form into any 16-byte field
@@ -18,8 +20,13 @@ inline NatEvent sample_nat44(uint32_t src, uint32_t dst, uint32_t post_src, uint
     k.set_v4(ev.dst, dst);
     k.set_v4(ev.post_src, post_src);
     k.set_v4(ev.post_dst, dst);
+    ev.src_port = sport;
+    ev.dst_port = dport;
+    ev.post_src_port = post_sport;
+    ev.post_dst_port = dport;
     ev.proto = proto;
     ev.event = event;
+    ev.time_ms = time_ms;
     return ev;
 }
 
