@@ -198,13 +198,15 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     const char* env_bits = std::getenv("FA_BPF_CACHE_BITS");  // benchmarks: another size
     if (env_bits != nullptr) {
         char* end = nullptr;
-        cache_bits_ = uint32_t(std::strtoul(env_bits, &end, 10));
-        if (end == env_bits || *end != 0) cache_bits_ = 0;  // not a number: refused below
+        const unsigned long v = std::strtoul(env_bits, &end, 10);
+        // Not a number, or out of range before the cast: 0, refused below.
+        cache_bits_ = end == env_bits || *end != 0 || v > FA_CACHE_BITS_MAX ? 0 : uint32_t(v);
     }
     if (cache_bits_ < FA_CACHE_BITS_MIN || cache_bits_ > FA_CACHE_BITS_MAX) {
         FA_ERROR("bpf: flow cache of 2^%u slots per CPU%s%s%s: expected %u to %u", cache_bits_,
                  env_bits ? " (FA_BPF_CACHE_BITS = '" : "", env_bits ? env_bits : "",
                  env_bits ? "')" : "", FA_CACHE_BITS_MIN, FA_CACHE_BITS_MAX);
+        cache_bits_ = FA_CACHE_BITS_MIN;  // never a shift by the refused value
         close();
         return -EINVAL;
     }
@@ -223,6 +225,12 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     // Kernel < 5.5: slots may straddle two cache lines, and the drain reads them through
     // syscalls; still exact. A CPU's region must be whole pages to be mapped on its own.
     cache_mmap_ = mmapable_arrays();
+#if !(defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__s390x__))
+    // CPUs whose data caches can alias (some MIPS and older ARM cores): the programs write the
+    // array through the kernel's address and a user mapping is another virtual address of the
+    // same pages, with no cache maintenance between them. Only where caches cannot alias.
+    cache_mmap_ = false;
+#endif
     if (!cache_mmap_)
         bpf_map__set_map_flags(cache, bpf_map__map_flags(cache) & ~uint32_t(BPF_F_MMAPABLE));
     const long page = sysconf(_SC_PAGESIZE);
@@ -330,27 +338,32 @@ int BpfFlowObject::sync_programs()
     return 0;
 }
 
-// Delivers the old-generation entries among keys_[0..n) / vals_[0..n) and deletes them from
-// fa_flows (their values are final: nothing writes them after sync_programs()). Entries of the
-// current generation are left alone.
+// Deletes the old-generation entries among keys_[0..n) / vals_[0..n) from fa_flows (their
+// values are final: nothing writes them after sync_programs()), then delivers what was deleted:
+// an entry a failed delete leaves in the map is delivered by a later drain, never twice.
+// Entries of the current generation are left alone.
 int BpfFlowObject::deliver_chunk(uint32_t n, uint32_t old, MonoMs now, SourceSink& sink,
                                  int* delivered)
 {
     uint32_t ndel = 0;
     for (uint32_t i = 0; i < n; ++i) {
         if (bpf_key_gen(keys_[i]) != old) continue;
-        deliver(keys_[i], vals_[i], now, sink, delivered);
-        keys_[ndel++] = keys_[i];  // in place: ndel <= i
+        keys_[ndel] = keys_[i];  // in place: ndel <= i
+        vals_[ndel++] = vals_[i];
     }
     if (ndel == 0) return 0;
+    int err = 0;
+    uint32_t gone = ndel;
     if (batch_ok_) {
-        uint32_t cnt = ndel;
         LIBBPF_OPTS(bpf_map_batch_opts, bo);
-        if (bpf_map_delete_batch(flows_fd_, keys_, &cnt, &bo) != 0) return -errno;
+        if (bpf_map_delete_batch(flows_fd_, keys_, &gone, &bo) != 0) err = -errno;  // gone: done
+        for (uint32_t i = 0; i < gone; ++i) deliver(keys_[i], vals_[i], now, sink, delivered);
     } else {
-        for (uint32_t i = 0; i < ndel; ++i) bpf_map_delete_elem(flows_fd_, &keys_[i]);
+        for (uint32_t i = 0; i < ndel; ++i)
+            if (bpf_map_delete_elem(flows_fd_, &keys_[i]) == 0)
+                deliver(keys_[i], vals_[i], now, sink, delivered);
     }
-    return int(ndel);
+    return err != 0 ? err : int(ndel);
 }
 
 // Walks fa_flows through the fixed kDrainChunk-entry buffers. With batch operations (5.6) the
@@ -467,21 +480,18 @@ void BpfFlowObject::flush_batch(SourceSink& sink)
 int BpfFlowObject::drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered)
 {
     const uint32_t slots = 1u << cache_bits_;
-    if (cache_mmap_) {
-        for (uint32_t c = 0; c < uint32_t(ncpu_); ++c) {
-            int err = drain_cache_mapped((c * 2 + old) << cache_bits_, now, sink, delivered);
-            if (err == 0) continue;
-            if (c != 0) return err;  // mapping worked for an earlier CPU: a real failure
-            FA_INFO("bpf: cannot map the flow cache (%s): reading it through the bpf syscall",
-                    std::strerror(-err));
-            cache_mmap_ = false;
-            break;
-        }
-        if (cache_mmap_) return 0;
-    }
     const uint32_t chunk = slots < kCacheChunk ? slots : kCacheChunk;
     for (uint32_t c = 0; c < uint32_t(ncpu_); ++c) {
         const uint32_t base = (c * 2 + old) << cache_bits_;
+        if (cache_mmap_) {
+            const int err = drain_cache_mapped(base, now, sink, delivered);
+            if (err == 0) continue;
+            // mmap refused (nothing read yet): this CPU's region, and from now on every
+            // region, through the syscall; the drain goes on.
+            FA_INFO("bpf: cannot map the flow cache of CPU %u (%s): reading it through the "
+                    "bpf syscall", c, std::strerror(-err));
+            cache_mmap_ = false;
+        }
         for (uint32_t s = 0; s < slots; s += chunk) {
             int err = drain_cache_chunk(base + s, chunk, now, sink, delivered);
             if (err) return err;
@@ -504,8 +514,9 @@ int BpfFlowObject::drain_cache_mapped(uint32_t first, MonoMs now, SourceSink& si
     fa_cache_ent* e = static_cast<fa_cache_ent*>(m);
     for (uint32_t s = 0; s < slots; ++s) {
         if (e[s].val.packets == 0) continue;
-        deliver(e[s].key, e[s].val, now, sink, delivered);
+        const fa_cache_ent copy = e[s];  // cleared before it is delivered, as everywhere
         std::memset(&e[s], 0, sizeof(e[s]));
+        deliver(copy.key, copy.val, now, sink, delivered);
     }
     munmap(m, len);
     return 0;
@@ -534,26 +545,32 @@ int BpfFlowObject::drain_cache_chunk(uint32_t first, uint32_t n, MonoMs now, Sou
     bool batched = got == n;
     for (uint32_t s = 0; batched && s < n; ++s)
         batched = slot_keys_[s] == first + s;  // slots are used by position below
+    // Used slots are cleared first and delivered after, from slots_: a slot a failed update
+    // leaves in place is delivered by a later drain, never twice.
+    static fa_cache_ent zeros[kCacheChunk];  // .bss, only ever read: no memory of its own
     uint32_t nused = 0;
     for (uint32_t s = 0; s < n; ++s) {
-        fa_cache_ent& e = slots_[s];
         uint32_t idx = first + s;
-        if (!batched && bpf_map_lookup_elem(cache_fd_, &idx, &e) != 0) return -errno;
-        if (e.val.packets == 0) continue;
-        deliver(e.key, e.val, now, sink, delivered);
-        std::memset(&e, 0, sizeof(e));
+        if (!batched && bpf_map_lookup_elem(cache_fd_, &idx, &slots_[s]) != 0) return -errno;
+        if (slots_[s].val.packets == 0) continue;
         if (batched) {
             slot_keys_[nused] = idx;
-            if (nused != s) slots_[nused] = e;
+            if (nused != s) slots_[nused] = slots_[s];
             ++nused;
-        } else if (bpf_map_update_elem(cache_fd_, &idx, &e, BPF_ANY) != 0) {
+        } else if (bpf_map_update_elem(cache_fd_, &idx, &zeros[0], BPF_ANY) != 0) {
             return -errno;
+        } else {
+            deliver(slots_[s].key, slots_[s].val, now, sink, delivered);
         }
     }
     if (batched && nused > 0) {
         uint32_t cnt = nused;
         LIBBPF_OPTS(bpf_map_batch_opts, bo);
-        if (bpf_map_update_batch(cache_fd_, slot_keys_, slots_, &cnt, &bo) != 0) return -errno;
+        const int r = bpf_map_update_batch(cache_fd_, slot_keys_, zeros, &cnt, &bo);
+        const int err = r != 0 ? -errno : 0;
+        for (uint32_t i = 0; i < (r != 0 ? cnt : nused); ++i)  // cnt: how many it cleared
+            deliver(slots_[i].key, slots_[i].val, now, sink, delivered);
+        return err;
     }
     return 0;
 }

@@ -41,7 +41,8 @@ public:
     BpfFlowObject& operator=(const BpfFlowObject&) = delete;
 
     // Probes the kernel, opens, specialises (.rodata) and loads. Allocates the drain buffers
-    // (max_flows entries) once. Returns 0 or a negative errno after logging what to do.
+    // once, of a fixed size (kDrainChunk map entries, kCacheChunk cache slots). Returns 0 or a
+    // negative errno after logging what to do.
     int load(const BpfLoadOptions& opt);
     void close();
 
