@@ -114,13 +114,15 @@ fuzz_run() {
     corpus=$(mktemp -d)
     # shellcheck disable=SC2086 # $seeds is a glob on purpose
     [ -n "$seeds" ] && cp $seeds "$corpus"/
+    mkdir -p build-fuzz/artifacts
     if build-fuzz/tests/fuzz/"$name" -max_total_time="${FA_FUZZ_SECONDS:-20}" -timeout=5 \
-            -rss_limit_mb=1024 "$@" "$corpus" >"$corpus.log" 2>&1; then
+            -rss_limit_mb=1024 -artifact_prefix=build-fuzz/artifacts/ "$@" "$corpus" \
+            >"$corpus.log" 2>&1; then
         echo "run-all: $name: $(grep -E '^Done [0-9]+ runs' "$corpus.log")"
         passed=$((passed + 1))
     else
         tail -40 "$corpus.log"
-        echo "run-all: $name failed (reproducer above, crash-* in $(pwd))"
+        echo "run-all: $name failed (reproducer above, in $(pwd)/build-fuzz/artifacts)"
         failed=$((failed + 1))
     fi
     rm -rf "$corpus" "$corpus.log"

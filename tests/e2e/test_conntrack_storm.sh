@@ -137,7 +137,11 @@ rebuilt=$(sed -n 's/.* \([0-9][0-9]*\) NAT creates rebuilt.*/\1/p' "$W/agent.log
 fa_log "NAT events: $adds creates ($add_ports ports, ${rebuilt:-?} rebuilt), $dels deletes ($del_ports ports)"
 [ "$adds $add_ports $dels $del_ports" = "$N $N $N $N" ] \
     || { fa_log "FAIL: NAT events: want $N creates and $N deletes, one per port"; fail=1; }
-[ "${rebuilt:-0}" -ge $((N / 2)) ] \
-    || { fa_log "FAIL: only ${rebuilt:-0} creates rebuilt: the lost-NEW path was not exercised"; fail=1; }
+# With the default 64 KiB buffer (about 100 events) nearly every NEW overflows while the agent
+# is stopped; a larger FA_STORM_RCVBUF queues more of them.
+if [ "$RCVBUF" -eq 65536 ]; then
+    [ "${rebuilt:-0}" -ge $((N / 2)) ] \
+        || { fa_log "FAIL: only ${rebuilt:-0} creates rebuilt: the lost-NEW path was not exercised"; fail=1; }
+fi
 [ "$fail" -eq 0 ] || exit 1
 echo "PASS: storm of $N connections with $events overrun(s), nothing lost after resync"

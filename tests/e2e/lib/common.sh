@@ -176,19 +176,27 @@ nfdump_all() {
 # nfdump_stat DIR: "Flows: N", "Packets: N", "Bytes: N" and "Sequence failures: N" summed over
 # every file nfcapd wrote in DIR (nfdump -I per file). A run that crosses nfcapd's 5-minute
 # rotation boundary splits its datagrams, and their sequence failures, between two files: the
-# last file alone undercounts. Fails if DIR holds no file or nfdump fails (with pipefail).
+# last file alone undercounts. Fails if DIR holds no file, nfdump fails (with pipefail), or a
+# file's summary lacks one of the four lines.
 nfdump_stat() {
-    local f
-    [ -n "$(nfcapd_files "$1")" ] || return 1
+    local f files
+    files=$(nfcapd_files "$1" | wc -l)
+    [ "$files" -gt 0 ] || return 1
     for f in $(nfcapd_files "$1"); do
         nfdump -r "$f" -I || return 1
-    done | awk -F': *' '
+    done | awk -F': *' -v files="$files" '
         $1 == "Flows" || $1 == "Packets" || $1 == "Bytes" || $1 == "Sequence failures" {
-            sum[$1] += $2; seen[$1] = 1
+            sum[$1] += $2; seen[$1]++
         }
         END {
             n = split("Flows,Packets,Bytes,Sequence failures", keys, ",")
-            for (i = 1; i <= n; i++) if (seen[keys[i]]) printf "%s: %.0f\n", keys[i], sum[keys[i]]
+            for (i = 1; i <= n; i++) {
+                if (seen[keys[i]] != files) {
+                    printf "nfdump_stat: \"%s\" in %d of %d files\n", keys[i], seen[keys[i]], files > "/dev/stderr"
+                    exit 1
+                }
+                printf "%s: %.0f\n", keys[i], sum[keys[i]]
+            }
         }'
 }
 
