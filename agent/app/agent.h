@@ -83,12 +83,13 @@ public:
     const AgentStats& stats() const { return stats_; }
 
 private:
-    void on_delta(const FlowDelta& delta, uint64_t key_hash);
+    void count(const FlowDelta& delta);  // the delta totals in stats()
 
     FlowTable table_;
     Exporter exporters_[kMaxCollectors];
     int exporter_count_ = 0;
     LineSink* json_ = nullptr;
+    bool nat_json_ = false;  // json_ and a collector with nat_events: NAT events as JSON too
     ExportTime now_;
     SamplingInfo sampling_;
     InterfaceInfo ifaces_[kMaxInterfaces];

@@ -246,6 +246,21 @@ Status FlowTable::update(const FlowDelta& d, RecordSink& sink)
     return update(d, buckets_ ? hash(d.key) : 0, sink);
 }
 
+void FlowTable::update_batch(const FlowDelta* d, size_t n, RecordSink& sink)
+{
+    constexpr size_t kChunk = 32, kAhead = 8;  // hashes kept on the stack; prefetch distance
+    uint64_t h[kChunk];
+    for (size_t base = 0; base < n; base += kChunk) {
+        const size_t m = n - base < kChunk ? n - base : kChunk;
+        for (size_t i = 0; i < m; ++i) h[i] = buckets_ ? hash(d[base + i].key) : 0;
+        for (size_t i = 0; i < m && i < kAhead; ++i) prefetch(h[i]);
+        for (size_t i = 0; i < m; ++i) {
+            if (i + kAhead < m) prefetch(h[i + kAhead]);
+            (void)update(d[base + i], h[i], sink);
+        }
+    }
+}
+
 Status FlowTable::update(const FlowDelta& d, uint64_t h, RecordSink& sink)
 {
     if (buckets_ == nullptr || d.last_ms < d.first_ms) {

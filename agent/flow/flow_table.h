@@ -75,12 +75,11 @@ public:
     // Status::full = the flow was dropped (drop policy, counted); Status::bad_input = the delta
     // is malformed (last_ms < first_ms) or init() has not succeeded.
     [[nodiscard]] Status update(const FlowDelta& d, RecordSink& sink);
-    // For a caller that knows its next keys a few deltas ahead (a drain batch): key_hash() of
-    // each, prefetch() of the hash some deltas before update() with it, which then finds the
-    // bucket header in cache instead of waiting for memory. prefetch() is a hint only.
-    uint64_t key_hash(const FlowKey& k) const { return hash(k); }
-    void prefetch(uint64_t key_hash) const;
-    [[nodiscard]] Status update(const FlowDelta& d, uint64_t key_hash, RecordSink& sink);
+    // update() of d[0..n) in order, for a caller that has many at once (a drain): the keys are
+    // hashed a chunk at a time and each bucket header is prefetched a few deltas before its
+    // update, so the memory waits of a table larger than the caches overlap. The results are
+    // exactly those of update() one by one (refusals are counted in stats() as there).
+    void update_batch(const FlowDelta* d, size_t n, RecordSink& sink);
     // Amortised: scans ceil(buckets * elapsed / sweep_ms) buckets (elapsed = ms since the
     // previous call), resuming where the previous call stopped. The first call, a gap of a
     // whole sweep or more, and a clock that went backwards scan every bucket once. Exports
@@ -102,6 +101,8 @@ public:
 
 private:
     uint64_t hash(const FlowKey& k) const;
+    void prefetch(uint64_t key_hash) const;
+    Status update(const FlowDelta& d, uint64_t key_hash, RecordSink& sink);
     void emit(Bucket& b, uint32_t way, EndReason reason, RecordSink& sink);
     void remove(Bucket& b, uint32_t way);
     void expire_bucket(Bucket& b, MonoMs now, RecordSink& sink);

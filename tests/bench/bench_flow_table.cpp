@@ -44,29 +44,19 @@ FlowKey key_for(uint32_t id)
     return k;
 }
 
-// ahead = 0: update() one delta at a time; ahead = N: prefetch() the key N deltas ahead, as a
-// drain batch does.
-void update_all(FlowTable& t, const FlowDelta* d, uint32_t n, uint32_t ahead, RecordSink& sink)
+// batch = false: update() one delta at a time; true: update_batch() (hash a chunk, prefetch
+// each bucket a few deltas ahead), as the agent does with a drain.
+void update_all(FlowTable& t, const FlowDelta* d, uint32_t n, bool batch, RecordSink& sink)
 {
-    if (ahead == 0) {
-        for (uint32_t i = 0; i < n; ++i) (void)t.update(d[i], sink);
+    if (batch) {
+        t.update_batch(d, n, sink);
         return;
     }
-    // As Agent::on_deltas: hashes of a chunk of 32, each bucket prefetched `ahead` before.
-    uint64_t h[32];
-    for (uint32_t base = 0; base < n; base += 32) {
-        const uint32_t m = n - base < 32 ? n - base : 32;
-        for (uint32_t i = 0; i < m; ++i) h[i] = t.key_hash(d[base + i].key);
-        for (uint32_t i = 0; i < m && i < ahead; ++i) t.prefetch(h[i]);
-        for (uint32_t i = 0; i < m; ++i) {
-            if (i + ahead < m) t.prefetch(h[i + ahead]);
-            (void)t.update(d[base + i], h[i], sink);
-        }
-    }
+    for (uint32_t i = 0; i < n; ++i) (void)t.update(d[i], sink);
 }
 
 void run(const char* name, uint32_t cap, uint32_t key_space, uint32_t n_deltas, int passes,
-         uint32_t ahead = 0)
+         bool batch = false)
 {
     FlowDelta* d = new (std::nothrow) FlowDelta[n_deltas];
     if (d == nullptr) {
@@ -97,16 +87,16 @@ void run(const char* name, uint32_t cap, uint32_t key_space, uint32_t n_deltas, 
     double sec = 0, best = 1e30;
     for (int p = 0; p < passes; ++p) {
         auto t0 = std::chrono::steady_clock::now();
-        update_all(t, d, n_deltas, ahead, sink);
+        update_all(t, d, n_deltas, batch, sink);
         double ps = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         sec += ps;
         if (ps < best) best = ps;
     }
     double n = double(n_deltas) * passes;
     double miss = double(t.stats().flows_created - created0) / n;
-    std::printf("%-5s ahead=%u cap=%-8u keys=%-8u deltas=%-8u updates=%-9.0f %6.2f M updates/s %6.1f ns/update "
+    std::printf("%-5s %-6s cap=%-8u keys=%-8u deltas=%-8u updates=%-9.0f %6.2f M updates/s %6.1f ns/update "
                 "(best pass %6.2f M/s %6.1f ns) miss=%4.1f%% evicted=%llu bytes/flow=%.1f\n",
-                name, ahead, t.capacity(), key_space, n_deltas, n, n / sec / 1e6, sec * 1e9 / n,
+                name, batch ? "batch" : "single", t.capacity(), key_space, n_deltas, n, n / sec / 1e6, sec * 1e9 / n,
                 n_deltas / best / 1e6, best * 1e9 / n_deltas, miss * 100,
                 (unsigned long long)t.stats().evicted_full,
                 double(FlowTable::bytes_for(cap)) / t.capacity());
@@ -125,15 +115,15 @@ int main(int argc, char** argv)
     // Hit-heavy: working set = half the capacity, all resident after warm-up. Two delta
     // streams: one small enough to stay in cache (as a source's freshly built delta would be),
     // one of 1M deltas (about 100 MB) that streams from DRAM.
-    // Each case twice: update() alone, then with prefetch() 8 deltas ahead (the drain's way).
-    for (uint32_t ahead : {0u, 8u}) {
-        run("hit", 65536, 32768, 1u << 16, passes * 16, ahead);
-        run("hit", 65536, 32768, 1u << 20, passes, ahead);
-        run("hit", 1u << 20, 1u << 19, 1u << 16, passes * 16, ahead);
-        run("hit", 1u << 20, 1u << 19, 1u << 20, passes, ahead);
+    // Each case twice: update() one by one, then update_batch() (the drain's way).
+    for (bool batch : {false, true}) {
+        run("hit", 65536, 32768, 1u << 16, passes * 16, batch);
+        run("hit", 65536, 32768, 1u << 20, passes, batch);
+        run("hit", 1u << 20, 1u << 19, 1u << 16, passes * 16, batch);
+        run("hit", 1u << 20, 1u << 19, 1u << 20, passes, batch);
         // Miss-heavy: key space 16x capacity, so most deltas are new flows evicting old ones.
-        run("miss", 65536, 65536 * 16, 1u << 20, passes, ahead);
-        run("miss", 1u << 20, 1u << 24, 1u << 20, passes, ahead);
+        run("miss", 65536, 65536 * 16, 1u << 20, passes, batch);
+        run("miss", 1u << 20, 1u << 24, 1u << 20, passes, batch);
     }
     return 0;
 }
