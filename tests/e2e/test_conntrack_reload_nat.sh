@@ -3,17 +3,17 @@
 # shellcheck source-path=SCRIPTDIR
 # NAT session log across reloads: the conntrack agent on the masquerading router of
 # lib/nat_topo.sh exports NAT events (IPFIX, nat_events = yes) to nfcapd while a client opens
-# N one-packet UDP connections at a steady pace (ports 1..N, about one per half millisecond)
-# and the agent is reloaded (SIGHUP) three times meanwhile. A reload stops one listener and
-# starts the next; connections opened in between must not lose their create: the event
-# socket is handed over, still subscribed. Checked in nfdump: exactly one create (ADD) per
-# destination port, N in all.
+# one-packet UDP connections at a steady pace (ports 1, 2, ..., about one per half
+# millisecond) and the agent is reloaded (SIGHUP) three times; the client runs until the
+# third restart is logged, so every reload happens while connections open, and reports N, the
+# connections it opened. A reload stops one listener and starts the next; connections opened
+# in between must not lose their create: the event socket is handed over, still subscribed.
+# Checked in nfdump: exactly one create (ADD) per destination port 1..N, N in all.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 require_root
 require_tool ip nft conntrack python3 nfcapd nfdump ss
 B=${FA_BUILD_DIR:-build}
-N=${FA_RELOAD_NAT_N:-4000}
 [ -x "$B/flowagent" ] || fa_fail "no agent binary $B/flowagent"
 fa_tmpdir W
 . "$(dirname "$0")/lib/nat_topo.sh"
@@ -28,7 +28,7 @@ cat >"$W/agent.ini" <<INI
 [agent]
 source = conntrack
 [flows]
-max_flows = $((N * 2))
+max_flows = 131072
 [collector nel]
 address = 127.0.0.1:$P
 protocol = ipfix
@@ -38,22 +38,31 @@ bg_start AGENT ip netns exec "$R" "$B/flowagent" -c "$W/agent.ini" 2>"$W/agent.l
 starts() { grep -c 'started:' "$W/agent.log" 2>/dev/null || true; }
 wait_for 10 "[ \$(starts) -ge 1 ]" || fa_fail "agent did not start: $(cat "$W/agent.log")"
 
+# Ports 1..60000 at most (30 s): it stops at the stop file, and prints how many it sent.
 bg_start CLIENT ip netns exec "$C" python3 -c "
-import socket, time
+import os, socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('10.1.0.2', 40000))
 t = time.monotonic()
-for p in range(1, $N + 1):
+p = 0
+while p < 60000 and not os.path.exists('$W/stop'):
+    p += 1
     s.sendto(b'x' * 100, ('10.2.0.2', p))
     t += 0.0005
     d = t - time.monotonic()
-    if d > 0: time.sleep(d)"
+    if d > 0: time.sleep(d)
+print(p)" >"$W/client.out"
 for k in 2 3 4; do
     sleep 0.3
+    kill -0 "$CLIENT" 2>/dev/null || fa_fail "the client stopped before reload $((k - 1))"
     kill -HUP "$AGENT"
     wait_for 10 "[ \$(starts) -ge $k ]" || fa_fail "no restart after SIGHUP $((k - 1)): $(tail -5 "$W/agent.log")"
 done
+sleep 0.2  # connections keep opening after the last restart too
+touch "$W/stop"
 wait "$CLIENT" || fa_fail "client failed"
+N=$(cat "$W/client.out")
+[ "$N" -lt 60000 ] || fa_fail "the client ran out of ports before the reloads were done"
 live=$(in_r conntrack -C)
 [ "$live" -ge "$N" ] || fa_fail "only $live conntrack entries for $N connections"
 sleep 0.5  # the last NEW events reach the agent
