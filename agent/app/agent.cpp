@@ -96,7 +96,7 @@ void Agent::on_delta(const FlowDelta& delta)
 
 // A table much larger than the CPU's caches (6 MB at the default 65,536 flows; a router's L2
 // is 256 KB to 1 MB) makes each update wait for memory: FlowTable::update_batch overlaps
-// those waits (tests/bench/bench_flow_table: 1M flows, 126 -> 38 ns/update).
+// those waits (tests/bench/bench_flow_table: 1M flows, about 40 against 100-126 ns/update).
 void Agent::on_deltas(const FlowDelta* d, size_t n)
 {
     for (size_t i = 0; i < n; ++i) count(d[i]);
