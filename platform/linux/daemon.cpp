@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "daemon.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "app/config_parse.h"
+#include "gen_source.h"
+#include "log_sink.h"
+#include "privileges.h"
+#if defined(FA_WITH_BPF) && __has_include("bpf_source.h")
+#include "bpf_source.h"
+#define FA_HAVE_BPF_SOURCE 1
+#endif
+#if defined(FA_WITH_CONNTRACK) && __has_include("conntrack_source.h")
+#include "conntrack_source.h"
+#define FA_HAVE_CT_SOURCE 1
+#endif
+
+namespace fa {
+namespace {
+
+Source* make_source(SourceKind kind)
+{
+    switch (kind) {
+    case SourceKind::generator: return new_generator_source();
+    case SourceKind::xdp:
+    case SourceKind::tc:
+#ifdef FA_HAVE_BPF_SOURCE
+        return make_bpf_source().release();
+#else
+        return nullptr;
+#endif
+    case SourceKind::conntrack:
+#ifdef FA_HAVE_CT_SOURCE
+        return new_conntrack_source();
+#else
+        return nullptr;
+#endif
+    }
+    return nullptr;
+}
+
+// Resolves every collector so that a typo fails before anything starts. The message names the
+// file, the line of `address =`, the collector and the value.
+// A config error: on stderr before logging is set up (start, --check-config), through the
+// logger at a reload, so that with `log = syslog` the reason reaches syslog too.
+void config_error(bool via_log, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void config_error(bool via_log, const char* fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (via_log) {
+        FA_ERROR("%s", msg);
+    } else {
+        std::fprintf(stderr, "flowagent: error: %s\n", msg);
+    }
+}
+
+bool check_collectors(const Config& cfg, bool via_log)
+{
+    for (int i = 0; i < cfg.collector_count; ++i) {
+        const CollectorConfig& c = cfg.collectors[i];
+        sockaddr_storage ss{};
+        socklen_t len = 0;
+        char err[256];
+        if (resolve_collector(c.host, c.port, &ss, &len, err, sizeof err) < 0) {
+            config_error(via_log, "%s:%d: [collector %s] address = %s:%u: %s", cfg.path,
+                         c.address_line, c.name, c.host, c.port, err);
+            return false;
+        }
+    }
+    return true;
+}
+
+uint64_t random_seed()
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed) {
+        seed = uint64_t(getpid()) * 0x9e3779b97f4a7c15ULL ^ uint64_t(time(nullptr));
+    }
+    return seed;
+}
+
+ExportTime now_time(LinuxClock& clock, MonoMs agent_start)
+{
+    ExportTime t;
+    t.mono_ms = clock.mono_ms();
+    t.wall_offset_ms = clock.wall_offset_ms();
+    t.agent_start_ms = agent_start;
+    return t;
+}
+
+// What a reload carries over per collector slot: the socket stays open (same local port, so the
+// collector keeps seeing the same exporter) and the sequence numbering continues, when the
+// source kind and the collector's name, address, protocol and observation domain are unchanged.
+struct Carry {
+    bool keep[kMaxCollectors] = {};
+    ExporterSeq seq[kMaxCollectors] = {};
+    int event_fd = -1;  // Source::release_event_fd() of the old source, for the new one
+};
+
+// Brings a runtime up from a valid config. Returns 0 or an exit code.
+int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carry* carry)
+{
+    const Config& cfg = rt.cfg;
+    DatagramSink* sinks[kMaxCollectors];
+    for (int i = 0; i < cfg.collector_count; ++i) {
+        char err[256];
+        const CollectorConfig& c = cfg.collectors[i];
+        if (!rt.transports[i].is_open() &&
+            rt.transports[i].open(c.host, c.port, err, sizeof err) < 0) {
+            FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
+            return kExitRuntime;
+        }
+        sinks[i] = &rt.transports[i];
+        FA_INFO("collector %s: %s %s, observation domain %u", c.name, rt.transports[i].peer(),
+                c.protocol == Protocol::ipfix ? "IPFIX" : "NetFlow v9",
+                c.observation_domain ? c.observation_domain : cfg.observation_domain);
+    }
+
+    rt.source.reset(make_source(cfg.source));
+    if (!rt.source) {
+        FA_ERROR("source %s is not available in this build", source_name(cfg.source));
+        if (carry != nullptr && carry->event_fd >= 0) close(carry->event_fd);
+        return kExitRuntime;
+    }
+    if (carry != nullptr) rt.source->adopt_event_fd(carry->event_fd);
+    const bool packet_source = cfg.source == SourceKind::xdp || cfg.source == SourceKind::tc;
+    rt.agent.reset(new Agent());
+    Status s = rt.agent->init(cfg, sinks, cfg.collector_count, cfg.print_json ? &rt.json : nullptr,
+                              random_seed(), packet_source, cfg.source == SourceKind::conntrack,
+                              cfg.source == SourceKind::conntrack ? SamplingKind::flow
+                                                                  : SamplingKind::packet);
+    if (s != Status::ok) {
+        FA_ERROR("cannot allocate the flow table for max_flows = %u (%zu bytes): %s", cfg.max_flows,
+                 FlowTable::bytes_for(cfg.max_flows), status_name(s));
+        return kExitRuntime;
+    }
+    for (int i = 0; carry != nullptr && i < cfg.collector_count; ++i)
+        if (carry->keep[i]) rt.agent->exporter(i).resume(carry->seq[i]);
+    int n = cfg.interface_count > 0
+                ? collect_interfaces(cfg.interfaces, cfg.interface_count, rt.ifaces, kMaxInterfaces)
+                : collect_all_interfaces(rt.ifaces, kMaxInterfaces);
+    rt.iface_count = n;
+    rt.agent->set_interfaces(rt.ifaces, n);
+    rt.agent->set_time(now_time(clock, agent_start));
+
+    int own_fds[kMaxCollectors];
+    for (int i = 0; i < cfg.collector_count; ++i) own_fds[i] = rt.transports[i].fd();
+    rt.source->set_own_sockets(own_fds, cfg.collector_count);
+    int rc = rt.source->start(cfg);
+    if (rc < 0) {
+        FA_ERROR("source %s failed to start (%s)", source_name(cfg.source), std::strerror(-rc));
+        return kExitRuntime;
+    }
+    FA_INFO("started: source %s, max_flows %u (%u slots, %zu bytes), timeouts %u/%u s, "
+            "sampling 1:%u",
+            source_name(cfg.source), cfg.max_flows, rt.agent->table().capacity(),
+            FlowTable::bytes_for(cfg.max_flows), cfg.active_timeout_s, cfg.inactive_timeout_s,
+            cfg.sampling_rate);
+    return 0;
+}
+
+void log_summary(const Runtime& rt)
+{
+    const Agent& a = *rt.agent;
+    const AgentStats& st = a.stats();
+    const FlowTableStats& ts = a.table().stats();
+    DropCounters d = a.drops();
+    FA_INFO("totals: %llu packets %llu octets metered; %llu records exported (%llu packets, "
+            "%llu octets); flows created %llu, idle %llu, active %llu, tcp end %llu, evicted %llu, "
+            "flushed %llu",
+            (unsigned long long)st.delta_packets, (unsigned long long)st.delta_octets,
+            (unsigned long long)st.records, (unsigned long long)st.record_packets,
+            (unsigned long long)st.record_octets, (unsigned long long)ts.flows_created,
+            (unsigned long long)ts.expired_idle, (unsigned long long)ts.expired_active,
+            (unsigned long long)ts.ended_tcp, (unsigned long long)ts.evicted_full,
+            (unsigned long long)ts.flushed);
+    FA_INFO("dropped: table full %llu flows %llu packets; source %llu packets, %llu events",
+            (unsigned long long)d.table_full_flows, (unsigned long long)d.table_full_packets,
+            (unsigned long long)d.source_packets, (unsigned long long)d.source_events);
+    if (st.nat_events != 0 || st.nat_events_v6_skipped != 0)
+        FA_INFO("nat events: %llu NAT44 session events; %llu IPv6 NAT events not exported (RFC "
+                "8158 has no NAT66 event)", (unsigned long long)st.nat_events,
+                (unsigned long long)st.nat_events_v6_skipped);
+    for (int i = 0; i < a.exporter_count(); ++i) {
+        const ExporterCounters& c = a.exporter(i).counters();
+        if (a.exporter(i).config().nat_events)
+            FA_INFO("collector %s: %llu NAT event records sent, %llu not sent",
+                    rt.cfg.collectors[i].name, (unsigned long long)c.nat_events,
+                    (unsigned long long)c.not_sent_nat_events);
+        FA_INFO("collector %s: %llu datagrams, %llu records, %llu octets sent; not sent: %llu "
+                "datagrams, %llu records (refused %llu, again %llu, error %llu)",
+                rt.cfg.collectors[i].name, (unsigned long long)c.messages,
+                (unsigned long long)c.records, (unsigned long long)c.octets,
+                (unsigned long long)c.not_sent_messages, (unsigned long long)c.not_sent_flows,
+                (unsigned long long)c.send_refused, (unsigned long long)c.send_again,
+                (unsigned long long)c.send_error);
+    }
+}
+
+// Final drain and flush: nothing counted is lost at a stop or a reload. For a reload, `next`
+// is the new config: the sockets of collectors it keeps unchanged stay open and their sequence
+// state goes into *carry.
+void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
+                  const Config* next = nullptr, Carry* carry = nullptr)
+{
+    if (!rt.agent) return;
+    rt.agent->set_time(now_time(clock, agent_start));
+    if (rt.source) {
+        rt.source->stop(rt.agent->time().mono_ms, *rt.agent);
+        rt.agent->set_source_drops(rt.source->drops());
+        // Only from one source kind to the same: the stopped one's events are the new one's.
+        if (carry != nullptr && next != nullptr && next->source == rt.cfg.source)
+            carry->event_fd = rt.source->release_event_fd();
+    }
+    rt.agent->flush_all();
+    log_summary(rt);
+    for (int i = 0; i < kMaxCollectors; ++i) {
+        bool keep = false;
+        if (next != nullptr && carry != nullptr && i < rt.cfg.collector_count &&
+            i < next->collector_count) {
+            const CollectorConfig& a = rt.cfg.collectors[i];
+            const CollectorConfig& b = next->collectors[i];
+            // Same source too: it decides the data template layouts (MAC, NAT fields) and the
+            // sampling kind, which must not change within one stream under the same IDs.
+            keep = rt.cfg.source == next->source && std::strcmp(a.name, b.name) == 0 &&
+                   std::strcmp(a.host, b.host) == 0 &&
+                   a.port == b.port && a.protocol == b.protocol &&
+                   (a.observation_domain ? a.observation_domain : rt.cfg.observation_domain) ==
+                       (b.observation_domain ? b.observation_domain : next->observation_domain);
+            carry->keep[i] = keep;
+            if (keep) carry->seq[i] = rt.agent->exporter(i).sequence();
+        }
+        if (!keep) rt.transports[i].close();
+    }
+    rt.source.reset();
+    rt.agent.reset();
+}
+
+} // namespace
+
+const char* source_name(SourceKind k)
+{
+    switch (k) {
+    case SourceKind::xdp: return "xdp";
+    case SourceKind::tc: return "tc";
+    case SourceKind::conntrack: return "conntrack";
+    case SourceKind::generator: return "generator";
+    }
+    return "?";
+}
+
+void StdoutLineSink::write_line(const char* line, size_t len)
+{
+    std::fwrite(line, 1, len, stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+}
+
+bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_log)
+{
+    ConfigError err;
+    if (parse_config_file(path, cfg, err) != Status::ok) {
+        config_error(via_log, "%s", err.message);
+        return false;
+    }
+    if (cli.print) cfg.print_json = true;
+    return check_collectors(cfg, via_log);
+}
+
+// [agent] log and log_level, with --log-level / -v over the config's level: at start and at
+// every reload (a reload that changed `log` moves the output; the command line still wins).
+void apply_logging(const Config& cfg, const CliOptions& cli)
+{
+    static StderrLogSink stderr_sink;
+    static std::unique_ptr<SyslogLogSink> syslog_sink;
+    if (cfg.log_syslog) {
+        if (!syslog_sink) syslog_sink.reset(new SyslogLogSink());
+        set_log_sink(syslog_sink.get());
+    } else {
+        set_log_sink(&stderr_sink);
+    }
+    set_log_level(cfg.log_level);
+    if (cli.log_level) {
+        LogLevel lv = cfg.log_level;
+        if (parse_log_level(cli.log_level, lv)) set_log_level(lv);
+    }
+}
+
+
+int Daemon::start(const CliOptions& cli, const Config& cfg)
+{
+    cli_ = cli;
+    rt_.cfg = cfg;
+
+    // Block the signals we handle so they arrive through the signalfd only.
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    agent_start_ = clock_.mono_ms();
+    last_stats_ = agent_start_;
+    int rc = start_runtime(rt_, clock_, agent_start_, nullptr);
+    if (rc != 0) {
+        stop_runtime(rt_, clock_, agent_start_);
+        return rc;
+    }
+
+    signals_.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    signals_.events = EPOLLIN;
+    signals_.cb = on_signal;
+    signals_.user = this;
+    tick_.cb = on_tick;
+    tick_.user = this;
+    tick_.period_ms = kTickMs;
+    int err = loop_.init();
+    if (err == 0 && signals_.fd < 0) err = -errno;
+    if (err == 0) err = loop_.add(signals_);
+    if (err < 0) {
+        FA_ERROR("event loop setup failed: %s", std::strerror(-err));
+        stop_runtime(rt_, clock_, agent_start_);
+        return kExitRuntime;
+    }
+    loop_.arm(tick_, kTickMs);
+    watch_source();
+    // Attached and connected: from here on only what the running source needs.
+    (void)drop_privileges(rt_.cfg.source);
+    return 0;
+}
+
+int Daemon::run()
+{
+    const int rc = loop_.run();
+    if (rc < 0) FA_ERROR("epoll_wait: %s", std::strerror(-rc));
+    stop_runtime(rt_, clock_, agent_start_);
+    loop_.remove(source_);
+    loop_.remove(signals_);
+    loop_.cancel(tick_);
+    if (signals_.fd >= 0) close(signals_.fd);
+    signals_.fd = -1;
+    return exit_code_;
+}
+
+void Daemon::watch_source()
+{
+    source_.fd = rt_.source->fd();
+    source_.events = EPOLLIN;
+    source_.cb = on_source;
+    source_.user = this;
+    if (source_.fd >= 0) (void)loop_.add(source_);
+}
+
+void Daemon::on_tick(Timer& t)
+{
+    Daemon& d = *static_cast<Daemon*>(t.user);
+    Runtime& rt = d.rt_;
+    rt.agent->set_time(now_time(d.clock_, d.agent_start_));
+    const MonoMs now = rt.agent->time().mono_ms;
+    rt.source->on_tick(now, *rt.agent);
+    rt.agent->set_source_drops(rt.source->drops());
+    rt.agent->tick();
+    if (now - d.last_stats_ >= 60000) {
+        d.last_stats_ = now;
+        if (log_level() >= LogLevel::debug) log_summary(rt);
+    }
+}
+
+void Daemon::on_source(Watch& w, uint32_t revents)
+{
+    (void)revents;
+    Daemon& d = *static_cast<Daemon*>(w.user);
+    d.rt_.agent->set_time(now_time(d.clock_, d.agent_start_));
+    d.rt_.source->on_readable(d.rt_.agent->time().mono_ms, *d.rt_.agent);
+}
+
+void Daemon::on_signal(Watch& w, uint32_t revents)
+{
+    (void)revents;
+    Daemon& d = *static_cast<Daemon*>(w.user);
+    signalfd_siginfo si;
+    while (read(w.fd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            d.reload();
+            if (d.exit_code_ != 0) return;
+        } else {
+            FA_INFO("signal %u: flushing every flow and exiting", si.ssi_signo);
+            d.loop_.stop();
+            return;
+        }
+    }
+}
+
+void Daemon::reload()
+{
+    Config next;
+    if (!load_config(cli_.config_path, cli_, next, true)) {
+        FA_ERROR("reload: config invalid, keeping the running one");
+        return;
+    }
+    FA_INFO("reload: flushing and restarting with %s", cli_.config_path);
+    loop_.remove(source_);
+    Carry carry;
+    stop_runtime(rt_, clock_, agent_start_, &next, &carry);
+    rt_.cfg = next;
+    apply_logging(rt_.cfg, cli_);
+    if (start_runtime(rt_, clock_, agent_start_, &carry) != 0) {
+        exit_code_ = kExitRuntime;
+        loop_.stop();
+        return;
+    }
+    watch_source();
+}
+
+} // namespace fa
