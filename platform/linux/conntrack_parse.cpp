@@ -13,16 +13,17 @@
 namespace fa {
 namespace {
 
-// The attributes read below: cleared before each parse (nfct_payload_parse only sets).
-constexpr nf_conntrack_attr kRead[] = {
-    ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV4_DST, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV4_DST,
-    ATTR_ORIG_IPV6_SRC, ATTR_ORIG_IPV6_DST, ATTR_REPL_IPV6_SRC, ATTR_REPL_IPV6_DST,
-    ATTR_ORIG_PORT_SRC, ATTR_ORIG_PORT_DST, ATTR_REPL_PORT_SRC, ATTR_REPL_PORT_DST,
-    ATTR_ICMP_TYPE, ATTR_ICMP_CODE, ATTR_ICMP_ID, ATTR_ORIG_L4PROTO, ATTR_REPL_L4PROTO,
-    ATTR_TCP_STATE, ATTR_TIMEOUT, ATTR_MARK, ATTR_ORIG_COUNTER_PACKETS,
-    ATTR_REPL_COUNTER_PACKETS, ATTR_ORIG_COUNTER_BYTES, ATTR_REPL_COUNTER_BYTES, ATTR_ID,
-    ATTR_STATUS, ATTR_ZONE, ATTR_TIMESTAMP_START, ATTR_TIMESTAMP_STOP,
-};
+// The object's size, for clearing it between messages (nfct_payload_parse only sets
+// attributes). The library documents this use (a zeroed object of nfct_maxsize() bytes is a new
+// one) and marks the call deprecated only because the size may grow between versions: it is
+// read at run time from the library in use.
+size_t object_size()
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    return nfct_maxsize();
+#pragma GCC diagnostic pop
+}
 
 void mapped_v4(uint8_t out[16], const void* v4)
 {
@@ -34,17 +35,22 @@ void mapped_v4(uint8_t out[16], const void* v4)
 // The reply tuple's ICMP type, code and identifier: nf_conntrack keeps them, but its getters
 // (ATTR_ICMP_*) answer for the original tuple only, so they are read from the message with libmnl.
 // A NATed echo may carry another identifier in its reply tuple (the post-NAT one).
-// Calls fn(attr) for each whole attribute in [p, p + len) (libmnl's checks; its iteration
-// macros assign from void *, which C++ does not allow).
+// Calls fn(attr) for each whole attribute in [p, p + len): libmnl's mnl_attr_ok() / _next()
+// conditions, written out (its iteration macros assign from void *, which C++ does not allow,
+// and the calls through the PLT were a third of the parse time).
 template <typename Fn>
 void for_each_attr(const void* p, size_t len, Fn fn)
 {
-    const auto* a = static_cast<const nlattr*>(p);
-    for (int left = int(len); mnl_attr_ok(a, left);) {
-        fn(a);
-        const int step = int(MNL_ALIGN(a->nla_len));
-        left -= step;
-        a = mnl_attr_next(a);
+    const auto* c = static_cast<const char*>(p);
+    while (len >= sizeof(nlattr)) {
+        nlattr a;
+        std::memcpy(&a, c, sizeof a);
+        if (a.nla_len < sizeof(nlattr) || a.nla_len > len) return;
+        fn(reinterpret_cast<const nlattr*>(static_cast<const void*>(c)), uint16_t(a.nla_type & NLA_TYPE_MASK));
+        const size_t step = MNL_ALIGN(a.nla_len);
+        if (step >= len) return;
+        c += step;
+        len -= step;
     }
 }
 
@@ -128,9 +134,8 @@ constexpr Rule kTop[] = {
 bool valid_attrs(const void* p, size_t len, const Rule* rules, size_t n, int depth)
 {
     bool ok = true;
-    for_each_attr(p, len, [&](const nlattr* a) {
+    for_each_attr(p, len, [&](const nlattr* a, uint16_t type) {
         if (!ok) return;
-        const uint16_t type = mnl_attr_get_type(a);
         for (size_t i = 0; i < n; ++i) {
             const Rule& r = rules[i];
             if (r.type != type) continue;
@@ -148,22 +153,22 @@ bool valid_attrs(const void* p, size_t len, const Rule* rules, size_t n, int dep
 void reply_icmp(const void* attrs, size_t len, CtTuple& t)
 {
     const nlattr* tuple = nullptr;
-    for_each_attr(attrs, len, [&](const nlattr* a) {
-        if (mnl_attr_get_type(a) == CTA_TUPLE_REPLY) tuple = a;
+    for_each_attr(attrs, len, [&](const nlattr* a, uint16_t type) {
+        if (type == CTA_TUPLE_REPLY) tuple = a;
     });
     if (!tuple) return;
     const nlattr* proto = nullptr;
     for_each_attr(mnl_attr_get_payload(tuple), mnl_attr_get_payload_len(tuple),
-                  [&](const nlattr* a) {
-                      if (mnl_attr_get_type(a) == CTA_TUPLE_PROTO) proto = a;
+                  [&](const nlattr* a, uint16_t type) {
+                      if (type == CTA_TUPLE_PROTO) proto = a;
                   });
     if (!proto) return;
-    uint8_t type = 0, code = 0;
+    uint8_t icmp_type = 0, code = 0;
     for_each_attr(mnl_attr_get_payload(proto), mnl_attr_get_payload_len(proto),
-                  [&](const nlattr* a) {
-        switch (mnl_attr_get_type(a)) {
+                  [&](const nlattr* a, uint16_t type) {
+        switch (type) {
         case CTA_PROTO_ICMP_TYPE: case CTA_PROTO_ICMPV6_TYPE:
-            if (mnl_attr_validate(a, MNL_TYPE_U8) == 0) type = mnl_attr_get_u8(a);
+            if (mnl_attr_validate(a, MNL_TYPE_U8) == 0) icmp_type = mnl_attr_get_u8(a);
             break;
         case CTA_PROTO_ICMP_CODE: case CTA_PROTO_ICMPV6_CODE:
             if (mnl_attr_validate(a, MNL_TYPE_U8) == 0) code = mnl_attr_get_u8(a);
@@ -174,12 +179,12 @@ void reply_icmp(const void* attrs, size_t len, CtTuple& t)
         default: break;
         }
     });
-    t.dst_port = uint16_t(type << 8 | code);
+    t.dst_port = uint16_t(icmp_type << 8 | code);
 }
 
 } // namespace
 
-CtParser::CtParser() : ct_(nfct_new()) {}
+CtParser::CtParser() : ct_(nfct_new()), size_(object_size()) {}
 
 CtParser::~CtParser()
 {
@@ -189,8 +194,10 @@ CtParser::~CtParser()
 void CtParser::reset()
 {
     // Attributes the library allocates for (security context, labels, helper data): only
-    // nfct_destroy() frees them, so such an object is replaced. Rare: SELinux, "ct label".
+    // nfct_destroy() frees them, so such an object is replaced, never cleared. Rare: SELinux,
+    // "ct label" rules, helpers with private data.
     if (nfct_attr_is_set(ct_, ATTR_SECCTX) > 0 || nfct_attr_is_set(ct_, ATTR_CONNLABELS) > 0 ||
+        nfct_attr_is_set(ct_, ATTR_CONNLABELS_MASK) > 0 ||
         nfct_attr_is_set(ct_, ATTR_HELPER_INFO) > 0) {
         nf_conntrack* fresh = nfct_new();
         if (fresh) {
@@ -200,7 +207,7 @@ void CtParser::reset()
             return;
         }
     }
-    for (nf_conntrack_attr a : kRead) nfct_attr_unset(ct_, a);
+    std::memset(static_cast<void*>(ct_), 0, size_);  // holds no allocation (checked above)
 }
 
 Status CtParser::parse(const nlmsghdr* nlh, CtEntry& out, CtMsgKind* kind, int* err,
@@ -260,11 +267,9 @@ Status CtParser::parse(const nlmsghdr* nlh, CtEntry& out, CtMsgKind* kind, int* 
         v4 ? ATTR_ORIG_IPV4_SRC : ATTR_ORIG_IPV6_SRC, v4 ? ATTR_ORIG_IPV4_DST : ATTR_ORIG_IPV6_DST,
         v4 ? ATTR_REPL_IPV4_SRC : ATTR_REPL_IPV6_SRC, v4 ? ATTR_REPL_IPV4_DST : ATTR_REPL_IPV6_DST,
         ATTR_ORIG_L4PROTO, ATTR_REPL_L4PROTO};
-    for (nf_conntrack_attr a : need) {
-        if (nfct_attr_is_set(ct_, a) <= 0) {
-            *why = "ctnetlink: entry without a complete original and reply tuple";
-            return Status::bad_input;
-        }
+    if (nfct_attr_is_set_array(ct_, need, int(sizeof need / sizeof need[0])) <= 0) {
+        *why = "ctnetlink: entry without a complete original and reply tuple";
+        return Status::bad_input;
     }
     out = CtEntry{};
     out.family = family;

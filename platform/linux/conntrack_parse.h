@@ -42,6 +42,7 @@ public:
 private:
     void reset();
     nf_conntrack* ct_ = nullptr;
+    size_t size_ = 0;
     uint64_t recycled_ = 0;
 };
 
