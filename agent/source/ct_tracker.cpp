@@ -210,7 +210,6 @@ void CtTracker::track(const CtEntry& e, uint64_t key, CtMode mode, SourceSink& s
         slot->missed = 0;   // alive: see end_cycle()
         if (now_ - slot->last_export_ms < cfg_.active_ms) return;
     }
-    if (forced && !slot) return;  // untracked (table full): its DESTROY exports everything
     CtRecordOptions o;
     o.both_directions = cfg_.both_directions;
     o.with_mark = cfg_.with_mark;
@@ -229,7 +228,17 @@ void CtTracker::track(const CtEntry& e, uint64_t key, CtMode mode, SourceSink& s
         sink.on_record(r);
         ++cycle_records_;
     }
-    if (!slot) return;
+    if (!slot) {
+        if (forced && untracked_fn_) {
+            CtBaseline b;
+            b.id = e.id;
+            b.tuple_hash = uint32_t(key >> 32);
+            b.exported = CtExported{e.orig_ctr.packets, e.orig_ctr.octets, e.reply_ctr.packets,
+                                    e.reply_ctr.octets};
+            untracked_fn_(b, untracked_ctx_);
+        }
+        return;
+    }
     if (destroy && cycle_running_) {
         slot->used = kDead;  // tombstone until the dump cycle ends
         ++dead_;

@@ -25,8 +25,12 @@
 //     dump runs, a DESTROY leaves a tombstone and dump replies for a dead key are ignored;
 //     tombstones go when the cycle ends. No room for a tombstone: the cycle inserts no new slots.
 //  4. Connections without a slot (table full: untracked()) get no dump records; their DESTROY
-//     exports their whole lifetime, and the forced dump at stop leaves them to it (exporting them
-//     there would count them twice: nothing remembers what was exported).
+//     exports their whole lifetime. The forced dump at stop exports them too (shutdown flushes
+//     every connection) and hands their counters to set_untracked_export()'s callback, so the
+//     state file keeps their baselines as well: the next run applies them to the connections
+//     its own table holds. One its table cannot hold either is exported whole again by its
+//     DESTROY: a full table across a restart can count such a connection twice (logged as
+//     untracked in both runs).
 //  5. Connections created without the event extension never send a DESTROY. A dump gives them a
 //     slot like any other; a slot missed by two complete cycles in a row is swept (swept(),
 //     counted as a source-event drop). No cycle that starts less than kSweepHoldMs after an
@@ -86,6 +90,14 @@ public:
     [[nodiscard]] Status init(const CtTrackerConfig& cfg, Clock& clock, uint64_t start_wall_ns);
     size_t capacity() const { return cap_; }
     static size_t slot_bytes();
+
+    // Called by the forced dump for each connection without a slot that it exported (point 4).
+    using UntrackedExportFn = void (*)(const CtBaseline& b, void* ctx);
+    void set_untracked_export(UntrackedExportFn fn, void* ctx)
+    {
+        untracked_fn_ = fn;
+        untracked_ctx_ = ctx;
+    }
 
     // The agent's own export sockets: their entries produce nothing.
     void set_own(const CtOwnSocket* own, size_t n);
@@ -218,6 +230,8 @@ private:
              own_skipped_ = 0, cycle_records_ = 0, unknown_drops_ = 0;
     size_t swept_now_ = 0;
     DropCounters drops_;
+    UntrackedExportFn untracked_fn_ = nullptr;
+    void* untracked_ctx_ = nullptr;
 };
 
 } // namespace fa

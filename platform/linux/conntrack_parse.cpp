@@ -184,6 +184,12 @@ void reply_icmp(const void* attrs, size_t len, CtTuple& t)
 
 } // namespace
 
+bool ct_msg_ok(const nlmsghdr* nlh, int left)
+{
+    return left >= int(sizeof(nlmsghdr)) && mnl_nlmsg_ok(nlh, left) &&
+           nlh->nlmsg_len <= uint32_t(left);
+}
+
 CtParser::CtParser() : ct_(nfct_new()), size_(object_size()) {}
 
 CtParser::~CtParser()

@@ -46,4 +46,9 @@ private:
     uint64_t recycled_ = 0;
 };
 
+// mnl_nlmsg_ok() with its gap closed: libmnl compares (int)nlmsg_len with the bytes left, so a
+// length of 2^31 or more passes and mnl_nlmsg_next() then jumps outside the buffer (found by
+// the fuzz target). Use this to walk a receive buffer.
+bool ct_msg_ok(const nlmsghdr* nlh, int left);
+
 } // namespace fa

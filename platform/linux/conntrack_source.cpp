@@ -114,6 +114,7 @@ public:
     {
         if (ev_) mnl_socket_close(ev_);
         else if (adopted_fd_ >= 0) ::close(adopted_fd_);
+        if (sw_.fd >= 0) ::close(sw_.fd);
         if (dump_) mnl_socket_close(dump_);
         delete tracker_;
     }
@@ -308,9 +309,20 @@ public:
         // can no longer see: read them first, and again after the dump for the connections
         // that ended while it ran.
         if (ev_) read_events(sink, -1);
+        // The state file is written as the forced dump runs: it gets the baselines of the
+        // connections without a slot that the dump exports (ct_tracker.h, point 4), then those
+        // of every slot.
+        const bool saving = state_open(!tracker_->baselines_unknown());
+        if (saving)
+            tracker_->set_untracked_export(
+                [](const CtBaseline& b, void* self) {
+                    static_cast<ConntrackSource*>(self)->state_add(b);
+                },
+                this);
         (void)blocking_dump(sink, CtMode::forced);
+        tracker_->set_untracked_export(nullptr, nullptr);
         if (ev_) read_events(sink, -1);
-        save_baselines();
+        if (saving) save_baselines();
         log(LogLevel::info, "conntrack: totals: %llu overruns, %llu resync dumps, %llu "
             "connections untracked (table full), %llu swept without a DESTROY event, %llu NAT "
             "creates rebuilt, %llu own-export entries skipped, %llu offloaded entries seen, %llu "
@@ -384,7 +396,7 @@ private:
     {
         const auto* nlh = static_cast<const nlmsghdr*>(p);
         int left = int(n);
-        for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+        for (; ct_msg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
             if (seq != 0 && nlh->nlmsg_seq != seq) continue;
             CtEntry e;
             CtMsgKind kind;
@@ -585,27 +597,29 @@ private:
     // A header with clean = 0 and no records: "a run is in progress".
     void write_marker()
     {
-        if (state_path_[0] == 0) return;
-        if (boot_id_[0] == 0) run_identity(boot_id_, &netns_);
-        (void)write_state(false);
+        if (state_open(false)) (void)state_finish();
     }
 
+    // The tracker's slots into the open state file, then the file into place.
     void save_baselines()
     {
-        if (state_path_[0] == 0) return;
-        if (boot_id_[0] == 0) run_identity(boot_id_, &netns_);
-        // Baselines unknown (no complete dump since an unusable file): writing them would claim
-        // knowledge this run does not have; the next start keeps the fallback.
-        const bool clean = !tracker_->baselines_unknown();
-        size_t n = 0;
-        if (write_state(clean, &n))
+        size_t cursor = 0;
+        CtBaseline b;
+        while (sw_.clean && tracker_->next_baseline(cursor, b)) state_add(b);
+        const bool clean = sw_.clean;
+        const size_t n = sw_.h.count;
+        if (state_finish())
             log(LogLevel::info, "conntrack: state file %s written: %zu connection baseline(s)%s",
                 state_path_, n, clean ? "" : " (marked unclean: baselines unknown)");
     }
 
-    // Writes the state file (tmp + rename). Records from the tracker when `clean`.
-    bool write_state(bool clean, size_t* count = nullptr)
+    // The state file, written to PATH.tmp and renamed into place: state_open(), state_add()
+    // per record (a clean file only: an unclean one says the baselines are unknown, and writing
+    // some would claim knowledge this run does not have), state_finish().
+    bool state_open(bool clean)
     {
+        if (state_path_[0] == 0) return false;
+        if (boot_id_[0] == 0) run_identity(boot_id_, &netns_);
         char dir[sizeof state_path_];
         std::snprintf(dir, sizeof dir, "%s", state_path_);
         if (char* slash = std::strrchr(dir, '/'); slash && slash != dir) {
@@ -613,50 +627,65 @@ private:
             if (::mkdir(dir, 0700) < 0 && errno != EEXIST)
                 log(LogLevel::warn, "conntrack: cannot create %s: %s", dir, strerror(errno));
         }
-        char tmp[sizeof state_path_ + 8];
-        std::snprintf(tmp, sizeof tmp, "%s.tmp", state_path_);
-        int fd = ::open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            log(LogLevel::warn, "conntrack: cannot write state file %s: %s", tmp,
+        std::snprintf(sw_.tmp, sizeof sw_.tmp, "%s.tmp", state_path_);
+        sw_.fd = ::open(sw_.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (sw_.fd < 0) {
+            log(LogLevel::warn, "conntrack: cannot write state file %s: %s", sw_.tmp,
                 strerror(errno));
             return false;
         }
-        CtStateHeader h;
-        h.clean = clean;
-        h.netns = netns_;
-        std::memcpy(h.boot_id, boot_id_, kCtStateBootIdLen);
-        bool ok = true;
-        off_t off = off_t(kCtStateHeaderLen);
-        size_t fill = 0, cursor = 0;
-        CtBaseline b;
-        while (clean && ok) {
-            const bool more = tracker_->next_baseline(cursor, b);
-            if (more) {
-                ct_state_put_record(b, buf_ + fill);
-                fill += kCtStateRecordLen;
-                ++h.count;
-            }
-            if (fill > 0 && (!more || fill + kCtStateRecordLen > sizeof(buf_))) {
-                h.crc = ct_crc32(h.crc, buf_, fill);
-                ok = ::pwrite(fd, buf_, fill, off) == ssize_t(fill);
-                off += off_t(fill);
-                fill = 0;
-            }
-            if (!more) break;
-        }
-        uint8_t hb[kCtStateHeaderLen];
-        ct_state_put_header(h, hb);
-        ok = ok && ::pwrite(fd, hb, sizeof hb, 0) == ssize_t(sizeof hb);
-        ok = ::close(fd) == 0 && ok;
-        if (!ok || ::rename(tmp, state_path_) < 0) {
-            log(LogLevel::warn, "conntrack: cannot write state file %s: %s", state_path_,
-                strerror(errno));
-            (void)::unlink(tmp);
-            return false;
-        }
-        if (count) *count = h.count;
+        sw_.h = CtStateHeader{};
+        sw_.h.clean = sw_.clean = clean;
+        sw_.h.netns = netns_;
+        std::memcpy(sw_.h.boot_id, boot_id_, kCtStateBootIdLen);
+        sw_.off = off_t(kCtStateHeaderLen);
+        sw_.fill = 0;
+        sw_.ok = true;
         return true;
     }
+    void state_add(const CtBaseline& b)
+    {
+        if (sw_.fd < 0 || !sw_.clean) return;
+        ct_state_put_record(b, sw_.buf + sw_.fill);
+        sw_.fill += kCtStateRecordLen;
+        ++sw_.h.count;
+        if (sw_.fill + kCtStateRecordLen > sizeof(sw_.buf)) state_flush();
+    }
+    void state_flush()
+    {
+        if (sw_.fill == 0) return;
+        sw_.h.crc = ct_crc32(sw_.h.crc, sw_.buf, sw_.fill);
+        sw_.ok = sw_.ok && ::pwrite(sw_.fd, sw_.buf, sw_.fill, sw_.off) == ssize_t(sw_.fill);
+        sw_.off += off_t(sw_.fill);
+        sw_.fill = 0;
+    }
+    bool state_finish()
+    {
+        if (sw_.fd < 0) return false;
+        state_flush();
+        uint8_t hb[kCtStateHeaderLen];
+        ct_state_put_header(sw_.h, hb);
+        bool ok = sw_.ok && ::pwrite(sw_.fd, hb, sizeof hb, 0) == ssize_t(sizeof hb);
+        ok = ::close(sw_.fd) == 0 && ok;
+        sw_.fd = -1;
+        if (!ok || ::rename(sw_.tmp, state_path_) < 0) {
+            log(LogLevel::warn, "conntrack: cannot write state file %s: %s", state_path_,
+                strerror(errno));
+            (void)::unlink(sw_.tmp);
+            return false;
+        }
+        return true;
+    }
+
+    struct StateWriter {
+        int fd = -1;
+        bool clean = false, ok = false;
+        CtStateHeader h;
+        off_t off = 0;
+        size_t fill = 0;
+        char tmp[256 + 8] = {};
+        uint8_t buf[kCtStateRecordLen * 93];  // 4 KB of records per write
+    };
 
     LinuxClock clock_;
     CtParser parser_;
@@ -672,6 +701,7 @@ private:
     char state_path_[256] = {};
     char boot_id_[kCtStateBootIdLen] = {};
     uint64_t netns_ = 0;
+    StateWriter sw_;
     alignas(8) uint8_t buf_[64 * 1024];
 };
 

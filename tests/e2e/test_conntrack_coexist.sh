@@ -45,7 +45,6 @@ mkfifo "$W/cmd"
 bg_start CLIENT ip netns exec "$C" python3 "$PEER" client 10.1.0.2 10.2.0.2 "$W/cmd" $PORT \
     >"$W/client.out" 2>"$W/client.err"
 exec {CMD_FD}>"$W/cmd"
-on_exit "echo quit >&$CMD_FD 2>/dev/null || true"
 wait_for 10 "grep -q connected '$W/client.out'" || fa_fail "client did not connect"
 
 send() {
@@ -143,6 +142,9 @@ step "20 sent" grow
 stop_agent 2
 step "final SIGTERM" same
 
+echo quit >&"$CMD_FD"
+exec {CMD_FD}>&-
+wait "$CLIENT" || fa_fail "client failed: $(cat "$W/client.err")"
 read -r -a n <<<"$PREV"
 [ "${n[*]:0:4}" = "80 10240 80 10240" ] \
     || { fa_log "FAIL: UDP counters ${n[*]:0:4}, sent 80 datagrams of 128 bytes each way"; fail=1; }

@@ -52,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     tracker->begin(1000);
     const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf);
     int left = int(size);
-    for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+    for (; fa::ct_msg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
         fa::CtEntry e;
         fa::CtMsgKind kind;
         int err = 0;

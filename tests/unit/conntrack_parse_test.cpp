@@ -19,8 +19,8 @@ using namespace fa;
 
 namespace {
 
-// One message at the start of [msg, msg + len) through the listener's path: libmnl's framing
-// check (mnl_nlmsg_ok), then CtParser (one nf_conntrack object for every call, as in the
+// One message at the start of [msg, msg + len) through the listener's path: the framing check
+// (ct_msg_ok), then CtParser (one nf_conntrack object for every call, as in the
 // listener). *consumed: the aligned message length, to walk a buffer.
 Status ct_decode(const uint8_t* msg, size_t len, CtEntry& out, CtMsgKind* kind, size_t* consumed,
                  int* err, const char** why)
@@ -32,7 +32,7 @@ Status ct_decode(const uint8_t* msg, size_t len, CtEntry& out, CtMsgKind* kind, 
     const auto* nlh = reinterpret_cast<const nlmsghdr*>(copy);
     *consumed = n;
     *kind = CtMsgKind::other;
-    if (!mnl_nlmsg_ok(nlh, int(n))) {
+    if (!ct_msg_ok(nlh, int(n))) {
         *why = "netlink: truncated message";
         return Status::bad_input;
     }
@@ -759,4 +759,16 @@ TEST(ConntrackDecode, BiflowCarriesMarkAndZoneIntoBothSplitRecords)
     CHECK(ct_to_biflow(e, o, nullptr, EndReason::end_of_flow, bi));
     UNSIGNED_LONGS_EQUAL(kRecHasNat | kRecHasMark | kRecBiflow, bi.flags);
     UNSIGNED_LONGS_EQUAL(0, bi.ct_zone);
+}
+
+TEST(ConntrackDecode, MessageLengthBeyondTwoGigabytesIsNotAWholeMessage)
+{
+    // Found by the fuzz target: libmnl's mnl_nlmsg_ok() compares the length as an int, so
+    // 0x89898989 passed and the walk jumped outside the buffer.
+    uint32_t b[4];
+    std::memset(b, 0x89, sizeof b);
+    CHECK(!ct_msg_ok(reinterpret_cast<const nlmsghdr*>(b), int(sizeof b)));
+    const uint32_t l = 16;
+    std::memcpy(b, &l, 4);
+    CHECK(ct_msg_ok(reinterpret_cast<const nlmsghdr*>(b), int(sizeof b)));
 }

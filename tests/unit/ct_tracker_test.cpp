@@ -358,7 +358,7 @@ TEST(CtTracker, UnknownBaselinesAreTakenFromTheFirstDumpNeverCountedTwice)
     UNSIGNED_LONGLONGS_EQUAL(2, sink.rev_packets);
 }
 
-TEST(CtTracker, UntrackedConnectionsAreLeftToTheirDestroyAtStop)
+TEST(CtTracker, UntrackedConnectionsAreFlushedAtStopAndTheirBaselinesHandedOut)
 {
     CtTracker small;
     CtTrackerConfig c;
@@ -370,10 +370,29 @@ TEST(CtTracker, UntrackedConnectionsAreLeftToTheirDestroyAtStop)
                        sink);
     small.on_entry(entry(5000, 9000, CtEvent::create, 0, 0), CtMode::event, sink);
     UNSIGNED_LONGLONGS_EQUAL(1, small.untracked());
-    small.on_entry(entry(5000, 9000, CtEvent::update, 8, 8), CtMode::forced, sink);
-    LONGS_EQUAL(0, sink.records);  // no baseline could be kept: its DESTROY counts it, once
-    small.on_entry(entry(5000, 9000, CtEvent::destroy, 9, 9), CtMode::event, sink);
-    UNSIGNED_LONGLONGS_EQUAL(9, sink.packets);
+    struct Saved {
+        int n = 0;
+        CtBaseline b;
+    } saved;
+    small.set_untracked_export(
+        [](const CtBaseline& b, void* ctx) {
+            auto* s = static_cast<Saved*>(ctx);
+            ++s->n;
+            s->b = b;
+        },
+        &saved);
+    const CtEntry live = entry(5000, 9000, CtEvent::update, 8, 8);
+    small.on_entry(live, CtMode::forced, sink);
+    LONGS_EQUAL(1, sink.records);  // shutdown flushes it, whole
+    UNSIGNED_LONGLONGS_EQUAL(8, sink.packets);
+    LONGS_EQUAL(1, saved.n);       // and its baseline goes to the state file
+    UNSIGNED_LONGS_EQUAL(5000, saved.b.id);
+    UNSIGNED_LONGS_EQUAL(ct_tuple_hash(live.orig), saved.b.tuple_hash);
+    UNSIGNED_LONGLONGS_EQUAL(8, saved.b.exported.orig_packets);
+    UNSIGNED_LONGLONGS_EQUAL(8, saved.b.exported.reply_packets);
+    // Tracked connections are not handed out: their slots are saved.
+    small.on_entry(entry(100, 3000, CtEvent::update, 1, 1), CtMode::forced, sink);
+    LONGS_EQUAL(1, saved.n);
 }
 
 TEST(CtTracker, SamplingKeepsOnlyHashedConnectionsAndOwnExportIsSkipped)
