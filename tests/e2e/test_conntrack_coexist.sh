@@ -29,6 +29,7 @@ PORT=43001
 
 fa_tmpdir W
 . "$(dirname "$0")/lib/nat_topo.sh"
+. "$(dirname "$0")/lib/ct_long.sh"
 nat_topo_test fa_cox
 
 in_r sysctl -qw net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1
@@ -47,36 +48,12 @@ bg_start CLIENT ip netns exec "$C" python3 "$PEER" client 10.1.0.2 10.2.0.2 "$W/
 exec {CMD_FD}>"$W/cmd"
 wait_for 10 "grep -q connected '$W/client.out'" || fa_fail "client did not connect"
 
-send() {
-    local n_done
-    n_done=$(grep -c "^sent" "$W/client.out" || true)
-    echo "send $1" >&"$CMD_FD"
-    wait_for 20 "[ \$(grep -c '^sent' '$W/client.out') -gt $n_done ]" \
-        || fa_fail "client did not send: $(cat "$W/client.err")"
-}
-ct_ctr() {
-    in_r conntrack -L -o extended -p "$1" --sport "$2" --dport "$3" 2>/dev/null |
-        sed -n 's/.*packets=\([0-9]*\) bytes=\([0-9]*\).*packets=\([0-9]*\) bytes=\([0-9]*\).*/\1 \2 \3 \4/p'
-}
-counters() { echo "$(ct_ctr udp $PORT 9999) $(ct_ctr tcp $((PORT + 9)) 8080)"; }
-settled() {
-    local a b
-    b=$(counters)
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        sleep 0.5
-        a=$b
-        b=$(counters)
-        [ "$a" = "$b" ] && break
-    done
-    echo "$b"
-}
-
 fail=0
 PREV=""
 # step NAME same|grow: reads the settled counters and compares them with the previous step's.
 step() {
     local now i
-    now=$(settled)
+    now=$(ct_settled $PORT)
     read -r -a n <<<"$now"
     [ "${#n[@]}" -eq 8 ] || fa_fail "$1: no counters for both connections: $(in_r conntrack -L -o extended 2>&1)"
     fa_log "$1: $now"
@@ -118,25 +95,25 @@ stop_agent() {
     [ "$rc" -eq 0 ] || fa_fail "agent exited $rc: $(tail -20 "$W/agent$1.log")"
 }
 
-send 30
+ct_send "$W/client.out" 30
 step "30 sent, no agent" grow
 m=$(rule_matches)
 [ "$m" = 10 ] || fa_fail "the ct bytes rule matched $m of the first 30 datagrams without the agent, want 10"
 start_agent 1
 step "agent started" same
-send 15
+ct_send "$W/client.out" 15
 sleep 2.5  # an active-timeout dump cycle
 step "15 sent" grow
 kill -HUP "$AGENT"
 wait_for 10 "[ \$(grep -c 'started:' '$W/agent1.log') -ge 2 ]" || fa_fail "no reload after SIGHUP"
 step "SIGHUP" same
-send 15
+ct_send "$W/client.out" 15
 step "15 sent after the reload" grow
 stop_agent 1
 step "SIGTERM" same
 start_agent 2
 step "agent restarted" same
-send 20
+ct_send "$W/client.out" 20
 sleep 2.5
 step "20 sent" grow
 stop_agent 2

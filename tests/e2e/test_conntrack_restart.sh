@@ -31,6 +31,7 @@ PEER=$SRC_DIR/tests/e2e/lib/ct_long_peer.py
 
 fa_tmpdir W
 . "$(dirname "$0")/lib/nat_topo.sh"
+. "$(dirname "$0")/lib/ct_long.sh"
 nat_topo_test fa_crs
 
 # Accounting on before the TCP connections open (before the agent, which would set it too):
@@ -38,27 +39,6 @@ nat_topo_test fa_crs
 in_r sysctl -qw net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1
 bg_start SERVER ip netns exec "$V" python3 "$PEER" server 10.2.0.2 >"$W/server.out" 2>"$W/server.err"
 wait_for 10 "grep -q ready '$W/server.out'" || fa_fail "server did not start: $(cat "$W/server.err")"
-
-# ct_ctr PROTO SPORT DPORT: "orig_packets orig_bytes reply_packets reply_bytes" of the connection.
-ct_ctr() {
-    in_r conntrack -L -o extended -p "$1" --sport "$2" --dport "$3" 2>/dev/null |
-        sed -n 's/.*packets=\([0-9]*\) bytes=\([0-9]*\).*packets=\([0-9]*\) bytes=\([0-9]*\).*/\1 \2 \3 \4/p'
-}
-# counters PORT: UDP then TCP counters, 8 numbers.
-counters() { echo "$(ct_ctr udp "$1" 9999) $(ct_ctr tcp $(($1 + 9)) 8080)"; }
-# settled PORT: the counters once two reads 0.5 s apart agree (a delayed ACK may still be on its
-# way after the echo arrived).
-settled() {
-    local a b
-    b=$(counters "$1")
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        sleep 0.5
-        a=$b
-        b=$(counters "$1")
-        [ "$a" = "$b" ] && break
-    done
-    echo "$b"
-}
 
 start_agent() {  # start_agent CASE PORT RUN
     cat >"$W/$1.ini" <<INI
@@ -83,14 +63,6 @@ stop_agent() {  # stop_agent CASE RUN
     bg_stop "$AGENT" TERM 20 || rc=$?
     [ "$rc" -eq 0 ] || fa_fail "$1: agent $2 exited $rc: $(tail -20 "$W/$1.agent$2.log")"
 }
-send() {  # send CASE N: N datagrams and N TCP chunks, all echoed
-    local n_done
-    n_done=$(grep -c "^sent" "$W/$1.client.out" || true)
-    echo "send $2" >&"$CMD_FD"
-    wait_for 20 "[ \$(grep -c '^sent' '$W/$1.client.out') -gt $n_done ]" \
-        || fa_fail "$1: client did not send: $(cat "$W/$1.client.err")"
-}
-
 fail=0
 run_case() {  # run_case CASE PORT(client UDP; TCP is +9, collector PORT - 30000)
     local name=$1 port=$2 cport=$(($2 - 30000))
@@ -104,17 +76,17 @@ run_case() {  # run_case CASE PORT(client UDP; TCP is +9, collector PORT - 30000
     wait_for 10 "grep -q connected '$W/$name.client.out'" || fa_fail "$name: client did not connect"
 
     start_agent "$name" "$cport" 1
-    send "$name" 20
+    ct_send "$W/$name.client.out" 20
     sleep 3  # active_timeout 2: the dumps export a delta of both connections
-    send "$name" 10
-    settled "$port" >/dev/null  # the last delayed ACK, before the forced-end dump counts it
+    ct_send "$W/$name.client.out" 10
+    ct_settled "$port" >/dev/null  # the last delayed ACK, before the forced-end dump counts it
     stop_agent "$name" 1
     # (the first case's connections, still in the table, are saved in the second case too)
     grep -Eq "state file $W/$name.state written: [0-9]+ connection baseline" "$W/$name.agent1.log" \
         || fa_fail "$name: the first run saved no baselines: $(grep conntrack: "$W/$name.agent1.log")"
-    read -r -a K1 < <(settled "$port")
-    send "$name" 15  # no agent
-    read -r -a K2 < <(settled "$port")
+    read -r -a K1 < <(ct_settled "$port")
+    ct_send "$W/$name.client.out" 15  # no agent
+    read -r -a K2 < <(ct_settled "$port")
     if [ "$name" = corrupt ]; then
         python3 - "$W/$name.state" <<'PY'
 import sys
@@ -132,12 +104,12 @@ PY
         grep -Eq "state file $W/$name.state: baselines of [0-9]+ live connection\(s\) restored" "$W/$name.agent2.log" \
             || fa_fail "$name: baselines not restored: $(grep conntrack: "$W/$name.agent2.log")"
     fi
-    send "$name" 25
+    ct_send "$W/$name.client.out" 25
     echo close >&"$CMD_FD"
     wait_for 10 "grep -q closed '$W/$name.client.out'" || fa_fail "$name: TCP close failed"
     wait_for 10 "in_r conntrack -L -p tcp --sport $((port + 9)) 2>/dev/null | grep -q TIME_WAIT" \
         || fa_fail "$name: TCP not in TIME_WAIT"
-    read -r -a KEND < <(settled "$port")
+    read -r -a KEND < <(ct_settled "$port")
     fa_log "$name: counters at the end: ${KEND[*]}"
     [ "${#KEND[@]}" -eq 8 ] || fa_fail "$name: no counters: $(in_r conntrack -L -o extended 2>&1)"
     echo quit >&"$CMD_FD"
