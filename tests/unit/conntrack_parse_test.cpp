@@ -259,7 +259,8 @@ TEST(ConntrackDecode, DeltaBookkeeping)
     UNSIGNED_LONGS_EQUAL(1, ct_to_records(e, o, &prev, EndReason::idle_timeout, r));
     UNSIGNED_LONGS_EQUAL(2, r[0].packets);
     UNSIGNED_LONGS_EQUAL(120, r[0].octets);
-    // Counters went backwards (zeroed by GET_CTRZERO): the current value is the delta.
+    // Counters below the baseline (another connection on the same key): the current value is
+    // the delta.
     UNSIGNED_LONGS_EQUAL(7, ct_counter_delta(7, 100));
     UNSIGNED_LONGS_EQUAL(93, ct_counter_delta(100, 7));
 }
