@@ -407,3 +407,24 @@ TEST(CtTracker, SamplingKeepsOnlyHashedConnectionsAndOwnExportIsSkipped)
     LONGS_EQUAL(0, sink.records);
     UNSIGNED_LONGLONGS_EQUAL(1, t.own_skipped());
 }
+
+TEST(CtTracker, ReloadCarriesTheBaselinesInMemory)
+{
+    t.on_entry(entry(20, 1012, CtEvent::create, 0, 0, true), CtMode::event, sink);
+    LONGS_EQUAL(1, sink.creates);  // from its NEW
+    at(2000);
+    t.on_entry(entry(20, 1012, CtEvent::update, 11, 6, true), CtMode::forced, sink);  // SIGHUP
+    CtTracker next;
+    Sink s2;
+    CtTrackerConfig c;
+    c.max_flows = 4096;  // the new config may size the table differently
+    CHECK(next.init(c, clock, kStartWallNs) == Status::ok);
+    next.begin(clock.now);
+    UNSIGNED_LONGS_EQUAL(1, next.adopt(t));
+    next.on_overrun();  // even after an overrun of the new listener: its create was sent
+    next.on_entry(entry(20, 1012, CtEvent::destroy, 15, 9, true), CtMode::event, s2);
+    UNSIGNED_LONGLONGS_EQUAL(4, s2.packets);
+    UNSIGNED_LONGLONGS_EQUAL(3, s2.rev_packets);
+    LONGS_EQUAL(0, s2.creates);
+    LONGS_EQUAL(1, s2.deletes);
+}
