@@ -4,7 +4,7 @@
 # own packages. Idempotent. Needs root.
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
-    echo "install-deps: run as root (sudo $0)" >&2
+    echo "install-deps: run as root" >&2
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive

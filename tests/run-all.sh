@@ -4,7 +4,7 @@
 # -Werror, runs every test (unit, config, real decoders, eBPF, conntrack, end to end), runs the
 # unit tests again under ASan+UBSan, and the core unit tests on other CPUs under qemu-user.
 #
-#   sudo tests/run-all.sh
+#   tests/run-all.sh              # as root
 #
 # Root is needed for the eBPF, namespace and conntrack tests; as non-root those tests skip.
 # Environment: FA_SKIP_DEPS=1 (no apt), FA_SKIP_CROSS=1 (no cross/qemu stage), FA_JOBS=N.
