@@ -24,8 +24,9 @@ constexpr int kMaxKeys = 16;
 constexpr size_t kValueEcho = 80;  // longest value quoted back in a message, in characters
 
 // Key names per section, in table order; the index is the key's bit in the seen masks.
-const char* const kAgentKeys[] = {"source", "interfaces", "observation_domain", "log_level",
-                                  "log", nullptr};
+const char* const kAgentKeys[] = {"source",    "interfaces",     "observation_domain",
+                                  "log_level", "log",            "control_socket",
+                                  nullptr};
 const char* const kFlowsKeys[] = {"max_flows", "active_timeout", "inactive_timeout",
                                   "full_policy", nullptr};
 const char* const kSamplingKeys[] = {"rate", "mode", nullptr};
@@ -632,6 +633,21 @@ void apply_agent(Parser& p, int k, const char* key, const char* v)
         static const char* const names[] = {"stderr", "syslog"};
         static const bool values[] = {false, true};
         (void)set_enum(p, key, v, names, values, c.log_syslog);
+        break;
+    }
+    case 5: {
+        // An AF_UNIX path: absolute, fits sun_path, no blanks or control bytes.
+        const size_t n = strlen(v);
+        bool ok = n > 1 && v[0] == '/' && v[n - 1] != '/' && n < sizeof c.control_socket;
+        for (size_t i = 0; ok && i < n; ++i)
+            if (static_cast<unsigned char>(v[i]) <= 0x20 || v[i] == 0x7f) ok = false;
+        if (!ok) {
+            fail(p, p.line, key, v, "expected an absolute path of a socket file (at most %zu "
+                 "characters, no blanks), e.g. %s", sizeof c.control_socket - 1,
+                 kDefaultControlSocket);
+            break;
+        }
+        memcpy(c.control_socket, v, n + 1);
         break;
     }
     default: break;

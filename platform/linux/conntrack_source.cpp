@@ -364,6 +364,12 @@ public:
     }
 
     DropCounters drops() const override { return drops_; }
+    void status_json(char* buf, int len) const override
+    {
+        snprintf(buf, size_t(len), "\"conntrack\":{\"overruns\":%llu,\"resyncs\":%llu}",
+                 static_cast<unsigned long long>(overruns_),
+                 static_cast<unsigned long long>(resyncs_));
+    }
 
     int release_event_fd() override
     {
