@@ -22,6 +22,8 @@ pkgs=(
     tshark nfdump pmacct jq
     # lint: ctest lint.shellcheck
     shellcheck
+    # a real terminal for `flowagent top` (e2e.control_socket: send-keys / capture-pane)
+    tmux
     # peers for benchmarks
     softflowd
 )

@@ -105,7 +105,8 @@ else
     failed=$((failed + 1))
 fi
 
-# libFuzzer (clang) on the parsers of untrusted input: ctnetlink messages and the config file,
+# libFuzzer (clang) on the parsers of untrusted input: ctnetlink messages, the config file and
+# the control socket's requests,
 # each for FA_FUZZ_SECONDS (default 20) from a seed corpus copied into a scratch directory
 # (libFuzzer adds what it finds there). A crash, hang or sanitizer report fails the stage.
 fuzz_run() {
@@ -130,9 +131,11 @@ fuzz_run() {
 stage "fuzz (libFuzzer, clang)"
 if cmake -S "$src" -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
         -DCMAKE_CXX_COMPILER=clang++ -DFA_PLATFORM=OFF -DFA_BUILD_BENCH=OFF >/dev/null &&
-    cmake --build build-fuzz -j "$jobs" --target fuzz_conntrack_decode fuzz_config; then
+    cmake --build build-fuzz -j "$jobs" --target fuzz_conntrack_decode fuzz_config \
+        fuzz_control_request; then
     fuzz_run fuzz_conntrack_decode "" -max_len=4096
     fuzz_run fuzz_config "tests/data/config/*.ini" -max_len=2048 -dict=tests/fuzz/config.dict
+    fuzz_run fuzz_control_request "" -max_len=512 -dict=tests/fuzz/control.dict
 else
     echo "run-all: fuzz build failed"
     failed=$((failed + 1))

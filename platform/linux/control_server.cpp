@@ -279,7 +279,13 @@ void ControlServer::write_some(Client& c)
         }
         c.out_off += size_t(n);
     }
-    drop(c);  // all written: close, the client reads to EOF
+    // All written: close, the client reads to EOF. Unread input (the rest of an oversized
+    // request) would make the close a reset that can destroy the answer in flight: discard
+    // what is there, a bounded amount, first.
+    char sink[4096];
+    for (int i = 0; i < 16 && read(c.watch.fd, sink, sizeof sink) > 0; ++i) {
+    }
+    drop(c);
 }
 
 void ControlServer::drop(Client& c)
