@@ -1,23 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "control_client.h"
 
-#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
+#include <cstdarg>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <poll.h>
-#include <string>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
-#include <unordered_map>
-#include <vector>
 
 #include "app/config_parse.h"
 
@@ -55,17 +52,23 @@ void say_unreachable(const char* path, long rc)
 }
 
 // ----- top -----------------------------------------------------------------------------------
+// Plain fixed arrays, no std containers: the router build links libstdc++ statically and
+// must not pull in its exception machinery (platform/linux/cxx_runtime.cpp).
+
+constexpr size_t kKeyLen = 96;
+constexpr int kHistory = 3;  // rates over the last ~2 s: oldest of three refreshes
 
 struct Row {
-    std::string key;
-    uint64_t flows = 0, packets = 0, bytes = 0, bps = 0, pps = 0;  // bps/pps: server average
-    double live_bps = -1, live_pps = -1;  // from two refreshes; < 0 unknown
+    char key[kKeyLen];
+    uint64_t flows, packets, bytes, bps, pps;  // bps/pps: the agent's average
+    double live_bps, live_pps;                  // between refreshes; < 0 unknown
 };
 
 struct Sample {
-    double t = 0;
-    std::unordered_map<std::string, std::pair<uint64_t, uint64_t>> counters;  // packets, bytes
-    uint64_t total_packets = 0, total_bytes = 0;
+    double t;
+    int n;
+    Row rows[kMaxTop];
+    Row total;
 };
 
 double now_s()
@@ -76,7 +79,7 @@ double now_s()
 }
 
 // 1234567 -> "1.23M"
-std::string human(double v)
+void human(double v, char* out, size_t len)
 {
     static const char units[] = " kMGTP";
     int u = 0;
@@ -84,42 +87,50 @@ std::string human(double v)
         v /= 1000.0;
         ++u;
     }
-    char b[16];
-    if (u == 0) std::snprintf(b, sizeof b, "%.0f", v);
-    else std::snprintf(b, sizeof b, "%.*f%c", v < 9.995 ? 2 : v < 99.95 ? 1 : 0, v, units[u]);
-    return b;
+    if (u == 0) std::snprintf(out, len, "%.0f", v);
+    else std::snprintf(out, len, "%.*f%c", v < 9.995 ? 2 : v < 99.95 ? 1 : 0, v, units[u]);
 }
 
-bool parse_tsv(const char* text, Row& total, std::vector<Row>& rows)
+// The agent's TSV answer: "total" line, then one line per row. Returns false if malformed.
+bool parse_tsv(const char* text, Sample& s)
 {
-    rows.clear();
+    s.n = 0;
     bool have_total = false;
     const char* p = text;
     while (*p != 0) {
         const char* nl = std::strchr(p, '\n');
         if (nl == nullptr) break;
-        std::string line(p, size_t(nl - p));
+        char line[256];
+        const size_t ln = size_t(nl - p) < sizeof line - 1 ? size_t(nl - p) : sizeof line - 1;
+        std::memcpy(line, p, ln);
+        line[ln] = '\0';
         p = nl + 1;
-        Row r;
-        char key[160];
+        Row r{};
         unsigned long long f, pk, by, bps, pps;
-        if (std::sscanf(line.c_str(), "%159[^\t]\t%llu\t%llu\t%llu\t%llu\t%llu", key, &f, &pk,
-                        &by, &bps, &pps) != 6)
+        if (std::sscanf(line, "%95[^\t]\t%llu\t%llu\t%llu\t%llu\t%llu", r.key, &f, &pk, &by, &bps,
+                        &pps) != 6)
             return false;
-        r.key = key;
         r.flows = f;
         r.packets = pk;
         r.bytes = by;
         r.bps = bps;
         r.pps = pps;
+        r.live_bps = r.live_pps = -1;
         if (!have_total) {
-            total = r;
+            s.total = r;
             have_total = true;
-        } else {
-            rows.push_back(r);
+        } else if (s.n < int(kMaxTop)) {
+            s.rows[s.n++] = r;
         }
     }
     return have_total;
+}
+
+const Row* find(const Sample& s, const char* key)
+{
+    for (int i = 0; i < s.n; ++i)
+        if (std::strcmp(s.rows[i].key, key) == 0) return &s.rows[i];
+    return nullptr;
 }
 
 struct Terminal {
@@ -157,15 +168,67 @@ void term_size(int& cols, int& lines)
     }
 }
 
+// One screen line, cut to the terminal's width, clearing the rest of the line.
+void put_line(int cols, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void put_line(int cols, const char* fmt, ...)
+{
+    char b[512];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    if (cols < int(sizeof b)) b[cols] = '\0';
+    std::fputs(b, stdout);
+    std::fputs("\033[K\n", stdout);
+}
+
+// Rates of `now` against `base` (an earlier refresh), where the counters only grew.
+void live_rates(Sample& now, const Sample* base, double& tot_bps, double& tot_pps)
+{
+    tot_bps = double(now.total.bps);
+    tot_pps = double(now.total.pps);
+    const double dt = base != nullptr ? now.t - base->t : 0;
+    for (int i = 0; i < now.n; ++i) {
+        Row& x = now.rows[i];
+        const Row* b = dt > 0 ? find(*base, x.key) : nullptr;
+        if (b != nullptr && x.bytes >= b->bytes && x.packets >= b->packets) {
+            x.live_bps = double(x.bytes - b->bytes) * 8.0 / dt;
+            x.live_pps = double(x.packets - b->packets) / dt;
+        } else {  // new group, or its flows were exported meanwhile: the agent's average
+            x.live_bps = double(x.bps);
+            x.live_pps = double(x.pps);
+        }
+    }
+    if (dt > 0 && now.total.bytes >= base->total.bytes &&
+        now.total.packets >= base->total.packets) {
+        tot_bps = double(now.total.bytes - base->total.bytes) * 8.0 / dt;
+        tot_pps = double(now.total.packets - base->total.packets) / dt;
+    }
+}
+
+void sort_by_live_rate(Sample& s)
+{
+    for (int i = 1; i < s.n; ++i) {  // insertion sort, stable; at most kMaxTop rows
+        const Row x = s.rows[i];
+        int j = i;
+        while (j > 0 && s.rows[j - 1].live_bps < x.live_bps) {
+            s.rows[j] = s.rows[j - 1];
+            --j;
+        }
+        s.rows[j] = x;
+    }
+}
+
 int run_top(const char* path, const CliOptions& cli)
 {
     static const SortBy kSorts[] = {SortBy::bytes, SortBy::packets, SortBy::rate};
     static const GroupBy kGroups[] = {GroupBy::flow, GroupBy::src, GroupBy::dst,
                                       GroupBy::pair, GroupBy::port, GroupBy::proto};
+    static char buf[kClientBuffer];
+    static Sample history[kHistory];  // ring of the last refreshes
+    int hist_n = 0, hist_next = 0;
     SortBy by = cli.by;
     GroupBy group = cli.group;
-    std::vector<char> buf(kClientBuffer);
-    std::vector<Sample> history;  // the last refreshes, oldest first (rates over ~2 s)
     Terminal term;
     term.enter();
     struct sigaction sa {};
@@ -173,7 +236,6 @@ int run_top(const char* path, const CliOptions& cli)
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
     int rc = 0;
-    bool redraw_now = true;
     while (g_stop == 0) {
         ControlRequest r;
         r.command = ControlCommand::flows;
@@ -183,87 +245,50 @@ int run_top(const char* path, const CliOptions& cli)
         // sort here; bytes and packets come sorted from the agent.
         r.by = by == SortBy::rate ? SortBy::bytes : by;
         r.group = group;
-        const long n = control_query(path, r, buf.data(), buf.size());
+        const long n = control_query(path, r, buf, sizeof buf);
         int cols, lines;
         term_size(cols, lines);
-        std::string screen = "\033[H";
-        auto line = [&](const std::string& s) {
-            screen += s.substr(0, size_t(cols));
-            screen += "\033[K\n";
-        };
-        Row total;
-        std::vector<Row> rows;
-        if (n < 0 || is_error(buf.data()) || !parse_tsv(buf.data(), total, rows)) {
-            line("flowagent top: " + std::string(n < 0 ? std::strerror(int(-n)) : buf.data()));
+        std::fputs("\033[H", stdout);
+        Sample& s = history[hist_next];
+        if (n < 0 || is_error(buf) || !parse_tsv(buf, s)) {
+            put_line(cols, "flowagent top: %s", n < 0 ? std::strerror(int(-n)) : buf);
             rc = 1;
         } else {
             rc = 0;
-            Sample s;
             s.t = now_s();
-            s.total_packets = total.packets;
-            s.total_bytes = total.bytes;
-            for (const Row& x : rows) s.counters[x.key] = {x.packets, x.bytes};
-            const Sample* base = history.empty() ? nullptr : &history.front();
-            double tot_bps = double(total.bps), tot_pps = double(total.pps);
-            if (base != nullptr && s.t > base->t) {
-                const double dt = s.t - base->t;
-                for (Row& x : rows) {
-                    auto it = base->counters.find(x.key);
-                    if (it != base->counters.end() && x.bytes >= it->second.second &&
-                        x.packets >= it->second.first) {
-                        x.live_pps = double(x.packets - it->second.first) / dt;
-                        x.live_bps = double(x.bytes - it->second.second) * 8.0 / dt;
-                    }
-                }
-                if (total.bytes >= base->total_bytes && total.packets >= base->total_packets) {
-                    tot_bps = double(total.bytes - base->total_bytes) * 8.0 / dt;
-                    tot_pps = double(total.packets - base->total_packets) / dt;
-                }
-            }
-            for (Row& x : rows) {
-                if (x.live_bps < 0) {  // new group, or its flows were exported meanwhile
-                    x.live_bps = double(x.bps);
-                    x.live_pps = double(x.pps);
-                }
-            }
-            if (by == SortBy::rate)
-                std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-                    return a.live_bps > b.live_bps;
-                });
-            history.push_back(std::move(s));
-            if (history.size() > 3) history.erase(history.begin());
-            char hdr[256];
-            time_t wall = time(nullptr);
-            char clock[16];
+            // The oldest refresh kept is the base of the rates.
+            const Sample* base = hist_n > 0 ? &history[(hist_next + kHistory - hist_n) % kHistory]
+                                            : nullptr;
+            double tot_bps, tot_pps;
+            live_rates(s, base, tot_bps, tot_pps);
+            if (by == SortBy::rate) sort_by_live_rate(s);
+            hist_next = (hist_next + 1) % kHistory;
+            if (hist_n < kHistory - 1) ++hist_n;
+            char clock[16], a[16], b[16], c[16], d[16];
+            const time_t wall = time(nullptr);
             strftime(clock, sizeof clock, "%H:%M:%S", localtime(&wall));
-            std::snprintf(hdr, sizeof hdr, "flowagent top  %s  sort: %s  group: %s", clock,
-                          sort_by_name(by), group_by_name(group));
-            line(hdr);
-            std::snprintf(hdr, sizeof hdr, "total: %" PRIu64 " flows  %s bit/s  %s pkt/s",
-                          total.flows, human(tot_bps).c_str(), human(tot_pps).c_str());
-            line(hdr);
-            line("");
-            std::snprintf(hdr, sizeof hdr, "%7s %7s %7s %7s %5s  %s", "BIT/S", "PKT/S", "BYTES",
-                          "PKTS", "FLOWS", group == GroupBy::flow ? "FLOW" : "GROUP");
-            line(hdr);
+            put_line(cols, "flowagent top  %s  sort: %s  group: %s", clock, sort_by_name(by),
+                     group_by_name(group));
+            human(tot_bps, a, sizeof a);
+            human(tot_pps, b, sizeof b);
+            put_line(cols, "total: %" PRIu64 " flows  %s bit/s  %s pkt/s", s.total.flows, a, b);
+            put_line(cols, "%s", "");
+            put_line(cols, "%7s %7s %7s %7s %5s  %s", "BIT/S", "PKT/S", "BYTES", "PKTS", "FLOWS",
+                     group == GroupBy::flow ? "FLOW" : "GROUP");
             const int room = lines - 6;
-            for (int i = 0; i < room && size_t(i) < rows.size(); ++i) {
-                const Row& x = rows[size_t(i)];
-                std::snprintf(hdr, sizeof hdr, "%7s %7s %7s %7s %5" PRIu64 "  %s",
-                              human(x.live_bps).c_str(), human(x.live_pps).c_str(),
-                              human(double(x.bytes)).c_str(), human(double(x.packets)).c_str(),
-                              x.flows, x.key.c_str());
-                line(hdr);
+            for (int i = 0; i < room && i < s.n; ++i) {
+                const Row& x = s.rows[i];
+                human(x.live_bps, a, sizeof a);
+                human(x.live_pps, b, sizeof b);
+                human(double(x.bytes), c, sizeof c);
+                human(double(x.packets), d, sizeof d);
+                put_line(cols, "%7s %7s %7s %7s %5" PRIu64 "  %s", a, b, c, d, x.flows, x.key);
             }
         }
-        screen += "\033[J";  // clear the rest
-        std::snprintf(buf.data(), 128, "\033[%d;1H", lines);
-        screen += buf.data();
-        screen += std::string("keys: s sort  g group  b/p/r bytes/packets/rate  q quit")
-                      .substr(0, size_t(cols > 1 ? cols - 1 : 1));
-        std::fputs(screen.c_str(), stdout);
+        std::printf("\033[J\033[%d;1H", lines);  // clear the rest; the key line at the bottom
+        const char keys[] = "keys: s sort  g group  b/p/r bytes/packets/rate  q quit";
+        std::printf("%.*s", cols > 1 ? cols - 1 : 1, keys);
         std::fflush(stdout);
-        (void)redraw_now;
         // Wait for a key or the next second.
         const double until = now_s() + 1.0;
         bool changed = false;
@@ -285,7 +310,7 @@ int run_top(const char* path, const CliOptions& cli)
             case 'r': by = SortBy::rate; changed = true; break;
             case 'g':
                 group = kGroups[(int(group) + 1) % 6];
-                history.clear();  // other keys: the rates start over
+                hist_n = 0;  // other keys: the rates start over
                 changed = true;
                 break;
             default: break;
@@ -352,8 +377,8 @@ int run_control_command(const CliOptions& cli)
     if (cli.top != 0) r.top = cli.top;
     r.by = cli.by;
     r.group = cli.group;
-    std::vector<char> buf(kClientBuffer);
-    const long n = control_query(path, r, buf.data(), buf.size());
+    static char buf[kClientBuffer];
+    const long n = control_query(path, r, buf, sizeof buf);
     if (n < 0) {
         say_unreachable(path, n);
         return 1;
@@ -362,11 +387,11 @@ int run_control_command(const CliOptions& cli)
         std::fprintf(stderr, "flowagent: empty answer from the agent on %s\n", path);
         return 1;
     }
-    if (is_error(buf.data())) {
-        std::fprintf(stderr, "flowagent: the agent answered: %s", buf.data());
+    if (is_error(buf)) {
+        std::fprintf(stderr, "flowagent: the agent answered: %s", buf);
         return 1;
     }
-    std::fwrite(buf.data(), 1, size_t(n), stdout);
+    std::fwrite(buf, 1, size_t(n), stdout);
     return 0;
 }
 
