@@ -162,9 +162,8 @@ void FlowSnapshot::offer(const SnapshotRow& r)
 {
     // Min-heap on sort_key of at most req_.top rows: the root is the smallest kept.
     const uint32_t cap = req_.top < kMaxTop ? req_.top : kMaxTop;
-    uint32_t i;
     if (top_n_ < cap) {
-        i = top_n_++;
+        uint32_t i = top_n_++;
         while (i > 0 && sort_key(top_[(i - 1) / 2]) > sort_key(r)) {
             top_[i] = top_[(i - 1) / 2];
             i = (i - 1) / 2;
@@ -173,16 +172,22 @@ void FlowSnapshot::offer(const SnapshotRow& r)
         return;
     }
     if (cap == 0 || sort_key(r) <= sort_key(top_[0])) return;
-    i = 0;
+    sift_down(top_n_, r);
+}
+
+void FlowSnapshot::sift_down(uint32_t n, const SnapshotRow& x)
+{
+    // Puts x at the root of the min-heap top_[0..n) and moves it down to its place.
+    uint32_t i = 0;
     for (;;) {
         uint32_t c = 2 * i + 1;
-        if (c >= top_n_) break;
-        if (c + 1 < top_n_ && sort_key(top_[c + 1]) < sort_key(top_[c])) ++c;
-        if (sort_key(top_[c]) >= sort_key(r)) break;
+        if (c >= n) break;
+        if (c + 1 < n && sort_key(top_[c + 1]) < sort_key(top_[c])) ++c;
+        if (sort_key(top_[c]) >= sort_key(x)) break;
         top_[i] = top_[c];
         i = c;
     }
-    top_[i] = r;
+    top_[i] = x;
 }
 
 void FlowSnapshot::on_flow(const FlowKey& key, uint64_t packets, uint64_t octets,
@@ -256,20 +261,9 @@ void FlowSnapshot::finish()
     // Heap -> descending order (heap sort: pop the minimum to the end).
     uint32_t n = top_n_;
     while (n > 1) {
-        SnapshotRow min = top_[0];
-        top_[0] = top_[n - 1];
+        const SnapshotRow min = top_[0];
         --n;
-        uint32_t i = 0;
-        const SnapshotRow x = top_[0];
-        for (;;) {
-            uint32_t c = 2 * i + 1;
-            if (c >= n) break;
-            if (c + 1 < n && sort_key(top_[c + 1]) < sort_key(top_[c])) ++c;
-            if (sort_key(top_[c]) >= sort_key(x)) break;
-            top_[i] = top_[c];
-            i = c;
-        }
-        top_[i] = x;
+        sift_down(n, top_[n]);
         top_[n] = min;
     }
 }

@@ -77,6 +77,7 @@ private:
                  MonoMs last_ms) override;
     uint64_t sort_key(const SnapshotRow& r) const;
     void offer(const SnapshotRow& r);  // into the top-N min-heap
+    void sift_down(uint32_t n, const SnapshotRow& x);
     void finish();
 
     ControlRequest req_;

@@ -19,7 +19,7 @@ require_tool ip python3 jq
 
 A=fa-cbA-$$
 B=fa-cbB-$$
-work=""
+work="" agent=""  # set by fa_tmpdir / bg_start
 fa_tmpdir work
 on_exit "ip netns del $A 2>/dev/null"
 on_exit "ip netns del $B 2>/dev/null"
