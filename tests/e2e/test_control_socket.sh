@@ -12,7 +12,8 @@
 #  3. `flowagent top` in a real 80x24 terminal (tmux): the packet and bit rates of a generator
 #     running at a known rate, per flow and per source after the `g` key, sorted by rate, then
 #     by packets after `p`; `q` quits.
-#  4. SIGTERM: exit 0 and the socket file is removed.
+#  4. A reload keeps the socket; a reload that changes control_socket moves it. SIGTERM: exit 0
+#     and the socket file is removed.
 # No root needed: the generator source and sockets in a temporary directory.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
@@ -84,6 +85,21 @@ $CHECK probe "$SOCK"
 rc=0
 "$BIN" flows --socket "$D/nope.sock" 2>"$D/nope.err" || rc=$?
 [ "$rc" = 1 ] && grep -q "cannot talk to the agent" "$D/nope.err" || fa_fail "no agent: rc $rc $(cat "$D/nope.err")"
+
+# --- reload: the socket stays where it is, and moves with control_socket ---------------------
+kill -HUP "$AGENT"
+# A reload restarts the generator: fewer packets metered than before shows it happened.
+wait_for 10 "'$BIN' status --socket '$SOCK' | grep -q '^metered: [0-9]\{1,3\} packets'" 0.1 ||
+    fa_fail "no answer after a reload (same path): $("$BIN" status --socket "$SOCK" 2>&1)"
+sed -i "s|^control_socket = .*|control_socket = $D/run/moved.sock|" "$D/agent.ini"
+kill -HUP "$AGENT"
+wait_for 10 "[ -S '$D/run/moved.sock' ] && [ ! -e '$SOCK' ]" 0.2 ||
+    fa_fail "socket did not move at a reload: $(ls -l "$D/run")"
+"$BIN" status -c "$D/agent.ini" >/dev/null || fa_fail "no answer on the moved socket"
+fa_log "ok   reload keeps the socket; a changed control_socket moves it"
+sed -i "s|^control_socket = .*|control_socket = $SOCK|" "$D/agent.ini"
+kill -HUP "$AGENT"
+wait_for 10 "[ -S '$SOCK' ]" 0.2 || fa_fail "socket did not move back"
 
 # --- 4. SIGTERM --------------------------------------------------------------------------------
 bg_stop "$AGENT" TERM 20 || fa_fail "agent exit status $? after SIGTERM"
