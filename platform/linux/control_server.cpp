@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <new>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -20,6 +21,13 @@ int fail(char* err, size_t err_len, int rc, const char* fmt, const char* path, c
 {
     if (err != nullptr && err_len > 0) snprintf(err, err_len, fmt, path, why);
     return rc;
+}
+
+uint64_t thread_cpu_us()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return uint64_t(ts.tv_sec) * 1000000u + uint64_t(ts.tv_nsec) / 1000u;
 }
 
 // Creates the socket's directory (one level, 0700) if it is missing.
@@ -322,10 +330,17 @@ void ControlServer::on_snapshot(Timer& t)
     Client* c = s.snap_client_;
     if (c == nullptr) return;
     const uint64_t t0 = EventLoop::now_us();
+    const uint64_t c0 = thread_cpu_us();
     s.step_snapshot(*c);
     const uint64_t took = EventLoop::now_us() - t0;
+    const uint64_t cpu = thread_cpu_us() - c0;
     ++s.stats_.snapshot_steps;
     if (took > s.stats_.max_step_us) s.stats_.max_step_us = took;
+    if (cpu > s.stats_.max_step_cpu_us) s.stats_.max_step_cpu_us = cpu;
+    // Next step's budget, from the CPU time (wall time also counts other processes' turns):
+    // halve after a long step, double after a short one.
+    if (cpu > 2 * kStepTargetUs && s.step_buckets_ > kMinStepBuckets) s.step_buckets_ /= 2;
+    if (cpu < kStepTargetUs / 2 && s.step_buckets_ < kMaxStepBuckets) s.step_buckets_ *= 2;
 }
 
 void ControlServer::step_snapshot(Client& c)
@@ -335,7 +350,7 @@ void ControlServer::step_snapshot(Client& c)
         snap_table_ = table;
         snapshot_.begin(c.req, EventLoop::now_ms());
     }
-    if (table != nullptr && !snapshot_.step(*table, kSnapshotBucketsPerStep)) {
+    if (table != nullptr && !snapshot_.step(*table, step_buckets_)) {
         loop_->arm(snap_timer_, 0);
         return;
     }

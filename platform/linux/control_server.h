@@ -11,9 +11,9 @@
 //     within kRequestTimeoutMs, a response of at most kResponseBytes written as the client
 //     reads it, the whole connection closed after kConnectionTimeoutMs. A malformed or
 //     oversized request gets a one-line error. No client can block the loop.
-//  3. `status` is answered at once. `flows` runs a FlowSnapshot a budget of
-//     kSnapshotBucketsPerStep table buckets per loop iteration (a zero-delay timer), so the
-//     tick and the source run between steps; one snapshot at a time, clients queue.
+//  3. `status` is answered at once. `flows` runs a FlowSnapshot a budget of table buckets per
+//     loop iteration (a zero-delay timer; the budget adapts to keep a step near kStepTargetUs),
+//     so the tick and the source run between steps; one snapshot at a time, clients queue.
 // Memory: the response buffers and the snapshot's group table are allocated in open().
 #pragma once
 #include <cstddef>
@@ -41,7 +41,9 @@ struct ControlStats {
     uint64_t timeouts = 0;       // slow clients closed
     uint64_t refused = 0;        // connections beyond kMaxClients
     uint64_t snapshot_steps = 0;
-    uint64_t max_step_us = 0;    // longest snapshot step (walk + final sort + render)
+    uint64_t max_step_us = 0;    // longest snapshot step (walk + final sort + render) since
+                                 // the previous status, wall time
+    uint64_t max_step_cpu_us = 0;  // the same in CPU time (without other processes' turns)
 };
 
 class ControlServer {
@@ -50,7 +52,12 @@ public:
     static constexpr size_t kResponseBytes = 64 * 1024;
     static constexpr uint32_t kRequestTimeoutMs = 2000;
     static constexpr uint32_t kConnectionTimeoutMs = 10000;
-    static constexpr uint32_t kSnapshotBucketsPerStep = 2048;  // 16384 flow slots
+    // A snapshot step walks `step_buckets_` table buckets, adapted after every step so that one
+    // step takes about kStepTargetUs whatever the CPU (a router's is ten times slower than a
+    // PC's) and the grouping (group tables cost more per flow than the plain top N).
+    static constexpr uint32_t kStepTargetUs = 1000;
+    static constexpr uint32_t kMinStepBuckets = 64;
+    static constexpr uint32_t kMaxStepBuckets = 8192;
 
     ControlServer() = default;
     ~ControlServer();
@@ -65,6 +72,7 @@ public:
     bool is_open() const { return listen_.fd >= 0; }
     const char* path() const { return path_; }
     const ControlStats& stats() const { return stats_; }
+    void reset_max_step() { stats_.max_step_us = stats_.max_step_cpu_us = 0; }
 
 private:
     enum class State : uint8_t { free, reading, waiting, writing };
@@ -102,6 +110,7 @@ private:
     Client* snap_client_ = nullptr;  // the client the running snapshot is for
     const FlowTable* snap_table_ = nullptr;
     Timer snap_timer_;
+    uint32_t step_buckets_ = 1024;
     char path_[108] = {};  // sun_path
     ControlStats stats_;
 };

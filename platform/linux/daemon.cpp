@@ -610,15 +610,17 @@ size_t Daemon::render_status(const ControlRequest& r, char* buf, size_t len)
             o.put("\n");
         }
     }
-    const ControlStats& cs = control_.stats();
+    const ControlStats cs = control_.stats();
+    control_.reset_max_step();
     if (json) {
         o.put("],\"control\":{\"requests\":%llu,\"bad_requests\":%llu,\"timeouts\":%llu,"
-              "\"refused\":%llu,\"snapshot_steps\":%llu,\"max_snapshot_step_us\":%llu},"
+              "\"refused\":%llu,\"snapshot_steps\":%llu,\"max_snapshot_step_us\":%llu,"
+              "\"max_snapshot_step_cpu_us\":%llu},"
               "\"loop\":{\"max_dispatch_us\":%llu}}\n",
               (unsigned long long)cs.requests, (unsigned long long)cs.bad_requests,
               (unsigned long long)cs.timeouts, (unsigned long long)cs.refused,
               (unsigned long long)cs.snapshot_steps, (unsigned long long)cs.max_step_us,
-              (unsigned long long)stall);
+              (unsigned long long)cs.max_step_cpu_us, (unsigned long long)stall);
     } else {
         o.put("event loop: longest dispatch %llu us since the previous status\n",
               (unsigned long long)stall);

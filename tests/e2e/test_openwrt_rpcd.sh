@@ -9,7 +9,8 @@
 #    methods, read-only;
 #  - `call status` and `call flows {"top":10}` return the same JSON as `flowagent status --json`
 #    and `flowagent flows --json --top 10` (status: all but the fields that move between two
-#    calls: uptime, the control counters, the loop's dispatch maximum);
+#    calls: uptime, seconds since the last template and error, the control counters, the
+#    loop's dispatch maximum);
 #  - bad arguments (top out of range or not a number, unknown by/group_by, an instance name
 #    with shell metacharacters, an instance not running, two instances without "instance", a
 #    non-object) give an {"error": ...} object and run nothing.
@@ -65,7 +66,8 @@ same() {  # same LABEL A B: equal JSON
         fa_log "ok   $1"
     fi
 }
-moving='del(.uptime_s, .control, .loop)'
+moving='del(.uptime_s, .control, .loop) | .collectors |= map(del(.last_template_seconds_ago)
+    | if .last_error then del(.last_error.seconds_ago) else . end)'
 
 # ACL: valid JSON, read access to exactly flowagent.status and flowagent.flows, no write.
 acl=$SRC/openwrt/files/flowagent.acl.json
