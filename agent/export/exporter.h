@@ -73,6 +73,8 @@ public:
         ipfix_seq_ = s.ipfix;
     }
     const ExporterConfig& config() const { return cfg_; }
+    // Monotonic time templates were last sent (0: never yet), for `flowagent status`.
+    MonoMs last_template_ms() const { return ever_sent_templates_ ? last_tmpl_ms_ : 0; }
 
     // Header sizes (RFC 7011 §3.1: 16 bytes; RFC 3954 §5.1: 20 bytes).
     static constexpr size_t kIpfixHeader = 16;

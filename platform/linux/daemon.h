@@ -18,6 +18,7 @@
 #include "app/cli.h"
 #include "app/config.h"
 #include "clock_linux.h"
+#include "control_server.h"
 #include "event_loop.h"
 #include "ifinfo.h"
 #include "source_linux.h"
@@ -43,10 +44,22 @@ public:
     void write_line(const char* line, size_t len) override;
 };
 
+// A collector's transport as the exporter sees it: remembers the last failed send and when,
+// for `flowagent status`.
+class ObservedSink final : public DatagramSink {
+public:
+    SendResult send(const uint8_t* data, size_t len) override;
+    UdpTransport* transport = nullptr;
+    SendResult last_result = SendResult::ok;  // of the last failed send
+    int last_errno = 0;
+    MonoMs last_error_ms = 0;                 // 0: none yet
+};
+
 // Everything that lives between a start and a stop (or a reload).
 struct Runtime {
     Config cfg;
     UdpTransport transports[kMaxCollectors];
+    ObservedSink sinks[kMaxCollectors];
     std::unique_ptr<Source> source;
     std::unique_ptr<Agent> agent;
     StdoutLineSink json;
@@ -54,7 +67,7 @@ struct Runtime {
     int iface_count = 0;
 };
 
-class Daemon {
+class Daemon final : public ControlHandler {
 public:
     Daemon() = default;
     Daemon(const Daemon&) = delete;
@@ -71,13 +84,17 @@ public:
     MonoMs agent_start() const { return agent_start_; }
     LinuxClock& clock() { return clock_; }
 
+    // ControlHandler
+    size_t render_status(const ControlRequest& r, char* buf, size_t len) override;
+    const FlowTable* flow_table() override { return rt_.agent ? &rt_.agent->table() : nullptr; }
+
 private:
     static void on_signal(Watch& w, uint32_t revents);
     static void on_source(Watch& w, uint32_t revents);
     static void on_tick(Timer& t);
     void reload();
     void watch_source();
-    void stop_runtime_and_loop(int exit_code);
+    int open_control(bool at_start);
 
     CliOptions cli_;
     Runtime rt_;
@@ -88,6 +105,7 @@ private:
     Watch signals_;
     Watch source_;
     Timer tick_;
+    ControlServer control_;
     int exit_code_ = 0;
 };
 
