@@ -31,4 +31,19 @@ int64_t LinuxClock::wall_offset_ms()
     return best / 1000000;
 }
 
+int64_t LinuxClock::boot_offset_ms()
+{
+    // Same pairing as above: boot-mono-boot, the closest pair wins.
+    int64_t best = 0, best_gap = -1;
+    for (int i = 0; i < 3; ++i) {
+        int64_t b1 = ns_of(CLOCK_BOOTTIME), m = ns_of(CLOCK_MONOTONIC), b2 = ns_of(CLOCK_BOOTTIME);
+        int64_t gap = b2 - b1;
+        if (best_gap < 0 || gap < best_gap) {
+            best_gap = gap;
+            best = (b1 + gap / 2) - m;
+        }
+    }
+    return best / 1000000;
+}
+
 } // namespace fa
