@@ -969,3 +969,196 @@ TEST(Exporter, BiflowTemplatesHaveTheirOwnIdsWithMarkAndZone)
         check_mark_zone(m, mark, zone);
     }
 }
+
+// v9 times count from the device's boot (RFC 3954 §5.1), not from the agent's start: a flow
+// that began before anything (mono 500) is 3000 ms of uptime with the 2.5 s of sleep, not
+// clamped to 0, and the absolute times a v9 collector computes (unix_secs * 1000 - (sysUptime -
+// FIRST/LAST_SWITCHED)) equal the IPFIX flowStart/EndMilliseconds of the same record, to the ms.
+TEST(Exporter, V9AndIpfixAgreeOnFlowTimesFromBoot)
+{
+    FlowRecord r = v4_rec();
+    r.first_ms = 500;
+    r.last_ms = 9731;
+    uint64_t start[2] = {}, end[2] = {};
+    for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
+        Harness h;
+        CHECK(h.init(p) == Status::ok);
+        h.options_then({r}, 10250);
+        Decoder dec;
+        dec.parse(h.dgrams[0]);
+        Msg m = dec.parse(h.dgrams[1]);
+        CHECK_FALSE(m.bad);
+        LONGS_EQUAL(1, m.recs.size());
+        const int i = p == Protocol::v9;
+        if (i) {
+            LONGS_EQUAL(3000, m.recs[0].num(22));
+            LONGS_EQUAL(9731 + 2500, m.recs[0].num(21));
+            start[i] = uint64_t(m.time) * 1000u - (m.uptime - m.recs[0].num(22));
+            end[i] = uint64_t(m.time) * 1000u - (m.uptime - m.recs[0].num(21));
+        } else {
+            start[i] = m.recs[0].num(152);
+            end[i] = m.recs[0].num(153);
+        }
+    }
+    CHECK(start[0] == 1700000000500ull);
+    CHECK(end[0] == 1700000009731ull);
+    CHECK(start[1] == start[0]);
+    CHECK(end[1] == end[0]);
+}
+
+// The sampler options record says how packets or flows were selected, per mode (FakeOptions:
+// rate 100), next to samplingInterval 34 = 100 which collectors renormalise from.
+TEST(Exporter, SamplerAnnouncedPerMode)
+{
+    struct Case {
+        Protocol p;
+        SamplingKind kind;
+        SamplingMode mode;
+        uint16_t tid;
+    } cases[] = {
+        {Protocol::ipfix, SamplingKind::packet, SamplingMode::random, 263},
+        {Protocol::ipfix, SamplingKind::packet, SamplingMode::deterministic, 261},
+        {Protocol::v9, SamplingKind::packet, SamplingMode::random, 261},
+        {Protocol::v9, SamplingKind::packet, SamplingMode::deterministic, 261},
+        {Protocol::ipfix, SamplingKind::flow, SamplingMode::random, 264},
+        {Protocol::v9, SamplingKind::flow, SamplingMode::deterministic, 264},
+    };
+    for (const Case& c : cases) {
+        Harness h;
+        h.opts.s.kind = c.kind;
+        h.opts.s.mode = c.mode;
+        CHECK(h.init(c.p) == Status::ok);
+        h.ex.send_options(at(10000));
+        Decoder dec;
+        Msg m = dec.parse(h.dgrams[0]);
+        CHECK_FALSE(m.bad);
+        const Rec* s = nullptr;
+        for (const Rec& r : m.recs) {
+            if (r.tid == 258) LONGS_EQUAL(100, r.num(34));
+            if (r.tid == c.tid) s = &r;
+        }
+        CHECK(s != nullptr);
+        if (c.kind == SamplingKind::flow) {
+            // RFC 7014 hash-based flow selection with BOB: output range 0..2^32-1, selected
+            // 0..floor(2^32 / 100) - 1 = 42949671, initialiser 0.
+            LONGS_EQUAL(1, s->num(302));
+            LONGS_EQUAL(6, s->num(390));
+            LONGS_EQUAL(0, s->num(329));
+            LONGS_EQUAL(0xffffffffu, s->num(330));
+            LONGS_EQUAL(0, s->num(331));
+            LONGS_EQUAL(42949671, s->num(332));
+            LONGS_EQUAL(0, s->num(334));
+            CHECK(s->field(304) == nullptr && s->field(49) == nullptr);
+        } else if (c.p == Protocol::v9) {
+            LONGS_EQUAL(c.mode == SamplingMode::random ? 2 : 1, s->num(49));
+            LONGS_EQUAL(100, s->num(50));
+        } else if (c.mode == SamplingMode::random) {
+            // Uniform probabilistic (4), probability 1/100; not n-out-of-N, not count-based.
+            LONGS_EQUAL(4, s->num(304));
+            DOUBLES_EQUAL(0.01, s->float64(311), 0.0);
+            CHECK(s->field(305) == nullptr && s->field(306) == nullptr);
+        } else {
+            LONGS_EQUAL(1, s->num(304));
+            LONGS_EQUAL(1, s->num(305));
+            LONGS_EQUAL(99, s->num(306));
+        }
+    }
+    // The random IPFIX template and record by hand: 263, 4 fields, 1 scope: 149/4, 302/8,
+    // 304/1, samplingProbability 311/8 (float64); set 4 + 6 + 16 = 26. Record: domain 1,
+    // selector 1, algorithm 4, 0.01 = 0x3f847ae147ae147b (IEEE 754 binary64).
+    Harness h;
+    h.opts.s.mode = SamplingMode::random;
+    CHECK(h.init(Protocol::ipfix) == Status::ok);
+    h.ex.send_options(at(10000));
+    CHECK(contains(h.dgrams[0], hex("0003 001a 0107 0004 0001 0095 0004 012e 0008 0130 0001"
+                                    "0137 0008")));
+    CHECK(contains(h.dgrams[0], hex("0107 0019 00000001 0000000000000001 04 3f847ae147ae147b")));
+}
+
+namespace {
+
+// The IEs of the data template that carried `r` (fresh exporter with `c`).
+std::vector<uint16_t> ies_for(const ExporterConfig& c, const FlowRecord& r, uint16_t* tid)
+{
+    Harness h;
+    CHECK(h.init(c) == Status::ok);
+    h.options_then({r});
+    Decoder dec;
+    dec.parse(h.dgrams[0]);
+    Msg m = dec.parse(h.dgrams[1]);
+    CHECK_FALSE(m.bad);
+    LONGS_EQUAL(1, m.recs.size());
+    *tid = m.recs[0].tid;
+    std::vector<uint16_t> out;
+    for (auto& f : *m.recs[0].t) out.push_back(f.first);
+    return out;
+}
+
+bool has(const std::vector<uint16_t>& v, int ie)
+{
+    for (uint16_t x : v)
+        if (x == ie) return true;
+    return false;
+}
+
+} // namespace
+
+// A field the source does not observe is not in its templates (issue: no filler values).
+TEST(Exporter, DataLayoutsCarryOnlyWhatTheSourceObserves)
+{
+    for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
+        uint16_t tid_in = 0, tid_out = 0, tid_nat = 0, tid_plain = 0, tid = 0;
+        // tc: ingress hook records have the input interface only, egress the output only.
+        ExporterConfig tc = cfg_of(p);
+        tc.split_dir = true;
+        FlowRecord in = v4_rec(), out = v4_rec();
+        out.key.dir = 1;
+        std::vector<uint16_t> a = ies_for(tc, in, &tid_in), b = ies_for(tc, out, &tid_out);
+        CHECK(has(a, 10) && !has(a, 14) && has(a, 6) && has(a, 5) && has(a, 58));
+        CHECK(!has(b, 10) && has(b, 14));
+        CHECK(tid_in != tid_out);
+        // xdp: ingress only, no egressInterface at all.
+        ExporterConfig xdp = cfg_of(p);
+        xdp.observed = kDfPacketFields | kDfInIf;
+        a = ies_for(xdp, in, &tid);
+        CHECK(has(a, 10) && !has(a, 14));
+        // conntrack: no flags, ToS, interfaces, VLAN or direction; post-NAT fields only for a
+        // translated connection, under another template ID.
+        ExporterConfig ct = cfg_of(p);
+        ct.observed = 0;
+        ct.with_nat = true;
+        FlowRecord nat = v4_rec(), plain = v4_rec();
+        nat.flags = kRecHasNat;
+        a = ies_for(ct, nat, &tid_nat);
+        b = ies_for(ct, plain, &tid_plain);
+        for (int ie : {5, 6, 10, 14, 58, 61}) CHECK(!has(a, ie) && !has(b, ie));
+        for (int ie : {225, 226, 227, 228}) CHECK(has(a, ie) && !has(b, ie));
+        CHECK(tid_nat != tid_plain);
+        LONGS_EQUAL(1024 + 256, tid_nat);
+        LONGS_EQUAL(1024, tid_plain);
+    }
+}
+
+// v9 padding is counted before a datagram fills: over every datagram size in a window, with
+// sets switching between v4 (53 bytes) and v6 (77) records, no datagram exceeds the limit and
+// every FlowSet is a multiple of 4 bytes, zero-padded (the decoder checks both).
+TEST(Exporter, V9PaddingNeverOverflowsTheDatagram)
+{
+    for (uint16_t maxd = 560; maxd < 600; ++maxd) {
+        Harness h;
+        ExporterConfig c = cfg_of(Protocol::v9);
+        c.max_datagram = maxd;
+        CHECK(h.init(c) == Status::ok);
+        for (int i = 0; i < 200; ++i) h.ex.add(i % 2 ? v6_icmp_rec() : v4_rec(), at(10000));
+        h.ex.flush(at(10000));
+        Decoder dec;
+        size_t n = 0;
+        for (const auto& d : h.dgrams) {
+            CHECK(d.size() <= maxd);
+            Msg m = dec.parse(d);
+            CHECK_FALSE(m.bad);
+            for (const Rec& r : m.recs) n += r.tid >= 1024;
+        }
+        LONGS_EQUAL(200, n);
+    }
+}
