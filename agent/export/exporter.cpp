@@ -99,16 +99,19 @@ Status Exporter::init(const ExporterConfig& cfg, DatagramSink& sink, const Optio
     if (cfg.nat_events) build_nat44_template(p, nat44_);
     build_sampling_template(p, opts.sampling().kind, sampling_);
     build_sampler_template(p, opts.sampling(), sampler_);
-    build_interface_template(p, interfaces_);
+    build_interface_template(p, true, interfaces_);
+    build_interface_template(p, false, if_names_);
     build_stats_template(p, stats_);
 
     // The datagram that carries the templates must hold all of them, and any datagram must hold
     // one record of every template after the header (and v9 padding).
-    tmpl += 4 * kSetHeader +  // one set per options template
+    tmpl += 5 * kSetHeader +  // one set per options template
             template_record_len(p, sampling_) + template_record_len(p, sampler_) +
-            template_record_len(p, interfaces_) + template_record_len(p, stats_) +
+            template_record_len(p, interfaces_) + template_record_len(p, if_names_) +
+            template_record_len(p, stats_) +
             (cfg.nat_events ? template_record_len(p, nat44_) : 0);
-    for (const TemplateDesc* td : {&sampling_, &sampler_, &interfaces_, &stats_, &nat44_})
+    for (const TemplateDesc* td :
+         {&sampling_, &sampler_, &interfaces_, &if_names_, &stats_, &nat44_})
         if (td->rec_len > max_rec) max_rec = td->rec_len;
     if (cfg.max_datagram < tmpl || cfg.max_datagram < header_len_ + kSetHeader + max_rec + 3)
         return Status::bad_input;
@@ -193,7 +196,7 @@ void Exporter::write_templates()
     // Options template sets: IPFIX set ID 3 (RFC 7011 §3.4.2.2), v9 FlowSet ID 1 (RFC 3954 §6.1).
     // One record per set: a set may hold several (RFC 7011 §3.3.1, RFC 3954 §6.1), but nfcapd
     // 1.7.1 decodes only the first options template of a set and silently drops the rest.
-    for (const TemplateDesc* td : {&sampling_, &sampler_, &interfaces_, &stats_}) {
+    for (const TemplateDesc* td : {&sampling_, &sampler_, &interfaces_, &if_names_, &stats_}) {
         set = w.pos();
         (void)w.put_u16(ipfix ? 3 : 1);
         (void)w.put_u16(0);
@@ -400,8 +403,9 @@ void Exporter::write_options_data(const ExportTime& t)
     if (reserve(sampler_.id, sampler_.rec_len, t, false))
         write_record(sampler_, nullptr, nullptr, t);
     for (const InterfaceInfo& ifi : opts_->interfaces()) {
-        if (reserve(interfaces_.id, interfaces_.rec_len, t, false))
-            write_record(interfaces_, nullptr, &ifi, t);
+        // An interface without a description is listed by name alone (no empty field).
+        const TemplateDesc& td = ifi.descr[0] ? interfaces_ : if_names_;
+        if (reserve(td.id, td.rec_len, t, false)) write_record(td, nullptr, &ifi, t);
     }
     if (reserve(stats_.id, stats_.rec_len, t, false)) write_record(stats_, nullptr, nullptr, t);
 }

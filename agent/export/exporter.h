@@ -107,7 +107,7 @@ private:
     // Data templates by variant: v6 | egress << 1 | nat << 2 (id 0 = variant not used).
     static constexpr int kDataVariants = 8;
     TemplateDesc data_[kDataVariants]{};
-    TemplateDesc sampling_{}, sampler_{}, interfaces_{}, stats_{};
+    TemplateDesc sampling_{}, sampler_{}, interfaces_{}, if_names_{}, stats_{};
     TemplateDesc nat44_{};       // id 0 unless cfg.nat_events
 
     uint8_t* buf_ = nullptr;

@@ -157,21 +157,23 @@ void build_sampler_template(Protocol p, const SamplingInfo& s, TemplateDesc& out
     }
 }
 
-void build_interface_template(Protocol p, TemplateDesc& out)
+void build_interface_template(Protocol p, bool with_descr, TemplateDesc& out)
 {
     out = TemplateDesc{};
-    out.id = kTidInterfaces;
+    out.id = with_descr ? kTidInterfaces : kTidInterfaceNames;
     out.add(p == Protocol::ipfix ? uint16_t(kIeIngressInterface) : uint16_t(kV9ScopeInterface), 4,
             FieldSrc::scope_ifindex);
     out.n_scope = 1;
     if (p == Protocol::ipfix) {
         // The strings without their NUL padding (InterfaceInfo keeps them NUL-terminated).
         out.add_var(kIeInterfaceName, sizeof(InterfaceInfo::name) - 1, FieldSrc::if_name);
-        out.add_var(kIeInterfaceDescription, sizeof(InterfaceInfo::descr) - 1,
-                    FieldSrc::if_descr);
+        if (with_descr)
+            out.add_var(kIeInterfaceDescription, sizeof(InterfaceInfo::descr) - 1,
+                        FieldSrc::if_descr);
     } else {
         out.add(kIeInterfaceName, sizeof(InterfaceInfo::name), FieldSrc::if_name);
-        out.add(kIeInterfaceDescription, sizeof(InterfaceInfo::descr), FieldSrc::if_descr);
+        if (with_descr)
+            out.add(kIeInterfaceDescription, sizeof(InterfaceInfo::descr), FieldSrc::if_descr);
     }
 }
 

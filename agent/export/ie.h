@@ -87,6 +87,9 @@ enum TemplateId : uint16_t {
     // layout its own ID: 261 packet sampling in v9 and deterministic in IPFIX, 263 random packet
     // sampling in IPFIX, 264 flow selection by hash (conntrack).
     kTidSamplerRandom = 263, kTidSamplerFlowHash = 264,
+    // Interfaces without a description (no ifAlias) are listed by name alone, under this ID;
+    // 259 carries name and description.
+    kTidInterfaceNames = 265,
     // Data templates: ID = kTidDataBase + the layout's DataField bits (1024..5119), so every
     // layout has its own ID and switching a key (SIGHUP) or a source never changes the layout
     // under a live ID.
@@ -158,7 +161,9 @@ void build_sampling_template(Protocol p, SamplingKind kind, TemplateDesc& out);
 void build_sampler_template(Protocol p, const SamplingInfo& s, TemplateDesc& out);
 // IPFIX: interfaceName / interfaceDescription as variable-length strings (Field::len
 // kVarLen, RFC 7011 §7); v9 (no variable length): fixed 16 / 32 bytes, NUL-padded.
-void build_interface_template(Protocol p, TemplateDesc& out);
+// with_descr = false: the name-only template (kTidInterfaceNames) for interfaces that have no
+// description, so none is ever sent empty.
+void build_interface_template(Protocol p, bool with_descr, TemplateDesc& out);
 void build_stats_template(Protocol p, TemplateDesc& out);
 
 } // namespace fa
