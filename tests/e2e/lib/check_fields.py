@@ -153,7 +153,7 @@ def main():
         fields, n_scope = tmpl[tid]
         n = nrec.get(tid, 0)
         ies = [f[0] for f in fields]
-        for ie in absent & set(ies):
+        for ie in (absent & set(ies)) if n_scope == 0 else ():  # data templates
             errors.append("template %d carries IE %d (%s), which this source cannot observe"
                           % (tid, ie, NAMES.get(ie, "?")))
         if n == 0:
