@@ -52,10 +52,17 @@ start_agent() {
     wait_for 20 "grep -q started '$2.log' || ! kill -0 $AGENT 2>/dev/null" || true
     grep -q started "$2.log" || fa_fail "agent did not start: $(cat "$2.log")"
 }
+# stop_agent INI: SIGTERM, exit 0; its summary must report no loss, which is what makes the
+# exporter statistics' loss counters (IE 164-168) zero in truth.
 stop_agent() {
     local rc=0
     bg_stop "$AGENT" TERM 30 || rc=$?
     [ "$rc" -eq 0 ] || fa_fail "flowagent exited $rc: $(cat "$1.log")"
+    grep -q "dropped: table full 0 flows 0 packets; source 0 packets, 0 events" "$1.log" \
+        || fa_fail "the agent lost packets: $(grep dropped "$1.log")"
+    if grep "not sent: " "$1.log" | grep -v -q "not sent: 0 datagrams, 0 records"; then
+        fa_fail "the agent did not send everything: $(grep 'not sent' "$1.log")"
+    fi
 }
 
 # ---- 1. conntrack, NAT and not, v9 and IPFIX at once -----------------------------------------

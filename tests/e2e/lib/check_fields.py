@@ -28,7 +28,7 @@ NAMES = {1: "octetDeltaCount", 2: "packetDeltaCount", 4: "protocol", 5: "ipClass
 #    the selection (flow/flow_hash.h); hashInitialiserValue 334: the BOB initval is 0;
 #  - samplingPacketSpace 306 / samplingFlowSpacing 397 at rate 1 (interval 1, space 0);
 #  - the exporter statistics' loss counters 164-168 (ignored, not sent): zero when nothing was
-#    lost; the caller checks the agent's own summary says no loss.
+#    lost; the caller checks that the agent's own summary reports no loss.
 def zero_ok(ie, fields, values):
     ids = [f[0] for f in fields]
     if ie == 61:
