@@ -18,6 +18,21 @@ ExporterConfig exporter_config_for(const Config& cfg, const CollectorConfig& c, 
                                ? c.template_refresh_s
                                : (c.protocol == Protocol::ipfix ? 600u : 1800u);
     e.template_refresh_datagrams = c.template_refresh_datagrams;
+    // What each source observes (a field it cannot observe is left out of the templates):
+    // - xdp: the ingress hook: input interface, ToS, VLAN, TCP flags, direction (ingress);
+    // - tc: ingress and egress hooks: a record has the input or the output interface, each
+    //   direction its own layout;
+    // - conntrack: none of these (no flags, interfaces, ToS, VLAN or direction in ctnetlink);
+    // - generator: the input interface it is configured with, TCP flags, direction.
+    switch (cfg.source) {
+    case SourceKind::xdp: e.observed = kDfPacketFields | kDfInIf; break;
+    case SourceKind::tc:
+        e.observed = kDfPacketFields | kDfInIf | kDfOutIf;
+        e.split_dir = true;
+        break;
+    case SourceKind::conntrack: e.observed = 0; break;
+    case SourceKind::generator: e.observed = kDfTcpFlags | kDfDir | kDfInIf; break;
+    }
     e.with_mac = with_mac;
     e.with_nat = with_nat;
     e.with_mark = cfg.source == SourceKind::conntrack && cfg.ct_mark;

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "export/exporter.h"
 
+#include <cstring>
 #include <new>
 
 #include "core/wire.h"
+#include "flow/flow_hash.h"
 
 namespace fa {
 
@@ -16,23 +18,40 @@ inline void put_num(WireWriter& w, uint64_t v, uint16_t len)
     for (int i = int(len) - 1; i >= 0; --i) (void)w.put_u8(uint8_t(v >> (8 * i)));
 }
 
-// v9 times are ms since the agent start (sysUptime origin), 32 bit, wrapping like sysUptime.
-inline uint32_t uptime_of(MonoMs m, const ExportTime& t)
+// v9 FLOW_SAMPLER_MODE (RFC 3954 §8): 1 deterministic, 2 random.
+inline uint8_t v9_algo(SamplingMode m) { return m == SamplingMode::deterministic ? 1 : 2; }
+// IANA "PSAMP selectorAlgorithm" (RFC 5476): 1 systematic count-based (every Nth packet),
+// 4 uniform probabilistic (each packet with probability 1/N, bpf_get_prandom_u32() % N == 0).
+inline uint8_t psamp_algo(SamplingMode m) { return m == SamplingMode::deterministic ? 1 : 4; }
+
+// IEEE 754 binary64 in network order (RFC 7011 §6.1.3), through its bit pattern.
+inline void put_float64(WireWriter& w, double v)
 {
-    return m > t.agent_start_ms ? uint32_t(m - t.agent_start_ms) : 0;
+    uint64_t bits = 0;
+    static_assert(sizeof bits == sizeof v, "binary64");
+    std::memcpy(&bits, &v, sizeof bits);
+    (void)w.put_u64(bits);
 }
 
-inline uint8_t v9_algo(SamplingMode m) { return m == SamplingMode::deterministic ? 1 : 2; }
-// IANA "PSAMP selectorAlgorithm": 1 systematic count-based, 3 random n-out-of-N.
-inline uint8_t psamp_algo(SamplingMode m) { return m == SamplingMode::deterministic ? 1 : 3; }
+// Bytes of a NUL-padded fixed string field, at most max.
+inline size_t str_len(const char* s, size_t max)
+{
+    size_t n = 0;
+    while (n < max && s[n] != 0) ++n;
+    return n;
+}
+
+// RFC 3954 §5.3/§6.2: a v9 FlowSet SHOULD end on a 4-byte boundary; pad bytes are zero.
+inline size_t v9_pad(size_t set_len) { return (4u - set_len % 4u) % 4u; }
 
 size_t template_record_len(Protocol p, const TemplateDesc& td)
 {
     // IPFIX: id, field count (+ scope field count for options); v9: id, count / id, scope
     // length, option length. Then 4 bytes per field, 8 with an enterprise number (IPFIX only).
     size_t len = td.n_scope ? 6 : 4;
-    (void)p;
     for (int i = 0; i < td.n_fields; ++i) len += td.fields[i].pen ? 8u : 4u;
+    // v9: each options template has its FlowSet, padded to 4 bytes (+ up to 3).
+    if (p == Protocol::v9 && td.n_scope) len += 3;
     return len;
 }
 
@@ -59,30 +78,42 @@ Status Exporter::init(const ExporterConfig& cfg, DatagramSink& sink, const Optio
     header_len_ = p == Protocol::ipfix ? kIpfixHeader : kV9Header;
     // Reverse IEs need enterprise numbers, which v9 has not (the config refuses biflow + v9).
     if (cfg.biflow && p != Protocol::ipfix) return Status::bad_input;
-    build_data_template(p, false, cfg.with_mac, cfg.with_nat, cfg.biflow, data_v4_);
-    build_data_template(p, true, cfg.with_mac, cfg.with_nat, cfg.biflow, data_v6_);
-    add_ct_meta_fields(false, cfg.with_mark, cfg.with_zone, data_v4_);
-    add_ct_meta_fields(true, cfg.with_mark, cfg.with_zone, data_v6_);
+    // The layouts this source can produce: what it observes, per record direction and NAT.
+    const uint16_t base =
+        uint16_t((cfg.observed & (kDfPacketFields | kDfInIf | kDfOutIf)) |
+                 (cfg.with_mac ? kDfMac : 0) | (cfg.with_mark ? kDfMark : 0) |
+                 (cfg.with_zone ? kDfZone : 0) | (cfg.biflow ? kDfBiflow : 0));
+    size_t tmpl = header_len_ + kSetHeader + 3;  // the template set, padded in v9
+    size_t max_rec = 0;
+    for (int v = 0; v < kDataVariants; ++v) {
+        data_[v] = TemplateDesc{};
+        const bool egress = (v & 2) != 0, nat = (v & 4) != 0;
+        if ((egress && !cfg.split_dir) || (nat && !cfg.with_nat)) continue;
+        uint16_t layout = uint16_t(base | ((v & 1) ? kDfV6 : 0) | (nat ? kDfNat : 0));
+        if (cfg.split_dir) layout = uint16_t(layout & ~(egress ? kDfInIf : kDfOutIf));
+        build_data_template(p, layout, data_[v]);
+        tmpl += template_record_len(p, data_[v]);
+        if (data_[v].rec_len > max_rec) max_rec = data_[v].rec_len;
+    }
     nat44_ = TemplateDesc{};
     if (cfg.nat_events) build_nat44_template(p, nat44_);
     build_sampling_template(p, opts.sampling().kind, sampling_);
-    build_sampler_template(p, opts.sampling().kind, sampler_);
-    build_interface_template(p, interfaces_);
+    build_sampler_template(p, opts.sampling(), sampler_);
+    build_interface_template(p, true, interfaces_);
+    build_interface_template(p, false, if_names_);
     build_stats_template(p, stats_);
 
     // The datagram that carries the templates must hold all of them, and any datagram must hold
-    // one record of every template after the header.
-    size_t tmpl = header_len_ + kSetHeader + template_record_len(p, data_v4_) +
-                  template_record_len(p, data_v6_) + 4 * kSetHeader +  // one set per options tmpl
-                  template_record_len(p, sampling_) + template_record_len(p, sampler_) +
-                  template_record_len(p, interfaces_) +
-                  template_record_len(p, stats_) +
-                  (cfg.nat_events ? template_record_len(p, nat44_) : 0);
-    size_t max_rec = 0;
+    // one record of every template after the header (and v9 padding).
+    tmpl += 5 * kSetHeader +  // one set per options template
+            template_record_len(p, sampling_) + template_record_len(p, sampler_) +
+            template_record_len(p, interfaces_) + template_record_len(p, if_names_) +
+            template_record_len(p, stats_) +
+            (cfg.nat_events ? template_record_len(p, nat44_) : 0);
     for (const TemplateDesc* td :
-         {&data_v4_, &data_v6_, &sampling_, &sampler_, &interfaces_, &stats_, &nat44_})
+         {&sampling_, &sampler_, &interfaces_, &if_names_, &stats_, &nat44_})
         if (td->rec_len > max_rec) max_rec = td->rec_len;
-    if (cfg.max_datagram < tmpl || cfg.max_datagram < header_len_ + kSetHeader + max_rec)
+    if (cfg.max_datagram < tmpl || cfg.max_datagram < header_len_ + kSetHeader + max_rec + 3)
         return Status::bad_input;
     buf_ = new (std::nothrow) uint8_t[cfg.max_datagram];
     if (!buf_) return Status::full;
@@ -121,7 +152,7 @@ void Exporter::open_datagram(const ExportTime& t, bool templates)
         const uint64_t to_next_s = (1000u - wall_ms % 1000u) % 1000u;
         (void)w.put_u16(9);
         (void)w.put_u16(0);
-        (void)w.put_u32(uptime_of(t.mono_ms + to_next_s, t));
+        (void)w.put_u32(t.uptime_of(t.mono_ms + to_next_s));
         (void)w.put_u32(uint32_t((wall_ms + to_next_s) / 1000u));
         (void)w.put_u32(v9_seq_);
         (void)w.put_u32(cfg_.observation_domain);
@@ -146,18 +177,26 @@ void Exporter::write_templates()
     uint8_t* set = w.pos();
     (void)w.put_u16(ipfix ? 2 : 0);
     (void)w.put_u16(0);
-    for (const TemplateDesc* td : {&data_v4_, &data_v6_, &nat44_}) {
-        if (td->id == 0) continue;  // NAT44 template without nat_events
-        (void)w.put_u16(td->id);
-        (void)w.put_u16(td->n_fields);
-        for (int i = 0; i < td->n_fields; ++i) put_field_spec(w, td->fields[i]);
+    auto put_template = [&](const TemplateDesc& td) {
+        if (td.id == 0) return;  // variant not used; NAT44 template without nat_events
+        (void)w.put_u16(td.id);
+        (void)w.put_u16(td.n_fields);
+        for (int i = 0; i < td.n_fields; ++i) put_field_spec(w, td.fields[i]);
         ++dgram_records_;
-    }
-    WireWriter::patch_u16(set + 2, uint16_t(w.pos() - set));
+    };
+    for (const TemplateDesc& td : data_) put_template(td);
+    put_template(nat44_);
+    // v9 padding (IPFIX sets are never padded here: a template record ends on its fields).
+    auto end_set = [&]() {
+        if (!ipfix)
+            for (size_t n = v9_pad(size_t(w.pos() - set)); n > 0; --n) (void)w.put_u8(0);
+        WireWriter::patch_u16(set + 2, uint16_t(w.pos() - set));
+    };
+    end_set();
     // Options template sets: IPFIX set ID 3 (RFC 7011 §3.4.2.2), v9 FlowSet ID 1 (RFC 3954 §6.1).
     // One record per set: a set may hold several (RFC 7011 §3.3.1, RFC 3954 §6.1), but nfcapd
     // 1.7.1 decodes only the first options template of a set and silently drops the rest.
-    for (const TemplateDesc* td : {&sampling_, &sampler_, &interfaces_, &stats_}) {
+    for (const TemplateDesc* td : {&sampling_, &sampler_, &interfaces_, &if_names_, &stats_}) {
         set = w.pos();
         (void)w.put_u16(ipfix ? 3 : 1);
         (void)w.put_u16(0);
@@ -172,7 +211,7 @@ void Exporter::write_templates()
         }
         for (int i = 0; i < td->n_fields; ++i) put_field_spec(w, td->fields[i]);
         ++dgram_records_;
-        WireWriter::patch_u16(set + 2, uint16_t(w.pos() - set));
+        end_set();
     }
     len_ += w.used();
     has_templates_ = true;
@@ -181,8 +220,21 @@ void Exporter::write_templates()
 void Exporter::close_set()
 {
     if (!set_id_) return;
+    if (cfg_.protocol == Protocol::v9) {
+            // reserve() kept room for this; the pad is shorter than any record, so collectors
+        // never read it as one (RFC 3954 §5.3).
+        for (size_t n = v9_pad(len_ - set_start_); n > 0; --n) buf_[len_++] = 0;
+    }
     WireWriter::patch_u16(buf_ + set_start_ + 2, uint16_t(len_ - set_start_));
     set_id_ = 0;
+}
+
+const TemplateDesc& Exporter::data_template_for(const FlowRecord& r) const
+{
+    int v = r.key.is_v4() ? 0 : 1;
+    if (cfg_.split_dir && r.key.dir == uint8_t(Direction::egress)) v |= 2;
+    if (cfg_.with_nat && (r.flags & kRecHasNat)) v |= 4;
+    return data_[v];
 }
 
 bool Exporter::reserve(uint16_t tid, size_t len, const ExportTime& t, bool allow_templates)
@@ -199,7 +251,14 @@ bool Exporter::reserve(uint16_t tid, size_t len, const ExportTime& t, bool allow
                 open_datagram(t, false);
             }
         }
-        const size_t need = len + (set_id_ == tid ? 0 : kSetHeader);
+        // v9: room for the set's closing pad too.
+        const size_t set_len = (set_id_ == tid ? len_ - set_start_ : kSetHeader) + len;
+        size_t pad = 0;
+        if (cfg_.protocol == Protocol::v9) {
+            pad = v9_pad(set_len);
+            if (set_id_ && set_id_ != tid) pad += v9_pad(len_ - set_start_);  // closing the open one
+        }
+        const size_t need = len + pad + (set_id_ == tid ? 0 : kSetHeader);
         if (len_ + need <= cfg_.max_datagram) {
             if (set_id_ != tid) {
                 close_set();
@@ -252,8 +311,8 @@ void Exporter::write_record(const TemplateDesc& td, const FlowRecord* r, const I
         case FieldSrc::octets: (void)w.put_u64(r->octets); break;
         case FieldSrc::start_wall_ms: (void)w.put_u64(t.wall_of(r->first_ms)); break;
         case FieldSrc::end_wall_ms: (void)w.put_u64(t.wall_of(r->last_ms)); break;
-        case FieldSrc::start_uptime: (void)w.put_u32(uptime_of(r->first_ms, t)); break;
-        case FieldSrc::end_uptime: (void)w.put_u32(uptime_of(r->last_ms, t)); break;
+        case FieldSrc::start_uptime: (void)w.put_u32(t.uptime_of(r->first_ms)); break;
+        case FieldSrc::end_uptime: (void)w.put_u32(t.uptime_of(r->last_ms)); break;
         case FieldSrc::end_reason: (void)w.put_u8(uint8_t(r->end_reason)); break;
         case FieldSrc::post_src4: (void)w.put_bytes(r->post_src + 12, 4); break;
         case FieldSrc::post_dst4: (void)w.put_bytes(r->post_dst + 12, 4); break;
@@ -288,10 +347,32 @@ void Exporter::write_record(const TemplateDesc& td, const FlowRecord* r, const I
         case FieldSrc::sampling_rate:
             put_num(w, opt_sampling_.rate ? opt_sampling_.rate : 1u, f.len);
             break;
+        case FieldSrc::sampling_probability:
+            put_float64(w, 1.0 / double(opt_sampling_.rate ? opt_sampling_.rate : 1u));
+            break;
+        case FieldSrc::flow_selector_algo: put_num(w, kFlowSelectorBob, f.len); break;
+        case FieldSrc::zero_value: put_num(w, 0, f.len); break;
+        case FieldSrc::hash_output_max: put_num(w, 0xffffffffu, f.len); break;
+        case FieldSrc::hash_selected_max:
+            put_num(w, flow_hash_selected_max(opt_sampling_.rate), f.len);
+            break;
+        case FieldSrc::hash_init: put_num(w, kFlowHashInit, f.len); break;
         case FieldSrc::v9_sampler_mode: put_num(w, v9_algo(opt_sampling_.mode), f.len); break;
         case FieldSrc::sampler_id: put_num(w, 1, f.len); break;
-        case FieldSrc::if_name: (void)w.put_bytes(ifi->name, f.len); break;
-        case FieldSrc::if_descr: (void)w.put_bytes(ifi->descr, f.len); break;
+        case FieldSrc::if_name:
+        case FieldSrc::if_descr: {
+            const char* str = f.src == FieldSrc::if_name ? ifi->name : ifi->descr;
+            const size_t cap = f.src == FieldSrc::if_name ? sizeof ifi->name : sizeof ifi->descr;
+            if (f.len == kVarLen) {
+                // RFC 7011 §7: 1-byte length, then the string without padding or NUL.
+                const size_t n = str_len(str, cap - 1);
+                (void)w.put_u8(uint8_t(n));
+                (void)w.put_bytes(str, n);
+            } else {
+                (void)w.put_bytes(str, f.len);
+            }
+            break;
+        }
         case FieldSrc::st_messages: put_num(w, counters_.messages, f.len); break;
         case FieldSrc::st_flows: put_num(w, counters_.records, f.len); break;
         case FieldSrc::st_octets: put_num(w, counters_.octets, f.len); break;
@@ -322,8 +403,9 @@ void Exporter::write_options_data(const ExportTime& t)
     if (reserve(sampler_.id, sampler_.rec_len, t, false))
         write_record(sampler_, nullptr, nullptr, t);
     for (const InterfaceInfo& ifi : opts_->interfaces()) {
-        if (reserve(interfaces_.id, interfaces_.rec_len, t, false))
-            write_record(interfaces_, nullptr, &ifi, t);
+        // An interface without a description is listed by name alone (no empty field).
+        const TemplateDesc& td = ifi.descr[0] ? interfaces_ : if_names_;
+        if (reserve(td.id, td.rec_len, t, false)) write_record(td, nullptr, &ifi, t);
     }
     if (reserve(stats_.id, stats_.rec_len, t, false)) write_record(stats_, nullptr, nullptr, t);
 }
@@ -375,7 +457,7 @@ void Exporter::send_datagram()
 void Exporter::add(const FlowRecord& r, const ExportTime& t)
 {
     if (!buf_) return;
-    const TemplateDesc& td = r.key.is_v4() ? data_v4_ : data_v6_;
+    const TemplateDesc& td = data_template_for(r);
     if (!reserve(td.id, td.rec_len, t, true)) return;
     write_record(td, &r, nullptr, t);
     ++dgram_flows_;

@@ -22,8 +22,13 @@ struct ExporterConfig {
     uint16_t max_datagram = 1400;         // bytes of UDP payload
     uint32_t template_refresh_s = 600;    // lead passes 600 for IPFIX, 1800 for v9 by default
     uint32_t template_refresh_datagrams = 20;
+    // Data layouts (DataField bits, see ie.h). A field the source does not observe is left out.
+    uint16_t observed = kDfPacketFields | kDfInIf | kDfOutIf;  // of these: what the source fills
+    bool split_dir = false;               // a record has in_if (ingress) or out_if (egress) only:
+                                          // one layout per direction (tc: one hook per side)
     bool with_mac = false;                // data templates carry 56/80
-    bool with_nat = false;                // data templates carry 225-228 / 281-282
+    bool with_nat = false;                // NATed records (kRecHasNat) carry 225-228 / 281-282,
+                                          // untranslated ones use a layout without them
     bool with_mark = false;               // conntrack mark (IE 137): template IDs 272+
     bool with_zone = false;               // conntrack zone (IE 234)
     bool biflow = false;                  // IPFIX only: data templates carry RFC 5103 reverse IEs
@@ -92,6 +97,7 @@ private:
     // datagrams as needed. Returns false if the datagram cannot take it even when empty.
     bool reserve(uint16_t tid, size_t len, const ExportTime& t, bool allow_templates);
     void close_set();
+    const TemplateDesc& data_template_for(const FlowRecord& r) const;
     void write_record(const TemplateDesc& td, const FlowRecord* r, const InterfaceInfo* ifi,
                       const ExportTime& t, const NatEvent* ne = nullptr);
 
@@ -100,7 +106,10 @@ private:
     const OptionsProvider* opts_ = nullptr;
     ExporterCounters counters_{};
 
-    TemplateDesc data_v4_{}, data_v6_{}, sampling_{}, sampler_{}, interfaces_{}, stats_{};
+    // Data templates by variant: v6 | egress << 1 | nat << 2 (id 0 = variant not used).
+    static constexpr int kDataVariants = 8;
+    TemplateDesc data_[kDataVariants]{};
+    TemplateDesc sampling_{}, sampler_{}, interfaces_{}, if_names_{}, stats_{};
     TemplateDesc nat44_{};       // id 0 unless cfg.nat_events
 
     uint8_t* buf_ = nullptr;

@@ -3,12 +3,12 @@
 
 namespace fa {
 
-void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, bool biflow,
-                         TemplateDesc& out)
+void build_data_template(Protocol p, uint16_t layout, TemplateDesc& out)
 {
     out = TemplateDesc{};
-    biflow = biflow && p == Protocol::ipfix;
-    out.id = data_template_id(v6, biflow, false, false);
+    if (p != Protocol::ipfix) layout = uint16_t(layout & ~kDfBiflow);
+    out.id = data_template_id(layout);
+    const bool v6 = (layout & kDfV6) != 0;
     if (v6) {
         out.add(kIeSourceIPv6Address, 16, FieldSrc::src6);
         out.add(kIeDestinationIPv6Address, 16, FieldSrc::dst6);
@@ -20,19 +20,19 @@ void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, bool
     // v9: ICMP type*256+code here too, where collectors look for it (FIELD-NOTES §3).
     out.add(kIeDestinationTransportPort, 2, FieldSrc::dst_port);
     out.add(kIeProtocolIdentifier, 1, FieldSrc::proto);
-    out.add(kIeIpClassOfService, 1, FieldSrc::tos);
+    if (layout & kDfTos) out.add(kIeIpClassOfService, 1, FieldSrc::tos);
     // tcpControlBits is unsigned16 since RFC 7125; 1 byte is reduced-size encoding
     // (RFC 7011 §6.2) and carries every flag a FlowRecord keeps.
-    out.add(kIeTcpControlBits, 1, FieldSrc::tcp_flags);
+    if (layout & kDfTcpFlags) out.add(kIeTcpControlBits, 1, FieldSrc::tcp_flags);
     // v9 ICMP_TYPE (32) is type*256+code for both families (RFC 3954 §8); nfdump's v9 decoder
     // reads only 32, so v6 uses it there too. IPFIX: icmpTypeCodeIPv6 (139) for IPv6.
     out.add(v6 && p == Protocol::ipfix ? kIeIcmpTypeCodeIPv6 : kIeIcmpTypeCodeIPv4, 2,
             FieldSrc::icmp_type_code);
-    out.add(kIeIngressInterface, 4, FieldSrc::in_if);
-    out.add(kIeEgressInterface, 4, FieldSrc::out_if);
-    out.add(kIeFlowDirection, 1, FieldSrc::dir);
-    out.add(kIeVlanId, 2, FieldSrc::vlan);
-    if (with_mac) {
+    if (layout & kDfInIf) out.add(kIeIngressInterface, 4, FieldSrc::in_if);
+    if (layout & kDfOutIf) out.add(kIeEgressInterface, 4, FieldSrc::out_if);
+    if (layout & kDfDir) out.add(kIeFlowDirection, 1, FieldSrc::dir);
+    if (layout & kDfVlan) out.add(kIeVlanId, 2, FieldSrc::vlan);
+    if (layout & kDfMac) {
         out.add(kIeSourceMacAddress, 6, FieldSrc::src_mac);
         out.add(kIeDestinationMacAddress, 6, FieldSrc::dst_mac);
     }
@@ -46,7 +46,7 @@ void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, bool
         out.add(kIeLastSwitched, 4, FieldSrc::end_uptime);
     }
     out.add(kIeFlowEndReason, 1, FieldSrc::end_reason);
-    if (with_nat) {
+    if (layout & kDfNat) {
         if (v6) {
             out.add(kIePostNATSourceIPv6Address, 16, FieldSrc::post_src6);
             out.add(kIePostNATDestinationIPv6Address, 16, FieldSrc::post_dst6);
@@ -57,7 +57,7 @@ void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, bool
         out.add(kIePostNAPTSourceTransportPort, 2, FieldSrc::post_src_port);
         out.add(kIePostNAPTDestinationTransportPort, 2, FieldSrc::post_dst_port);
     }
-    if (biflow) {
+    if (layout & kDfBiflow) {
         // RFC 5103: the forward fields above are the original (initiating) direction; the
         // reverse direction adds only what differs: its counters. Start/end times are the
         // connection's (one conntrack timestamp pair), so no reverse times.
@@ -65,6 +65,8 @@ void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, bool
         out.add(kIeOctetDeltaCount, 8, FieldSrc::rev_octets, kPenReverse);
         out.add(kIeBiflowDirection, 1, FieldSrc::biflow_dir);
     }
+    if (layout & kDfMark) out.add(kIeCommonPropertiesId, 4, FieldSrc::ct_mark);
+    if (layout & kDfZone) out.add(kIeIngressVRFID, 4, FieldSrc::ct_zone);
 }
 
 void build_nat44_template(Protocol p, TemplateDesc& out)
@@ -85,23 +87,6 @@ void build_nat44_template(Protocol p, TemplateDesc& out)
     out.add(kIeNatEvent, 1, FieldSrc::nel_event);
 }
 
-uint16_t data_template_id(bool v6, bool biflow, bool mark, bool zone)
-{
-    const int variant = (mark ? 1 : 0) | (zone ? 2 : 0);
-    int id = biflow ? kTidDataBiflow + 2 * variant
-                    : (variant ? kTidDataCtMeta + 2 * (variant - 1) : kTidDataV4);
-    return uint16_t(id + (v6 ? 1 : 0));
-}
-
-void add_ct_meta_fields(bool v6, bool mark, bool zone, TemplateDesc& out)
-{
-    if (!mark && !zone) return;
-    const bool biflow = out.id >= kTidDataBiflow;  // build_data_template's ID
-    out.id = data_template_id(v6, biflow, mark, zone);
-    if (mark) out.add(kIeCommonPropertiesId, 4, FieldSrc::ct_mark);
-    if (zone) out.add(kIeIngressVRFID, 4, FieldSrc::ct_zone);
-}
-
 // Scope of the per-exporter options records: IPFIX observationDomainId (IE 149, a real IE as
 // RFC 7011 §3.4.2.1 requires); v9 scope "System" (RFC 3954 §6.1) carrying the Source ID.
 static void add_system_scope(Protocol p, TemplateDesc& out)
@@ -111,14 +96,12 @@ static void add_system_scope(Protocol p, TemplateDesc& out)
     out.n_scope = 1;
 }
 
-// Two sampling options records. 258: SAMPLING_INTERVAL 34 (= rate) alone, deprecated in IPFIX but
-// still IANA registered; collectors apply it to every flow of the exporter.
-// Deliberately without SAMPLING_ALGORITHM 35: nfcapd 1.7.1 (Debian 12) ignores a 34/35 pair (and
-// 48/49/50, 302/304/305/306) and scales nothing; with 34 alone it registers a generic sampler,
-// interval 1 / space rate-1, and multiplies packets and bytes (checked against nfcapd 1.7.1 in
-// tests/e2e/test_decoders_nfdump.sh). The algorithm is carried by 261. 261: the individual
-// sampler (v9 FLOW_SAMPLER 48/49/50, RFC 3954 §8; IPFIX PSAMP 302/304/305/306 or 390/396/397
-// for flow sampling, RFC 5477), which collectors apply only to flows that carry its ID.
+// Two sampling options records, both sent with every template refresh.
+// 258: SAMPLING_INTERVAL 34 (= rate) alone, deprecated in IPFIX but still IANA registered; the
+// form collectors renormalise from, applied to every flow of the exporter (nfcapd 1.7.1 as a
+// generic sampler, interval 1 / space rate-1; nfacctd too). Deliberately without
+// SAMPLING_ALGORITHM 35: nfcapd 1.7.1 (Debian 12) ignores a 34/35 pair and scales nothing
+// (checked in tests/e2e/test_decoders_nfdump.sh). The algorithm is in 261/263/264.
 void build_sampling_template(Protocol p, SamplingKind kind, TemplateDesc& out)
 {
     (void)kind;
@@ -128,23 +111,45 @@ void build_sampling_template(Protocol p, SamplingKind kind, TemplateDesc& out)
     out.add(kIeSamplingInterval, 4, FieldSrc::sampling_rate);
 }
 
-void build_sampler_template(Protocol p, SamplingKind kind, TemplateDesc& out)
+// The sampler as it really is:
+// - packet sampling, v9 (261): FLOW_SAMPLER_ID 48, FLOW_SAMPLER_MODE 49 (1 deterministic,
+//   2 random), FLOW_SAMPLER_RANDOM_INTERVAL 50 = N (RFC 3954 §8);
+// - deterministic packet sampling, IPFIX (261): PSAMP selectorId 302, selectorAlgorithm 304 = 1
+//   (systematic count-based: every Nth packet per CPU), samplingPacketInterval 305 = 1,
+//   samplingPacketSpace 306 = N - 1 (RFC 5475 §5.1, RFC 5477 §8.2);
+// - random packet sampling, IPFIX (263): selectorAlgorithm 4 (uniform probabilistic: each
+//   packet independently with probability 1/N), samplingProbability 311 = 1/N (float64);
+// - conntrack flow selection by tuple hash, both protocols (264): selectorId,
+//   flowSelectorAlgorithm 390 = 6 (hash-based filtering using BOB, RFC 7014 §6.2.3 / RFC 5475
+//   §6.2.3), hashOutputRangeMin/Max 329/330 = 0 / 2^32-1, hashSelectedRangeMin/Max 331/332 =
+//   the selected range, hashInitialiserValue 334 (see ct_tuple_hash).
+void build_sampler_template(Protocol p, const SamplingInfo& s, TemplateDesc& out)
 {
     out = TemplateDesc{};
     out.id = kTidSampler;
     add_system_scope(p, out);
+    if (s.kind == SamplingKind::flow) {
+        out.id = kTidSamplerFlowHash;
+        out.add(kIeSelectorId, 8, FieldSrc::selector_id);
+        out.add(kIeFlowSelectorAlgorithm, 1, FieldSrc::flow_selector_algo);
+        out.add(kIeHashOutputRangeMin, 4, FieldSrc::zero_value);
+        out.add(kIeHashOutputRangeMax, 4, FieldSrc::hash_output_max);
+        out.add(kIeHashSelectedRangeMin, 4, FieldSrc::zero_value);
+        out.add(kIeHashSelectedRangeMax, 4, FieldSrc::hash_selected_max);
+        out.add(kIeHashInitialiserValue, 4, FieldSrc::hash_init);
+        return;
+    }
     if (p == Protocol::v9) {
         out.add(kIeFlowSamplerId, 1, FieldSrc::sampler_id);
         out.add(kIeFlowSamplerMode, 1, FieldSrc::v9_sampler_mode);
         out.add(kIeFlowSamplerRandomInterval, 4, FieldSrc::sampling_rate);
         return;
     }
-    // PSAMP (RFC 5477): 1 selected out of every rate = interval 1, space rate-1.
     out.add(kIeSelectorId, 8, FieldSrc::selector_id);
-    if (kind == SamplingKind::flow) {
-        out.add(kIeFlowSelectorAlgorithm, 1, FieldSrc::selector_algo);
-        out.add(kIeSamplingFlowInterval, 4, FieldSrc::sampling_interval_one);
-        out.add(kIeSamplingFlowSpacing, 4, FieldSrc::sampling_space);
+    if (s.mode == SamplingMode::random) {
+        out.id = kTidSamplerRandom;
+        out.add(kIeSelectorAlgorithm, 1, FieldSrc::selector_algo);
+        out.add(kIeSamplingProbability, 8, FieldSrc::sampling_probability);
     } else {
         out.add(kIeSelectorAlgorithm, 1, FieldSrc::selector_algo);
         out.add(kIeSamplingPacketInterval, 4, FieldSrc::sampling_interval_one);
@@ -152,15 +157,24 @@ void build_sampler_template(Protocol p, SamplingKind kind, TemplateDesc& out)
     }
 }
 
-void build_interface_template(Protocol p, TemplateDesc& out)
+void build_interface_template(Protocol p, bool with_descr, TemplateDesc& out)
 {
     out = TemplateDesc{};
-    out.id = kTidInterfaces;
+    out.id = with_descr ? kTidInterfaces : kTidInterfaceNames;
     out.add(p == Protocol::ipfix ? uint16_t(kIeIngressInterface) : uint16_t(kV9ScopeInterface), 4,
             FieldSrc::scope_ifindex);
     out.n_scope = 1;
-    out.add(kIeInterfaceName, 16, FieldSrc::if_name);
-    out.add(kIeInterfaceDescription, 32, FieldSrc::if_descr);
+    if (p == Protocol::ipfix) {
+        // The strings without their NUL padding (InterfaceInfo keeps them NUL-terminated).
+        out.add_var(kIeInterfaceName, sizeof(InterfaceInfo::name) - 1, FieldSrc::if_name);
+        if (with_descr)
+            out.add_var(kIeInterfaceDescription, sizeof(InterfaceInfo::descr) - 1,
+                        FieldSrc::if_descr);
+    } else {
+        out.add(kIeInterfaceName, sizeof(InterfaceInfo::name), FieldSrc::if_name);
+        if (with_descr)
+            out.add(kIeInterfaceDescription, sizeof(InterfaceInfo::descr), FieldSrc::if_descr);
+    }
 }
 
 void build_stats_template(Protocol p, TemplateDesc& out)

@@ -16,7 +16,7 @@ enum class FieldSrc : uint8_t {
     src4, dst4, src6, dst6, src_port, dst_port, proto, tos, tcp_flags, icmp_type_code,
     in_if, out_if, dir, vlan, src_mac, dst_mac, packets, octets,
     start_wall_ms, end_wall_ms,     // IPFIX 152/153: absolute wall ms
-    start_uptime, end_uptime,       // v9 22/21: ms since agent start, 32 bit
+    start_uptime, end_uptime,       // v9 22/21: ms since the device booted (sysUpTime), 32 bit
     end_reason, post_src4, post_dst4, post_src6, post_dst6, post_src_port, post_dst_port,
     ct_mark, ct_zone,               // conntrack mark (IE 137) and zone (IE 234)
     rev_packets, rev_octets,        // biflow: RFC 5103 reverse IEs (PEN 29305)
@@ -29,6 +29,8 @@ enum class FieldSrc : uint8_t {
     scope_ifindex,                  // interface table scope
     // sampling
     selector_id, selector_algo, sampling_interval_one, sampling_space, sampling_rate,
+    sampling_probability, flow_selector_algo, zero_value, hash_output_max, hash_selected_max,
+    hash_init,
     sampler_id, v9_sampler_mode,
     // interface table
     if_name, if_descr,
@@ -71,6 +73,8 @@ enum Ie : uint16_t {
     kIeCommonPropertiesId = 137, kIeIngressVRFID = 234,
     kIeNatEvent = 230, kIeBiflowDirection = 239, kIeObservationTimeMilliseconds = 323,
     kIeFlowSelectorAlgorithm = 390, kIeSamplingFlowInterval = 396, kIeSamplingFlowSpacing = 397,
+    kIeSamplingProbability = 311, kIeHashOutputRangeMin = 329, kIeHashOutputRangeMax = 330,
+    kIeHashSelectedRangeMin = 331, kIeHashSelectedRangeMax = 332, kIeHashInitialiserValue = 334,
 };
 
 // v9 options scope field types (RFC 3954 §6.1).
@@ -78,19 +82,43 @@ enum V9Scope : uint16_t { kV9ScopeSystem = 1, kV9ScopeInterface = 2 };
 
 // Template IDs: one ID space from 256 (RFC 7011 §3.4.1, RFC 3954 §5.2) for data and options.
 enum TemplateId : uint16_t {
-    kTidDataV4 = 256, kTidDataV6 = 257, kTidSampling = 258, kTidInterfaces = 259,
-    kTidStats = 260, kTidSampler = 261, kTidNat44 = 262,
-    // Data templates of the other layouts have their own IDs, so that switching a key (SIGHUP)
-    // never changes the layout under a live ID (data_template_id() computes them), with
-    // variant = mark | zone << 1:
-    // - conntrack mark and/or zone ([conntrack] mark/zone = yes), variant 1..3:
-    //   ID = kTidDataCtMeta + 2 * (variant - 1) + v6: 272..277;
-    // - RFC 5103 biflow (collector biflow = yes), variant 0..3:
-    //   ID = kTidDataBiflow + 2 * variant + v6: 278..285.
-    kTidDataCtMeta = 272, kTidDataBiflow = 278,
+    kTidSampling = 258, kTidInterfaces = 259, kTidStats = 260, kTidSampler = 261, kTidNat44 = 262,
+    // The sampler record's layout depends on the sampling (see build_sampler_template), each
+    // layout its own ID: 261 packet sampling in v9 and deterministic in IPFIX, 263 random packet
+    // sampling in IPFIX, 264 flow selection by hash (conntrack).
+    kTidSamplerRandom = 263, kTidSamplerFlowHash = 264,
+    // Interfaces without a description (no ifAlias) are listed by name alone, under this ID;
+    // 259 carries name and description.
+    kTidInterfaceNames = 265,
+    // Data templates: ID = kTidDataBase + the layout's DataField bits (1024..5119), so every
+    // layout has its own ID and switching a key (SIGHUP) or a source never changes the layout
+    // under a live ID.
+    kTidDataBase = 1024,
+};
+
+// The optional parts of a data layout. A field a source cannot observe is left out of the
+// template, never sent as zero: the source decides which of these it observes
+// (ExporterConfig::observed), and the record decides the rest (its direction, NAT).
+enum DataField : uint16_t {
+    kDfV6 = 1u << 0,        // IPv6 addresses (else IPv4)
+    kDfTcpFlags = 1u << 1,  // tcpControlBits (6)
+    kDfTos = 1u << 2,       // ipClassOfService (5)
+    kDfVlan = 1u << 3,      // vlanId (58)
+    kDfDir = 1u << 4,       // flowDirection (61)
+    kDfInIf = 1u << 5,      // ingressInterface (10)
+    kDfOutIf = 1u << 6,     // egressInterface (14)
+    kDfMac = 1u << 7,       // sourceMacAddress (56), destinationMacAddress (80)
+    kDfNat = 1u << 8,       // post-NAT addresses and ports (225-228 / 281, 282, 227, 228)
+    kDfMark = 1u << 9,      // conntrack mark: commonPropertiesId (137)
+    kDfZone = 1u << 10,     // conntrack zone: ingressVRFID (234)
+    kDfBiflow = 1u << 11,   // RFC 5103 reverse counters + biflowDirection (IPFIX only)
+    // What a packet hook observes besides the key (interfaces per hook direction).
+    kDfPacketFields = kDfTcpFlags | kDfTos | kDfVlan | kDfDir,
 };
 
 constexpr int kMaxFields = 32;
+// Field length of a variable-length IE (RFC 7011 §7): the record carries a length prefix.
+constexpr uint16_t kVarLen = 65535;
 
 // One template: fields in wire order, the first n_scope of them are options scope fields.
 struct TemplateDesc {
@@ -106,29 +134,36 @@ struct TemplateDesc {
         fields[n_fields++] = Field{ie, len, src, pen};
         rec_len = uint16_t(rec_len + len);
     }
+    // A variable-length field of at most max_bytes (< 255): rec_len counts its longest
+    // encoding, the 1-byte length prefix and the bytes (RFC 7011 §7).
+    void add_var(uint16_t ie, uint16_t max_bytes, FieldSrc src)
+    {
+        add(ie, kVarLen, src);
+        rec_len = uint16_t(rec_len - kVarLen + 1u + max_bytes);
+    }
 };
 
-// The data template for one address family and layout. Same order for both protocols; only the
-// time fields and the scope encoding (options) differ. `biflow` (IPFIX only) appends
-// reversePacketDeltaCount, reverseOctetDeltaCount (PEN 29305) and biflowDirection (239) and
-// takes the biflow ID (kTidDataBiflow + v6).
-void build_data_template(Protocol p, bool v6, bool with_mac, bool with_nat, bool biflow,
-                         TemplateDesc& out);
-// The ID of a data template layout (see TemplateId).
-uint16_t data_template_id(bool v6, bool biflow, bool mark, bool zone);
-// Appends the conntrack mark / zone fields to a data template built by build_data_template and
-// gives it its variant's ID (kTidDataCtMeta... or, for a biflow template, kTidDataBiflow...).
-// No-op when both are off (the ID stays).
+// The data template of one layout (DataField bits; kDfBiflow is ignored for v9). Same order for
+// both protocols; only the time fields differ. Always: addresses, ports, protocol, ICMP
+// type/code, counters, start/end time, flowEndReason; the rest per layout bit.
 // Mark: commonPropertiesId (137, unsigned64 sent reduced-size in 4 bytes, RFC 7011 §6.2), the
 // element ipt-netflow exports the conntrack mark in (no IANA element is meant for it; ulogd2
 // misuses applicationId 95). Zone: ingressVRFID (234, unsigned32): conntrack zones are how Linux
 // separates per-VRF connection tables; nfdump 1.7 decodes it (%ivrf), tshark names it.
-void add_ct_meta_fields(bool v6, bool mark, bool zone, TemplateDesc& out);
+// Biflow (IPFIX only) appends reversePacketDeltaCount, reverseOctetDeltaCount (PEN 29305) and
+// biflowDirection (239).
+void build_data_template(Protocol p, uint16_t layout, TemplateDesc& out);
+// The ID of a data template layout (see TemplateId).
+inline uint16_t data_template_id(uint16_t layout) { return uint16_t(kTidDataBase + layout); }
 // The RFC 8158 NAT44 session create/delete template (NatEvent fields), both protocols.
 void build_nat44_template(Protocol p, TemplateDesc& out);
 void build_sampling_template(Protocol p, SamplingKind kind, TemplateDesc& out);
-void build_sampler_template(Protocol p, SamplingKind kind, TemplateDesc& out);
-void build_interface_template(Protocol p, TemplateDesc& out);
+void build_sampler_template(Protocol p, const SamplingInfo& s, TemplateDesc& out);
+// IPFIX: interfaceName / interfaceDescription as variable-length strings (Field::len
+// kVarLen, RFC 7011 §7); v9 (no variable length): fixed 16 / 32 bytes, NUL-padded.
+// with_descr = false: the name-only template (kTidInterfaceNames) for interfaces that have no
+// description, so none is ever sent empty.
+void build_interface_template(Protocol p, bool with_descr, TemplateDesc& out);
 void build_stats_template(Protocol p, TemplateDesc& out);
 
 } // namespace fa

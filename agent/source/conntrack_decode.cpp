@@ -192,21 +192,15 @@ bool ct_recovered_nat_create(const CtEntry& e, uint64_t since_wall_ns, int64_t w
 
 uint32_t ct_tuple_hash(const CtTuple& t)
 {
-    uint32_t h = 2166136261u;  // FNV-1a offset basis
-    auto mix = [&h](uint8_t b) { h = (h ^ b) * 16777619u; };
-    for (uint8_t b : t.src) mix(b);
-    for (uint8_t b : t.dst) mix(b);
-    mix(uint8_t(t.src_port >> 8));
-    mix(uint8_t(t.src_port));
-    mix(uint8_t(t.dst_port >> 8));
-    mix(uint8_t(t.dst_port));
-    mix(t.proto);
-    h ^= h >> 16;  // finaliser (murmur3 fmix32): FNV's low bits are weak for small moduli
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h;
+    uint8_t k[37];
+    std::memcpy(k, t.src, 16);
+    std::memcpy(k + 16, t.dst, 16);
+    k[32] = uint8_t(t.src_port >> 8);
+    k[33] = uint8_t(t.src_port);
+    k[34] = uint8_t(t.dst_port >> 8);
+    k[35] = uint8_t(t.dst_port);
+    k[36] = t.proto;
+    return flow_hash_bob(k, sizeof k, kFlowHashInit);
 }
 
 } // namespace fa

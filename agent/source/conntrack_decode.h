@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "core/status.h"
+#include "flow/flow_hash.h"
 #include "flow/flow_record.h"
 #include "flow/nat_event.h"
 
@@ -172,13 +173,14 @@ bool ct_recovered_nat_create(const CtEntry& e, uint64_t since_wall_ns, int64_t w
                              MonoMs now, NatEvent& out);
 
 // Flow sampling (1 in `rate`) by a hash of the ORIGINAL tuple, so both directions and every
-// event of one connection (NEW, dumps, DESTROY) get the same decision. FNV-1a (32 bit) over
-// src[16] dst[16] src_port(BE) dst_port(BE) proto, then a multiplicative finaliser so low bits
-// are mixed. rate <= 1 keeps everything. Announced as SamplingKind::flow.
+// event of one connection (NEW, dumps, DESTROY) get the same decision. The BOB hash
+// (flow/flow_hash.h) over src[16] dst[16] src_port(BE) dst_port(BE) proto, kept when in the
+// selected range (hash-based flow selection, RFC 7014). rate <= 1 keeps everything.
+// Announced as SamplingKind::flow.
 uint32_t ct_tuple_hash(const CtTuple& t);
 inline bool ct_sample_keep_hash(uint32_t tuple_hash, uint32_t rate)
 {
-    return rate <= 1 || tuple_hash % rate == 0;
+    return flow_hash_selected(tuple_hash, rate);
 }
 inline bool ct_sample_keep(const CtTuple& t, uint32_t rate)
 {

@@ -19,10 +19,12 @@ void Generator::packet(const GeneratorConfig& cfg, uint64_t n, MonoMs at, FlowDe
     const uint32_t f = uint32_t(n % (cfg.flows ? cfg.flows : 1));
     d = FlowDelta{};
     std::memset(&d.key, 0, sizeof d.key);
-    // Flows 0..: a mix of TCP (even), UDP (odd), one ICMP echo every 16th, IPv6 every 8th.
-    // Documentation prefixes only (RFC 5737 198.51.100.0/24 and 203.0.113.0/24, RFC 3849).
+    // Flows 0..: a mix of TCP and UDP (alternating, and alternating again every 8 flows, so
+    // the IPv6 ones are both), an ICMP echo every 16th (f % 16 == 5) and an ICMPv6 echo every
+    // 32nd (f % 32 == 31), IPv6 every 8th. Documentation prefixes only (RFC 5737
+    // 198.51.100.0/24 and 203.0.113.0/24, RFC 3849).
     const bool v6 = (f % 8) == 7;
-    const bool icmp = (f % 16) == 5;
+    const bool icmp = (f % 16) == 5 || (f % 32) == 31;
     if (v6) {
         static const uint8_t kSrc[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1};
         static const uint8_t kDst[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 2};
@@ -41,9 +43,10 @@ void Generator::packet(const GeneratorConfig& cfg, uint64_t n, MonoMs at, FlowDe
         d.key.proto = v6 ? 58 : 1;
         d.key.dst_port = v6 ? uint16_t(128 << 8) : uint16_t(8 << 8);  // echo request
     } else {
-        d.key.proto = (f % 2) ? 17 : 6;
+        const bool udp = ((f + f / 8) % 2) != 0;
+        d.key.proto = udp ? 17 : 6;
         d.key.src_port = uint16_t(10000 + (f % 50000));
-        d.key.dst_port = (f % 2) ? 53 : 443;
+        d.key.dst_port = udp ? 53 : 443;
     }
     d.key.in_if = cfg.in_if;
     d.key.dir = uint8_t(Direction::ingress);

@@ -98,7 +98,8 @@ ExportTime now_time(LinuxClock& clock, MonoMs agent_start)
     ExportTime t;
     t.mono_ms = clock.mono_ms();
     t.wall_offset_ms = clock.wall_offset_ms();
-    t.agent_start_ms = agent_start;
+    t.boot_offset_ms = clock.boot_offset_ms();  // v9 times count from boot, not agent start
+    (void)agent_start;
     return t;
 }
 
@@ -138,10 +139,11 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
         return kExitRuntime;
     }
     if (carry != nullptr) rt.source->adopt_event_fd(carry->event_fd);
-    const bool packet_source = cfg.source == SourceKind::xdp || cfg.source == SourceKind::tc;
     rt.agent.reset(new Agent());
     Status s = rt.agent->init(cfg, sinks, cfg.collector_count, cfg.print_json ? &rt.json : nullptr,
-                              random_seed(), packet_source, cfg.source == SourceKind::conntrack,
+                              // MACs: always zero until the bpf sources read them (issue 10),
+                              // so no template carries 56/80 yet.
+                              random_seed(), false, cfg.source == SourceKind::conntrack,
                               cfg.source == SourceKind::conntrack ? SamplingKind::flow
                                                                   : SamplingKind::packet);
     if (s != Status::ok) {

@@ -19,7 +19,7 @@
 # post-NAT addresses (IE 281/282: the server saw fd02::1; nfdump 1.7.1 does not decode them), flowEndReason (IE 136) endOfFlow (3) for the FIN and
 # RST connections and idleTimeout (1) for the idle TCP and the UDP flow (conntrack_decode's
 # ct_end_reason), commonPropertiesId (137) = the ct mark 42 and ingressVRFID (234) = zone 7 on
-# every record, in data template 277 (IPv6 with mark and zone).
+# every record, in data template 2817 (IPv6, NAT, mark and zone).
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 require_root
@@ -145,12 +145,12 @@ for line in open(sys.argv[1]):
                                         str(ipaddress.ip_address(psrcs[i])),
                                         str(ipaddress.ip_address(pdsts[i]))))
     # The sets of a datagram that holds these records: template sets (2 IPFIX, 0 v9), options
-    # template sets (3, 1) and options data (258-261) aside, every data set must be 277
-    # (IPv6 + mark + zone). cflow.template_id only appears in template sets, so the set IDs
-    # are what tells which template the records were sent under.
-    data_sets = {int(x) for x in sets if x and int(x) >= 256 and not 258 <= int(x) <= 261}
-    if data_sets != {277}:
-        print("data sets %s in a datagram with these records, want only 277" % sorted(data_sets))
+    # template sets (3, 1) and options data (258-264) aside, every data set must be 2817
+    # (1024 + IPv6 1 + NAT 256 + mark 512 + zone 1024). cflow.template_id only appears in
+    # template sets, so the set IDs are what tells which template the records were sent under.
+    data_sets = {int(x) for x in sets if x and int(x) >= 1024}
+    if data_sets != {2817}:
+        print("data sets %s in a datagram with these records, want only 2817" % sorted(data_sets))
         sys.exit(1)
 bad = 0
 for w in open(sys.argv[2]):

@@ -104,8 +104,14 @@ run_case ipfix4 ipfix 127.0.0.1 1 mac
 run_case v9_4 v9 127.0.0.1 1 mac
 run_case ipfix6 ipfix ::1 1 nomac
 run_case v9_6 v9 ::1 1 nomac
+# Sampling 1 in 10 of every kind and mode (each announced with its own algorithm, and with
+# samplingInterval 34 = 10): nfcapd renormalises every one.
 run_case ipfix_sampled ipfix 127.0.0.1 10 nomac --sampling-mode deterministic
 run_case v9_sampled v9 127.0.0.1 10 nomac --sampling-mode random
+run_case ipfix_sampled_random ipfix 127.0.0.1 10 nomac --sampling-mode random
+run_case v9_sampled_det v9 127.0.0.1 10 nomac --sampling-mode deterministic
+run_case ipfix_sampled_flow ipfix 127.0.0.1 10 nomac --sampling-kind flow
+run_case v9_sampled_flow v9 127.0.0.1 10 nomac --sampling-kind flow
 run_case ipfix_small_mtu ipfix 127.0.0.1 1 nomac --mtu 300
 [ "$failures" -eq 0 ] || fa_fail "$failures check(s) failed (above)"
 fa_log "all cases passed"

@@ -6,7 +6,8 @@
 # plugin (CSV) must show every flow with the sent addresses, source port, protocol, ToS,
 # start/end times (IPFIX: ms as sent; v9: whole seconds, see lib/check_pmacct.py), packets and
 # bytes. With sampling rate 10 announced in the options data and nfacctd_renormalize on,
-# packets and bytes must come out multiplied by 10.
+# packets and bytes must come out multiplied by 10, for random and deterministic packet
+# sampling and hash-based flow selection alike.
 # IPFIX and v9. Ground truth: tests/e2e/lib/records.py, from the file.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +24,7 @@ nrec=$(python3 "$here/lib/records.py" "$records" totals | awk '{ print $1 }')
 
 run_case() {
     local name=$1 proto=$2 rate=$3
+    shift 3
     local dir=$work/$name port pid
     mkdir -p "$dir"
     port=$(free_udp_port)
@@ -42,7 +44,7 @@ CONF
     bg_start pid nfacctd -f "$dir/nfacctd.conf" >"$dir/nfacctd.log" 2>&1
     wait_for 20 "nfacctd_ready $port '$dir/nfacctd.log'" || fa_fail "$name: nfacctd did not start: $(cat "$dir/nfacctd.log")"
     "$tool" --records "$records" --collector "127.0.0.1:$port" --protocol "$proto" --odid 5 \
-        --sampling-rate "$rate" >"$dir/tool.out" 2>"$dir/tool.err" \
+        --sampling-rate "$rate" "$@" >"$dir/tool.out" 2>"$dir/tool.err" \
         || fa_fail "$name: fa_export_records failed: $(cat "$dir/tool.err")"
     grep -q '^send_error=0$' "$dir/tool.out" || fa_fail "$name: send errors: $(cat "$dir/tool.out")"
     grep -q '^send_refused=0$' "$dir/tool.out" || fa_fail "$name: refused: $(cat "$dir/tool.out")"
@@ -59,6 +61,11 @@ CONF
 
 run_case ipfix ipfix 1
 run_case v9 v9 1
-run_case ipfix_sampled ipfix 10
-run_case v9_sampled v9 10
+# 1 in 10 of every kind and mode, each announced with its own algorithm next to
+# samplingInterval 34: nfacctd renormalises every one.
+for proto in ipfix v9; do
+    run_case "${proto}_sampled" "$proto" 10
+    run_case "${proto}_sampled_det" "$proto" 10 --sampling-mode deterministic
+    run_case "${proto}_sampled_flow" "$proto" 10 --sampling-kind flow
+done
 fa_log "all cases passed"

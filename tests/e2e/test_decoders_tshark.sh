@@ -6,7 +6,9 @@
 # (tests/tools/fa_export_records) to a UDP sink on loopback while dumpcap captures them; tshark
 # must decode every record with the sent values (addresses, ports, proto, ToS, TCP flags,
 # ifindexes, direction, VLAN, MACs, packets, octets, absolute start/end, end reason), report no
-# malformed packet or expert warning, and see correct sequence numbers (and v9 Count).
+# malformed packet or expert warning, and see correct sequence numbers (and v9 Count). With
+# 1-in-10 sampling of each kind and mode, the sampler options record must say how (selector
+# algorithm and its parameters, lib/check_sampling.py) next to samplingInterval 34 = 10.
 # IPFIX and v9, IPv4 and IPv6 collectors. Ground truth: tests/e2e/lib/records.py.
 # Capturing on lo needs root: skipped otherwise (fails under CI=true).
 set -euo pipefail
@@ -65,4 +67,14 @@ run_case v9_4 v9 127.0.0.1 mac
 run_case ipfix6 ipfix ::1 nomac
 run_case v9_6 v9 ::1 nomac
 run_case ipfix_small_mtu ipfix 127.0.0.1 nomac --mtu 300
+# The sampling announcement per mode, 1 in 10: algorithm and parameters as tshark reads them.
+for proto in ipfix v9; do
+    for km in packet:random packet:deterministic flow:random; do
+        kind=${km%%:*} mode=${km#*:}
+        run_case "${proto}_${kind}_$mode" "$proto" 127.0.0.1 nomac --sampling-rate 10 \
+            --sampling-kind "$kind" --sampling-mode "$mode"
+        python3 "$here/lib/check_sampling.py" "$work/${proto}_${kind}_$mode/decoded.json" \
+            "$proto" "$kind" "$mode" 10 || fa_fail "${proto} $kind $mode: sampling announcement wrong"
+    done
+done
 fa_log "all cases passed"

@@ -391,7 +391,6 @@ TEST(ConntrackDecode, WalksABufferOfTwoMessages)
 
 TEST(ConntrackDecode, FlowSamplingByTupleHash)
 {
-    // Reference value computed independently (Python, same byte sequence and constants) for
     // 10.0.0.2:40000 -> 192.0.2.1:80 TCP.
     CtTuple t;
     std::memcpy(t.src, kMappedPrefix, 12);
@@ -401,9 +400,15 @@ TEST(ConntrackDecode, FlowSamplingByTupleHash)
     t.src_port = 40000;
     t.dst_port = 80;
     t.proto = 6;
-    UNSIGNED_LONGS_EQUAL(0xccb076dau, ct_tuple_hash(t));
+    // The BOB hash (RFC 5475 §6.2.3) of the 37 tuple bytes, initval 0: reference from a
+    // separate Python transcription of Bob Jenkins' 1996 code (switch-style tail).
+    UNSIGNED_LONGS_EQUAL(0xda7183cdu, ct_tuple_hash(t));
     CHECK(ct_sample_keep(t, 1));
     CHECK(ct_sample_keep(t, 0));
+    // Kept when the hash is in the announced selected range 0..floor(2^32 / N) - 1.
+    CHECK(ct_sample_keep_hash(0x3fffffffu, 4));
+    CHECK_FALSE(ct_sample_keep_hash(0x40000000u, 4));
+    CHECK(ct_sample_keep(t, 1) && !ct_sample_keep(t, 2));  // 0xda7183cd > 0x7fffffff
     // 1 in 4 over 40,000 distinct source ports: within 5 % of 10,000.
     int kept = 0;
     for (uint32_t i = 0; i < 40000; ++i) {

@@ -488,8 +488,9 @@ int main(int argc, char** argv)
         fa::ExportTime t;
         t.mono_ms = kMonoBase + (real_mono_ms() - real0);
         t.wall_offset_ms = offset;
-        // v9 sysUptime origin: one minute before the first start, so every switched time fits.
-        t.agent_start_ms = uint64_t(int64_t(min_start) - offset) - 60000;
+        // v9 sysUptime: the synthetic mono clock is the boot clock (no suspend), so every
+        // record's mono time (>= kMonoBase minus a day) is its uptime.
+        t.boot_offset_ms = 0;
         return t;
     };
 

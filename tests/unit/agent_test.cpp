@@ -113,11 +113,13 @@ TEST(Agent, RoutesBiflowAndNatEventsPerCollector)
     a.on_nat_event(v6);
     a.flush_all();
 
-    // v4 data record: IPFIX 61 bytes + 12 NAT (biflow: + 16 reverse counters + 1 direction);
-    // v9 53 + 12 NAT. NAT44 event record: 34 bytes in both.
-    LONGS_EQUAL(2, c0.records(256, 73));
-    LONGS_EQUAL(1, c1.records(278, 73 + 17));  // the biflow template's own ID
-    LONGS_EQUAL(2, c2.records(256, 65));
+    // v4 conntrack data record: IPFIX 48 bytes (no TCP flags, ToS, interfaces, direction or
+    // VLAN: conntrack observes none of them) + 12 NAT (biflow: + 16 reverse counters + 1
+    // direction); v9 40 + 12 NAT. Template ID 1024 + NAT 256 (+ biflow 2048). NAT44 event
+    // record: 34 bytes in both.
+    LONGS_EQUAL(2, c0.records(1280, 60));
+    LONGS_EQUAL(1, c1.records(3328, 60 + 17));  // the biflow template's own ID
+    LONGS_EQUAL(2, c2.records(1280, 52));
     LONGS_EQUAL(0, c0.records(262, 34));
     LONGS_EQUAL(1, c1.records(262, 34));
     LONGS_EQUAL(1, c2.records(262, 34));
@@ -160,11 +162,11 @@ TEST(Agent, MarkAndZoneSurviveTheBiflowSplit)
     a.on_record(r);
     a.flush_all();
 
-    // + 4 bytes mark + 4 bytes zone: uniflow template 276, biflow 284.
-    LONGS_EQUAL(2, c0.records(276, 73 + 8));
-    LONGS_EQUAL(0, c0.records(256, 73));
-    LONGS_EQUAL(1, c1.records(284, 73 + 17 + 8));
-    LONGS_EQUAL(0, c1.records(278, 73 + 17));
+    // + 4 bytes mark + 4 bytes zone: uniflow template 1280 + 512 + 1024, biflow + 2048.
+    LONGS_EQUAL(2, c0.records(2816, 60 + 8));
+    LONGS_EQUAL(0, c0.records(1280, 60));
+    LONGS_EQUAL(1, c1.records(4864, 60 + 17 + 8));
+    LONGS_EQUAL(0, c1.records(3328, 60 + 17));
     // The mark and zone are the last 8 bytes of every data record.
     auto tail_of = [](const Capture& c, uint16_t tid, size_t len, std::vector<std::string>& out) {
         for (const auto& d : c.dgrams) {
@@ -179,8 +181,8 @@ TEST(Agent, MarkAndZoneSurviveTheBiflowSplit)
         }
     };
     std::vector<std::string> tails;
-    tail_of(c0, 276, 73 + 8, tails);
-    tail_of(c1, 284, 73 + 17 + 8, tails);
+    tail_of(c0, 2816, 60 + 8, tails);
+    tail_of(c1, 4864, 60 + 17 + 8, tails);
     LONGS_EQUAL(3, tails.size());
     const std::string want("\x11\x22\x33\x44\x00\x00\x00\x07", 8);
     for (const std::string& x : tails) CHECK(x == want);

@@ -18,6 +18,7 @@ class FakeClock final : public Clock {
 public:
     MonoMs mono_ms() override { return now; }
     int64_t wall_offset_ms() override { return 0; }
+    int64_t boot_offset_ms() override { return 0; }
     MonoMs now = 1000;
 };
 

@@ -55,21 +55,23 @@ struct FakeOptions : OptionsProvider {
     DropCounters drops() const override { return d; }
 };
 
-// Independent decoder: learns templates, splits data sets into records.
+// Independent decoder: learns templates, splits data sets into records (variable-length
+// fields, RFC 7011 §7, and v9 FlowSet padding, RFC 3954 §5.3, included).
+using FieldList = std::vector<std::pair<uint16_t, uint16_t>>;  // (IE, length; 65535 = var)
 struct Rec {
     uint16_t tid = 0;
     const uint8_t* p = nullptr;  // record start inside a captured datagram
-    const std::vector<std::pair<uint16_t, uint16_t>>* t = nullptr;
+    const FieldList* t = nullptr;
+    std::vector<std::pair<size_t, size_t>> at;  // per field: offset in the record, length
+    size_t size = 0;                            // bytes of the record
     // Bytes of field `ie` (nullptr when absent); *len gets its length.
     const uint8_t* field(uint16_t ie, size_t* len = nullptr) const
     {
-        size_t off = 0;
-        for (auto& fl : *t) {
-            if (fl.first == ie) {
-                if (len) *len = fl.second;
-                return p + off;
+        for (size_t i = 0; i < t->size(); ++i) {
+            if ((*t)[i].first == ie) {
+                if (len) *len = at[i].second;
+                return p + at[i].first;
             }
-            off += fl.second;
         }
         return nullptr;
     }
@@ -82,6 +84,13 @@ struct Rec {
         for (size_t i = 0; i < n; ++i) v = v << 8 | b[i];
         return v;
     }
+    double float64(uint16_t ie) const
+    {
+        uint64_t bits = num(ie);
+        double d;
+        std::memcpy(&d, &bits, sizeof d);
+        return d;
+    }
 };
 struct Msg {
     unsigned version = 0, count_or_len = 0;
@@ -89,12 +98,38 @@ struct Msg {
     unsigned tmpl_records = 0;
     std::vector<Rec> recs;
     uint16_t last_set = 0, first_data_tid = 0;
+    size_t last_set_len = 0, last_pad = 0;  // the last set: length without its padding, pad
     bool bad = false;
 };
 struct Decoder {
-    std::map<uint16_t, std::vector<std::pair<uint16_t, uint16_t>>> tmpl;
+    std::map<uint16_t, FieldList> tmpl;
     static unsigned be16(const uint8_t* p) { return unsigned(p[0]) << 8 | p[1]; }
     static uint32_t be32(const uint8_t* p) { return uint32_t(be16(p)) << 16 | be16(p + 2); }
+    // One record of template `t` at d[p..end): its field offsets, or false when it does not fit.
+    static bool split(const std::vector<uint8_t>& d, size_t p, size_t end, const FieldList& t,
+                      Rec& r, size_t& len)
+    {
+        size_t off = 0;
+        r.at.clear();
+        for (auto& fl : t) {
+            size_t n = fl.second, hdr = 0;
+            if (n == 65535) {
+                if (p + off >= end) return false;
+                n = d[p + off];
+                hdr = 1;
+                if (n == 255) {
+                    if (p + off + 3 > end) return false;
+                    n = be16(&d[p + off + 1]);
+                    hdr = 3;
+                }
+            }
+            if (p + off + hdr + n > end) return false;
+            r.at.emplace_back(off + hdr, n);
+            off += hdr + n;
+        }
+        len = off;
+        return off > 0;
+    }
     Msg parse(const std::vector<uint8_t>& d)
     {
         Msg m;
@@ -116,10 +151,12 @@ struct Decoder {
         while (off + 4 <= d.size()) {
             unsigned sid = be16(&d[off]), slen = be16(&d[off + 2]);
             if (slen < 4 || off + slen > d.size()) { m.bad = true; return m; }
+            // v9: every FlowSet a multiple of 4 bytes (we always pad).
+            if (m.version == 9 && slen % 4 != 0) { m.bad = true; return m; }
             size_t p = off + 4, end = off + slen;
             m.last_set = uint16_t(sid);
             if (sid == 0 || sid == 2 || sid == 1 || sid == 3) {
-                while (end - p >= 4) {
+                while (end - p >= 4 && (m.version == 10 || be16(&d[p]) != 0)) {
                     unsigned tid = be16(&d[p]), n;
                     if (sid == 1) {  // v9 options: scope bytes, option bytes
                         n = (be16(&d[p + 2]) + be16(&d[p + 4])) / 4;
@@ -144,19 +181,24 @@ struct Decoder {
             } else {
                 auto it = tmpl.find(uint16_t(sid));
                 if (it == tmpl.end()) { m.bad = true; return m; }
+                Rec r;
                 size_t rl = 0;
-                for (auto& fl : it->second) rl += fl.second;
-                while (end - p >= rl) {
-                    Rec r;
+                while (p < end && split(d, p, end, it->second, r, rl)) {
                     r.tid = uint16_t(sid);
                     r.p = &d[p];
                     r.t = &it->second;
+                    r.size = rl;
                     p += rl;
-                    if (!m.first_data_tid && sid < 258) m.first_data_tid = uint16_t(sid);
+                    if (!m.first_data_tid && sid >= 1024) m.first_data_tid = uint16_t(sid);
                     m.recs.push_back(r);
                 }
-                if (p != end) m.bad = true;  // we never pad
             }
+            // What is left: IPFIX never pads; v9 pads with fewer than 4 zero bytes.
+            m.last_pad = end - p;
+            m.last_set_len = slen - m.last_pad;
+            if (m.version == 10 && p != end) m.bad = true;
+            for (; p < end; ++p)
+                if (m.last_pad >= 4 || d[p] != 0) m.bad = true;
             off = end;
         }
         if (off != d.size()) m.bad = true;
@@ -169,7 +211,7 @@ ExportTime at(MonoMs mono)
     ExportTime t;
     t.mono_ms = mono;
     t.wall_offset_ms = 1700000000000LL;
-    t.agent_start_ms = 1000;
+    t.boot_offset_ms = 2500;  // the device slept 2.5 s: v9 uptime = mono + 2500
     return t;
 }
 
@@ -347,23 +389,24 @@ TEST(Exporter, IpfixGoldenV4AndV6)
     h.send({v6_icmp_rec()});
     LONGS_EQUAL(3, h.dgrams.size());
     // RFC 7011 §3.1 header: version 10, length 81, export time 1700000010 s, sequence 5 (the
-    // 5 options data records of datagram 0), domain 1. §3.3.2 set: ID 256, length 65.
+    // 5 options data records of datagram 0), domain 1. §3.3.2 set: ID 1150, length 65. ID:
+    // 1024 + layout bits tcpControlBits 2 | ToS 4 | VLAN 8 | direction 16 | in 32 | out 64.
     check_bytes(hex("000a 0051 6553f10a 00000005 00000001"
-                    "0100 0041"
+                    "047e 0041"
                     "0a000001 c0a80102 3039 01bb 06 10 1b 0000 00000003 00000005 00 0064"
                     "000000000000000a 00000000000005dc"
                     "0000018bcfe57b88 0000018bcfe58b28 01"),
                 h.dgrams[1]);
     // v6 ICMP: destinationTransportPort 0, icmpTypeCodeIPv6 0x8000; sequence 6.
     check_bytes(hex("000a 0069 6553f10a 00000006 00000001"
-                    "0101 0059"
+                    "047f 0059"
                     "20010db8000000000000000000000001 20010db8000000000000000000000002"
                     "0000 0000 3a 00 00 8000 00000002 00000003 01 0000"
                     "0000000000000001 0000000000000068"
                     "0000018bcfe57f70 0000018bcfe57f70 03"),
                 h.dgrams[2]);
-    // Template set of datagram 0, by hand: v4 template 256 has 17 fields.
-    std::vector<uint8_t> v4t = hex("0100 0011 0008 0004 000c 0004 0007 0002 000b 0002 0004 0001"
+    // Template set of datagram 0, by hand: v4 template 1150 has 17 fields.
+    std::vector<uint8_t> v4t = hex("047e 0011 0008 0004 000c 0004 0007 0002 000b 0002 0004 0001"
                                    "0005 0001 0006 0001 0020 0002 000a 0004 000e 0004 003d 0001"
                                    "003a 0002 0002 0008 0001 0008 0098 0008 0099 0008 0088 0001");
     const std::vector<uint8_t>& d0 = h.dgrams[0];
@@ -373,7 +416,7 @@ TEST(Exporter, IpfixGoldenV4AndV6)
     Decoder dec;
     Msg m0 = dec.parse(d0);
     CHECK_FALSE(m0.bad);
-    LONGS_EQUAL(6, m0.tmpl_records);
+    LONGS_EQUAL(7, m0.tmpl_records);
     LONGS_EQUAL(0, m0.seq);
     LONGS_EQUAL(d0.size(), m0.count_or_len);
     Msg m1 = dec.parse(h.dgrams[1]);
@@ -394,35 +437,38 @@ TEST(Exporter, V9GoldenV4AndV6)
     h.options_then({v4_rec()});
     h.send({v6_icmp_rec()});
     LONGS_EQUAL(3, h.dgrams.size());
-    // RFC 3954 §5.1: version 9, count 1, sysUptime 9000 ms (10000 - start 1000), unix_secs,
-    // sequence 1 (one packet before), source id 1. FIRST/LAST_SWITCHED 4000/8000 ms.
-    check_bytes(hex("0009 0001 00002328 6553f10a 00000001 00000001"
-                    "0100 0039"
+    // RFC 3954 §5.1: version 9, count 1, sysUptime 12500 ms (mono 10000 + 2500 asleep: time
+    // since boot), unix_secs, sequence 1 (one packet before), source id 1. FIRST/LAST_SWITCHED
+    // 7500/11500 ms (mono 5000/9000 + 2500). FlowSet 57 bytes + 3 zero bytes of padding = 60.
+    check_bytes(hex("0009 0001 000030d4 6553f10a 00000001 00000001"
+                    "047e 003c"
                     "0a000001 c0a80102 3039 01bb 06 10 1b 0000 00000003 00000005 00 0064"
                     "000000000000000a 00000000000005dc"
-                    "00000fa0 00001f40 01"),
+                    "00001d4c 00002cec 01 000000"),
                 h.dgrams[1]);
     // v9 ICMP: L4_DST_PORT carries type*256+code as well as ICMP_TYPE 32.
-    check_bytes(hex("0009 0001 00002328 6553f10a 00000002 00000001"
-                    "0101 0051"
+    // 81 bytes + 3 of padding = 84; FIRST = LAST = 6000 + 2500 = 8500 ms.
+    check_bytes(hex("0009 0001 000030d4 6553f10a 00000002 00000001"
+                    "047f 0054"
                     "20010db8000000000000000000000001 20010db8000000000000000000000002"
                     "0000 8000 3a 00 00 8000 00000002 00000003 01 0000"
                     "0000000000000001 0000000000000068"
-                    "00001388 00001388 03"),
+                    "00002134 00002134 03 000000"),
                 h.dgrams[2]);
     Decoder dec;
     Msg m0 = dec.parse(h.dgrams[0]);
     CHECK_FALSE(m0.bad);
-    // Count = 2 data templates + 4 options templates + 2 + 2 + 1 options data records.
-    LONGS_EQUAL(11, m0.count_or_len);
+    // Count = 2 data templates + 5 options templates + 2 + 2 + 1 options data records.
+    LONGS_EQUAL(12, m0.count_or_len);
     LONGS_EQUAL(0, m0.seq);
     // v9 options templates for sampling, by hand (RFC 3954 §6.1), each in its own FlowSet ID 1
     // right after the 20-byte header and the 148-byte template FlowSet (4 + 2 * (4 + 17 * 4)):
-    // 258 = scope System (1) len 4, SAMPLING_INTERVAL (34) len 4; set length 4 + 6 + 8 = 18.
-    // 261 = scope System, FLOW_SAMPLER_ID 48/1, MODE 49/1, RANDOM_INTERVAL 50/4; 4 + 6 + 16 = 26.
-    std::vector<uint8_t> st = hex("0001 0012 0102 0004 0004 0001 0004 0022 0004"
-                                  "0001 001a 0105 0004 000c 0001 0004"
-                                  "0030 0001 0031 0001 0032 0004");
+    // 258 = scope System (1) len 4, SAMPLING_INTERVAL (34) len 4; 4 + 6 + 8 = 18, padded to 20.
+    // 261 = scope System, FLOW_SAMPLER_ID 48/1, MODE 49/1, RANDOM_INTERVAL 50/4; 4 + 6 + 16 =
+    // 26, padded to 28 (RFC 3954 §5.3).
+    std::vector<uint8_t> st = hex("0001 0014 0102 0004 0004 0001 0004 0022 0004 0000"
+                                  "0001 001c 0105 0004 000c 0001 0004"
+                                  "0030 0001 0031 0001 0032 0004 0000");
     const auto& d0 = h.dgrams[0];
     CHECK(d0.size() >= 168 + st.size());
     MEMCMP_EQUAL(st.data(), &d0[168], st.size());
@@ -439,15 +485,17 @@ TEST(Exporter, IpfixGoldenOptionsTemplates)
     // 258: 2 fields, 1 scope: observationDomainId 149/4, samplingInterval 34/4; 4+6+8 = 18.
     // 261: 5 fields, 1 scope: 149/4, selectorId 302/8, selectorAlgorithm 304/1,
     //      samplingPacketInterval 305/4, samplingPacketSpace 306/4; 4+6+20 = 30.
-    // 259: 3 fields, 1 scope: ingressInterface 10/4, interfaceName 82/16,
-    //      interfaceDescription 83/32; 4+6+12 = 22.
+    // 259: 3 fields, 1 scope: ingressInterface 10/4, interfaceName 82 and
+    //      interfaceDescription 83 of variable length (65535, RFC 7011 §7); 4+6+12 = 22.
+    // 265: the same without 83, for interfaces without a description; 4+6+8 = 18.
     // 260: 9 fields, 1 scope: 149/4, IEs 41, 42, 40, 164, 165, 166, 167, 168 of 8; 4+6+36 = 46.
     // Data set 258: domain 1, interval 100; 4+8 = 12. Data set 261: domain 1, selector 1,
     // algorithm 1 (systematic count-based), interval 1, space 99; 4+21 = 25.
     std::vector<uint8_t> want = hex(
         "0003 0012 0102 0002 0001 0095 0004 0022 0004"
         "0003 001e 0105 0005 0001 0095 0004 012e 0008 0130 0001 0131 0004 0132 0004"
-        "0003 0016 0103 0003 0001 000a 0004 0052 0010 0053 0020"
+        "0003 0016 0103 0003 0001 000a 0004 0052 ffff 0053 ffff"
+        "0003 0012 0109 0002 0001 000a 0004 0052 ffff"
         "0003 002e 0104 0009 0001 0095 0004 0029 0008 002a 0008 0028 0008 00a4 0008"
         "00a5 0008 00a6 0008 00a7 0008 00a8 0008"
         "0102 000c 00000001 00000064"
@@ -458,19 +506,19 @@ TEST(Exporter, IpfixGoldenOptionsTemplates)
 }
 
 // v9 header sent 250 ms past a whole second: both times are stated for the next whole second,
-// unix_secs 1700000011 and sysUptime 10250 + 750 - 1000 = 10000 ms (not 9250), so unix_secs *
-// 1000 - sysUptime + FIRST_SWITCHED (4000) gives the flow's start, 1700000005000 ms, exactly.
+// unix_secs 1700000011 and sysUptime 10250 + 750 + 2500 = 13500 ms (not 12750), so unix_secs *
+// 1000 - sysUptime + FIRST_SWITCHED (7500) gives the flow's start, 1700000005000 ms, exactly.
 TEST(Exporter, V9HeaderTimesShareOneInstant)
 {
     Harness h;
     CHECK(h.init(Protocol::v9) == Status::ok);
     h.options_then({v4_rec()}, 10250);
     LONGS_EQUAL(2, h.dgrams.size());
-    check_bytes(hex("0009 0001 00002710 6553f10b 00000001 00000001"
-                    "0100 0039"
+    check_bytes(hex("0009 0001 000034bc 6553f10b 00000001 00000001"
+                    "047e 003c"
                     "0a000001 c0a80102 3039 01bb 06 10 1b 0000 00000003 00000005 00 0064"
                     "000000000000000a 00000000000005dc"
-                    "00000fa0 00001f40 01"),
+                    "00001d4c 00002cec 01 000000"),
                 h.dgrams[1]);
 }
 
@@ -510,12 +558,14 @@ TEST(Exporter, OptionsContent)
         const uint8_t* f82 = i1.field(82, &n82);
         const uint8_t* f83 = i1.field(83, &n83);
         CHECK(f82 && f83);
-        LONGS_EQUAL(16, n82);
-        LONGS_EQUAL(32, n83);
+        // IPFIX: the strings alone (variable length); v9: fixed 16 / 32, NUL-padded.
+        const bool var = p == Protocol::ipfix;
+        LONGS_EQUAL(var ? 6 : 16, n82);
+        LONGS_EQUAL(var ? 3 : 32, n83);
         const uint8_t want82[16] = {'b', 'r', '-', 'l', 'a', 'n'};
         const uint8_t want83[32] = {'l', 'a', 'n'};
-        MEMCMP_EQUAL(want82, f82, 16);
-        MEMCMP_EQUAL(want83, f83, 32);
+        MEMCMP_EQUAL(want82, f82, n82);
+        MEMCMP_EQUAL(want83, f83, n83);
         const Rec& st = m.recs[4];
         LONGS_EQUAL(2, st.num(41));
         LONGS_EQUAL(1, st.num(42));
@@ -560,20 +610,36 @@ TEST(Exporter, SequenceCountAndPackingOverLongRuns)
                 }
                 data_before += uint32_t(m.recs.size());
                 // Templates exactly in datagrams 0, 7, 14, ...
-                CHECK_EQUAL(k % 7 == 0, m.tmpl_records == 6);
+                CHECK_EQUAL(k % 7 == 0, m.tmpl_records == 7);
                 for (const Rec& r : m.recs)
-                    if (r.tid < 258) seen[size_t(r.num(2))]++;
+                    if (r.tid >= 1024) seen[size_t(r.num(2))]++;
                 msgs.push_back(m);
             }
             for (int v : seen) LONGS_EQUAL(1, v);
-            // Maximal: the next datagram's first flow record would not have fitted.
+            // Maximal: the record that opened the next datagram would not have fitted. That is
+            // the next datagram's first record, or, when it starts with templates (and their
+            // options data), its first flow record. IPFIX interface records are variable-length:
+            // the exporter reserves their longest encoding, so they are left out of this check.
             for (size_t k = 0; k + 1 < msgs.size(); ++k) {
-                uint16_t next = msgs[k + 1].first_data_tid;
-                if (!next) continue;
-                size_t rl = next == 256 ? (p == Protocol::ipfix ? 61 : 53)
-                                        : (p == Protocol::ipfix ? 85 : 77);
-                size_t need = rl + (msgs[k].last_set == next ? 0 : 4);
-                CHECK(h.dgrams[k].size() + need > maxd);
+                const Msg& nm = msgs[k + 1];
+                const Rec* nr = nullptr;
+                for (const Rec& r : nm.recs) {
+                    if (nm.tmpl_records == 0 || r.tid >= 1024) {
+                        nr = &r;
+                        break;
+                    }
+                }
+                if (!nr || (p == Protocol::ipfix && (nr->tid == 259 || nr->tid == 265))) continue;
+                const size_t rl = nr->size;
+                if (nr->tid >= 1024) LONGS_EQUAL(nr->tid == 1150 ? (p == Protocol::ipfix ? 61 : 53)
+                                                                 : (p == Protocol::ipfix ? 85 : 77),
+                                                 rl);
+                // The set it would have joined (or opened), and in v9 its padding then.
+                const bool same = msgs[k].last_set == nr->tid;
+                size_t set_len = (same ? msgs[k].last_set_len : 4) + rl;
+                size_t pad = p == Protocol::v9 ? (4 - set_len % 4) % 4 : 0;
+                size_t unpadded = h.dgrams[k].size() - msgs[k].last_pad;
+                CHECK(unpadded + rl + (same ? 0 : 4) + pad > maxd);
             }
         }
     }
@@ -589,7 +655,7 @@ TEST(Exporter, RefreshByTime)
     Decoder dec;
     for (size_t k = 0; k < h.dgrams.size(); ++k) {
         Msg m = dec.parse(h.dgrams[k]);
-        CHECK_EQUAL(k % 10 == 0, m.tmpl_records == 6);
+        CHECK_EQUAL(k % 10 == 0, m.tmpl_records == 7);
     }
     // tick alone sends a template datagram when due, and nothing when not.
     size_t n = h.dgrams.size();
@@ -597,7 +663,7 @@ TEST(Exporter, RefreshByTime)
     LONGS_EQUAL(n, h.dgrams.size());
     h.ex.tick(at(10000 + 40 * 1000));
     LONGS_EQUAL(n + 1, h.dgrams.size());
-    LONGS_EQUAL(6, dec.parse(h.dgrams.back()).tmpl_records);
+    LONGS_EQUAL(7, dec.parse(h.dgrams.back()).tmpl_records);
 }
 
 TEST(Exporter, CollectorErrorResendsTemplatesAndCountsNotSent)
@@ -613,7 +679,7 @@ TEST(Exporter, CollectorErrorResendsTemplatesAndCountsNotSent)
     for (size_t k = 0; k < 9; ++k) {
         Msg m = dec.parse(h.dgrams[k]);
         LONGS_EQUAL(k, m.seq);
-        CHECK_EQUAL(want[k], m.tmpl_records == 6);
+        CHECK_EQUAL(want[k], m.tmpl_records == 7);
     }
     const ExporterCounters& c = h.ex.counters();
     LONGS_EQUAL(3, c.not_sent_messages);
@@ -638,14 +704,16 @@ TEST(Exporter, RejectsDatagramTooSmallForTemplates)
 }
 
 // Conntrack mark/zone: appended last (137 commonPropertiesId, 234 ingressVRFID, 4 bytes each),
-// each combination under its own template ID (272..277), the plain layout keeps 256/257.
+// each combination under its own template ID. The NATed v4 record takes the layout with the
+// post-NAT fields (1024 + 126 + NAT 256 = 1406, + mark 512, + zone 1024), the untranslated v6
+// one the layout without them (1024 + 126 + v6 1 = 1151, + 512, + 1024).
 TEST(Exporter, ConntrackMarkAndZoneTemplatesHaveTheirOwnIds)
 {
     struct Case {
         bool mark, zone;
         uint16_t v4_id, v6_id;
-    } cases[] = {{false, false, 256, 257}, {true, false, 272, 273}, {false, true, 274, 275},
-                 {true, true, 276, 277}};
+    } cases[] = {{false, false, 1406, 1151}, {true, false, 1918, 1663},
+                 {false, true, 2430, 2175}, {true, true, 2942, 2687}};
     for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
         for (const Case& c : cases) {
             Harness h;
@@ -663,10 +731,12 @@ TEST(Exporter, ConntrackMarkAndZoneTemplatesHaveTheirOwnIds)
                 auto it = dec.tmpl.find(id);
                 CHECK(it != dec.tmpl.end());
                 const auto& f = it->second;
-                // NAT fields end the plain layout; mark then zone follow them.
+                // NAT fields (v4) or flowEndReason (v6, no NAT fields at all) end the plain
+                // layout; mark then zone follow.
                 size_t tail = size_t(c.mark) + size_t(c.zone);
                 CHECK(f.size() > tail);
-                LONGS_EQUAL(228, f[f.size() - 1 - tail].first);
+                LONGS_EQUAL(id == c.v4_id ? 228 : 136, f[f.size() - 1 - tail].first);
+                for (auto& fl : f) CHECK(id == c.v4_id || (fl.first < 225 || fl.first > 228));
                 if (c.mark) {
                     LONGS_EQUAL(137, f[f.size() - tail].first);
                     LONGS_EQUAL(4, f[f.size() - tail].second);
@@ -676,10 +746,10 @@ TEST(Exporter, ConntrackMarkAndZoneTemplatesHaveTheirOwnIds)
                     LONGS_EQUAL(4, f.back().second);
                 }
             }
-            // No other data template than the two of this variant.
+            // No other data template than the four of this variant (v4/v6, NAT or not).
             size_t data_tmpls = 0;
-            for (auto& t : dec.tmpl) data_tmpls += t.first < 258 || t.first >= 262;
-            LONGS_EQUAL(2, data_tmpls);
+            for (auto& t : dec.tmpl) data_tmpls += t.first >= 1024;
+            LONGS_EQUAL(4, data_tmpls);
             Msg m = dec.parse(h.dgrams[1]);
             check_two_records(m, c.v4_id, c.v6_id);
             check_mark_zone(m, c.mark, c.zone);
@@ -755,17 +825,17 @@ TEST(Exporter, IpfixBiflowGolden)
     CHECK(h.init(biflow_cfg()) == Status::ok);
     h.options_then({v4_biflow_rec()});
     LONGS_EQUAL(2, h.dgrams.size());
-    // Template 278 (biflow, its own ID): the 17 uniflow fields, 225-228, then 0x8002/8 PEN
-    // 29305, 0x8001/8 PEN 29305, 239/1: 24 fields, 4 + 22 * 4 + 2 * 8 = 108 bytes.
-    std::vector<uint8_t> t = hex("0116 0018 0008 0004 000c 0004 0007 0002 000b 0002 0004 0001"
+    // Template 3454 (1024 + 126 + NAT 256 + biflow 2048): the 17 uniflow fields, 225-228, then
+    // 0x8002/8 PEN 29305, 0x8001/8 PEN 29305, 239/1: 24 fields, 4 + 22 * 4 + 2 * 8 = 108 bytes.
+    std::vector<uint8_t> t = hex("0d7e 0018 0008 0004 000c 0004 0007 0002 000b 0002 0004 0001"
                                  "0005 0001 0006 0001 0020 0002 000a 0004 000e 0004 003d 0001"
                                  "003a 0002 0002 0008 0001 0008 0098 0008 0099 0008 0088 0001"
                                  "00e1 0004 00e2 0004 00e3 0002 00e4 0002"
                                  "8002 0008 00007279 8001 0008 00007279 00ef 0001");
-    MEMCMP_EQUAL(t.data(), &h.dgrams[0][20], t.size());
+    CHECK(contains(h.dgrams[0], t));
     // Record: 61 uniflow bytes + post-NAT 12 + reverse packets 7, octets 5000000000 + 01.
     check_bytes(hex("000a 006e 6553f10a 00000005 00000001"
-                    "0116 005e"
+                    "0d7e 005e"
                     "0a000001 c0a80102 3039 01bb 06 10 1b 0000 00000003 00000005 00 0064"
                     "000000000000000a 00000000000005dc"
                     "0000018bcfe57b88 0000018bcfe58b28 01"
@@ -808,7 +878,7 @@ TEST(Exporter, Nat44EventIpfixGolden)
     Decoder dec;
     Msg m0 = dec.parse(h.dgrams[0]);
     CHECK_FALSE(m0.bad);
-    LONGS_EQUAL(7, m0.tmpl_records);  // 256, 257, 262 + 4 options templates
+    LONGS_EQUAL(8, m0.tmpl_records);  // 2 data, 262 + 5 options templates
     // Header: length 16 + 4 + 34 = 54, sequence 5; set 262, length 38.
     check_bytes(hex_cat("000a 0036 6553f10a 00000005 00000001 0106 0026", kNat44Record),
                 h.dgrams[1]);
@@ -828,9 +898,12 @@ TEST(Exporter, Nat44EventV9Golden)
 {
     Harness h;
     send_nat44_golden(h, Protocol::v9);
-    // Count 1, sysUptime 9000, sequence 1; FlowSet 262, length 38.
-    check_bytes(hex_cat("0009 0001 00002328 6553f10a 00000001 00000001 0106 0026", kNat44Record),
-                h.dgrams[1]);
+    // Count 1, sysUptime 12500, sequence 1; FlowSet 262, length 38 + 2 bytes of padding.
+    std::vector<uint8_t> want =
+        hex_cat("0009 0001 000030d4 6553f10a 00000001 00000001 0106 0028", kNat44Record);
+    want.push_back(0);
+    want.push_back(0);
+    check_bytes(want, h.dgrams[1]);
 }
 
 // A NAT event record in a datagram the collector refused is exported as lost: IE 166
@@ -868,12 +941,13 @@ TEST(Exporter, NatEventsOffByDefault)
 }
 
 // Biflow templates with conntrack mark/zone: reverse fields, then mark and zone, under the
-// biflow IDs 278..285 (never the uniflow 256/257 or 272..277), records carrying both.
+// biflow IDs (layout bit 2048: 3454 NATed v4, 3199 untranslated v6, + mark 512, + zone 1024),
+// records carrying both.
 TEST(Exporter, BiflowTemplatesHaveTheirOwnIdsWithMarkAndZone)
 {
     for (int variant = 0; variant < 4; ++variant) {
         const bool mark = variant & 1, zone = variant & 2;
-        const uint16_t v4_id = uint16_t(278 + 2 * variant), v6_id = uint16_t(v4_id + 1);
+        const uint16_t v4_id = uint16_t(3454 + 512 * variant), v6_id = uint16_t(3199 + 512 * variant);
         Harness h;
         CHECK(h.init(with_mark_zone(biflow_cfg(), mark, zone)) == Status::ok);
         FlowRecord r4 = v4_biflow_rec(), r6 = v6_icmp_rec();
@@ -887,15 +961,15 @@ TEST(Exporter, BiflowTemplatesHaveTheirOwnIdsWithMarkAndZone)
         Decoder dec;
         CHECK_FALSE(dec.parse(h.dgrams[0]).bad);
         size_t data_tmpls = 0;
-        for (auto& t : dec.tmpl) data_tmpls += t.first < 258 || t.first > 262;
-        LONGS_EQUAL(2, data_tmpls);
+        for (auto& t : dec.tmpl) data_tmpls += t.first >= 1024;
+        LONGS_EQUAL(4, data_tmpls);
         for (uint16_t id : {v4_id, v6_id}) {
             auto it = dec.tmpl.find(id);
             CHECK(it != dec.tmpl.end());
             const auto& f = it->second;
             const size_t tail = size_t(mark) + size_t(zone);
             CHECK(f.size() > tail + 4);
-            LONGS_EQUAL(228, f[f.size() - 4 - tail].first);
+            LONGS_EQUAL(id == v4_id ? 228 : 136, f[f.size() - 4 - tail].first);
             LONGS_EQUAL(0x8002, f[f.size() - 3 - tail].first);
             LONGS_EQUAL(0x8001, f[f.size() - 2 - tail].first);
             LONGS_EQUAL(239, f[f.size() - 1 - tail].first);
@@ -909,5 +983,236 @@ TEST(Exporter, BiflowTemplatesHaveTheirOwnIdsWithMarkAndZone)
         CHECK(m.recs[0].num(239) == 1);
         CHECK(m.recs[1].num(0x8002) == 1);
         check_mark_zone(m, mark, zone);
+    }
+}
+
+// v9 times count from the device's boot (RFC 3954 §5.1), not from the agent's start: a flow
+// that began before anything (mono 500) is 3000 ms of uptime with the 2.5 s of sleep, not
+// clamped to 0, and the absolute times a v9 collector computes (unix_secs * 1000 - (sysUptime -
+// FIRST/LAST_SWITCHED)) equal the IPFIX flowStart/EndMilliseconds of the same record, to the ms.
+TEST(Exporter, V9AndIpfixAgreeOnFlowTimesFromBoot)
+{
+    FlowRecord r = v4_rec();
+    r.first_ms = 500;
+    r.last_ms = 9731;
+    uint64_t start[2] = {}, end[2] = {};
+    for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
+        Harness h;
+        CHECK(h.init(p) == Status::ok);
+        h.options_then({r}, 10250);
+        Decoder dec;
+        dec.parse(h.dgrams[0]);
+        Msg m = dec.parse(h.dgrams[1]);
+        CHECK_FALSE(m.bad);
+        LONGS_EQUAL(1, m.recs.size());
+        const int i = p == Protocol::v9;
+        if (i) {
+            LONGS_EQUAL(3000, m.recs[0].num(22));
+            LONGS_EQUAL(9731 + 2500, m.recs[0].num(21));
+            start[i] = uint64_t(m.time) * 1000u - (m.uptime - m.recs[0].num(22));
+            end[i] = uint64_t(m.time) * 1000u - (m.uptime - m.recs[0].num(21));
+        } else {
+            start[i] = m.recs[0].num(152);
+            end[i] = m.recs[0].num(153);
+        }
+    }
+    CHECK(start[0] == 1700000000500ull);
+    CHECK(end[0] == 1700000009731ull);
+    CHECK(start[1] == start[0]);
+    CHECK(end[1] == end[0]);
+}
+
+// The sampler options record says how packets or flows were selected, per mode (FakeOptions:
+// rate 100), next to samplingInterval 34 = 100 which collectors renormalise from.
+TEST(Exporter, SamplerAnnouncedPerMode)
+{
+    struct Case {
+        Protocol p;
+        SamplingKind kind;
+        SamplingMode mode;
+        uint16_t tid;
+    } cases[] = {
+        {Protocol::ipfix, SamplingKind::packet, SamplingMode::random, 263},
+        {Protocol::ipfix, SamplingKind::packet, SamplingMode::deterministic, 261},
+        {Protocol::v9, SamplingKind::packet, SamplingMode::random, 261},
+        {Protocol::v9, SamplingKind::packet, SamplingMode::deterministic, 261},
+        {Protocol::ipfix, SamplingKind::flow, SamplingMode::random, 264},
+        {Protocol::v9, SamplingKind::flow, SamplingMode::deterministic, 264},
+    };
+    for (const Case& c : cases) {
+        Harness h;
+        h.opts.s.kind = c.kind;
+        h.opts.s.mode = c.mode;
+        CHECK(h.init(c.p) == Status::ok);
+        h.ex.send_options(at(10000));
+        Decoder dec;
+        Msg m = dec.parse(h.dgrams[0]);
+        CHECK_FALSE(m.bad);
+        const Rec* s = nullptr;
+        for (const Rec& r : m.recs) {
+            if (r.tid == 258) LONGS_EQUAL(100, r.num(34));
+            if (r.tid == c.tid) s = &r;
+        }
+        CHECK(s != nullptr);
+        if (c.kind == SamplingKind::flow) {
+            // RFC 7014 hash-based flow selection with BOB: output range 0..2^32-1, selected
+            // 0..floor(2^32 / 100) - 1 = 42949671, initialiser 0.
+            LONGS_EQUAL(1, s->num(302));
+            LONGS_EQUAL(6, s->num(390));
+            LONGS_EQUAL(0, s->num(329));
+            LONGS_EQUAL(0xffffffffu, s->num(330));
+            LONGS_EQUAL(0, s->num(331));
+            LONGS_EQUAL(42949671, s->num(332));
+            LONGS_EQUAL(0, s->num(334));
+            CHECK(s->field(304) == nullptr && s->field(49) == nullptr);
+        } else if (c.p == Protocol::v9) {
+            LONGS_EQUAL(c.mode == SamplingMode::random ? 2 : 1, s->num(49));
+            LONGS_EQUAL(100, s->num(50));
+        } else if (c.mode == SamplingMode::random) {
+            // Uniform probabilistic (4), probability 1/100; not n-out-of-N, not count-based.
+            LONGS_EQUAL(4, s->num(304));
+            DOUBLES_EQUAL(0.01, s->float64(311), 0.0);
+            CHECK(s->field(305) == nullptr && s->field(306) == nullptr);
+        } else {
+            LONGS_EQUAL(1, s->num(304));
+            LONGS_EQUAL(1, s->num(305));
+            LONGS_EQUAL(99, s->num(306));
+        }
+    }
+    // The random IPFIX template and record by hand: 263, 4 fields, 1 scope: 149/4, 302/8,
+    // 304/1, samplingProbability 311/8 (float64); set 4 + 6 + 16 = 26. Record: domain 1,
+    // selector 1, algorithm 4, 0.01 = 0x3f847ae147ae147b (IEEE 754 binary64).
+    Harness h;
+    h.opts.s.mode = SamplingMode::random;
+    CHECK(h.init(Protocol::ipfix) == Status::ok);
+    h.ex.send_options(at(10000));
+    CHECK(contains(h.dgrams[0], hex("0003 001a 0107 0004 0001 0095 0004 012e 0008 0130 0001"
+                                    "0137 0008")));
+    CHECK(contains(h.dgrams[0], hex("0107 0019 00000001 0000000000000001 04 3f847ae147ae147b")));
+}
+
+namespace {
+
+// The IEs of the data template that carried `r` (fresh exporter with `c`).
+std::vector<uint16_t> ies_for(const ExporterConfig& c, const FlowRecord& r, uint16_t* tid)
+{
+    Harness h;
+    CHECK(h.init(c) == Status::ok);
+    h.options_then({r});
+    Decoder dec;
+    dec.parse(h.dgrams[0]);
+    Msg m = dec.parse(h.dgrams[1]);
+    CHECK_FALSE(m.bad);
+    LONGS_EQUAL(1, m.recs.size());
+    *tid = m.recs[0].tid;
+    std::vector<uint16_t> out;
+    for (auto& f : *m.recs[0].t) out.push_back(f.first);
+    return out;
+}
+
+bool has(const std::vector<uint16_t>& v, int ie)
+{
+    for (uint16_t x : v)
+        if (x == ie) return true;
+    return false;
+}
+
+} // namespace
+
+// A field the source does not observe is not in its templates (issue: no filler values).
+TEST(Exporter, DataLayoutsCarryOnlyWhatTheSourceObserves)
+{
+    for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
+        uint16_t tid_in = 0, tid_out = 0, tid_nat = 0, tid_plain = 0, tid = 0;
+        // tc: ingress hook records have the input interface only, egress the output only.
+        ExporterConfig tc = cfg_of(p);
+        tc.split_dir = true;
+        FlowRecord in = v4_rec(), out = v4_rec();
+        out.key.dir = 1;
+        std::vector<uint16_t> a = ies_for(tc, in, &tid_in), b = ies_for(tc, out, &tid_out);
+        CHECK(has(a, 10) && !has(a, 14) && has(a, 6) && has(a, 5) && has(a, 58));
+        CHECK(!has(b, 10) && has(b, 14));
+        CHECK(tid_in != tid_out);
+        // xdp: ingress only, no egressInterface at all.
+        ExporterConfig xdp = cfg_of(p);
+        xdp.observed = kDfPacketFields | kDfInIf;
+        a = ies_for(xdp, in, &tid);
+        CHECK(has(a, 10) && !has(a, 14));
+        // conntrack: no flags, ToS, interfaces, VLAN or direction; post-NAT fields only for a
+        // translated connection, under another template ID.
+        ExporterConfig ct = cfg_of(p);
+        ct.observed = 0;
+        ct.with_nat = true;
+        FlowRecord nat = v4_rec(), plain = v4_rec();
+        nat.flags = kRecHasNat;
+        a = ies_for(ct, nat, &tid_nat);
+        b = ies_for(ct, plain, &tid_plain);
+        for (int ie : {5, 6, 10, 14, 58, 61}) CHECK(!has(a, ie) && !has(b, ie));
+        for (int ie : {225, 226, 227, 228}) CHECK(has(a, ie) && !has(b, ie));
+        CHECK(tid_nat != tid_plain);
+        LONGS_EQUAL(1024 + 256, tid_nat);
+        LONGS_EQUAL(1024, tid_plain);
+    }
+}
+
+// v9 padding is counted before a datagram fills: over every datagram size in a window, with
+// sets switching between v4 (53 bytes) and v6 (77) records, no datagram exceeds the limit and
+// every FlowSet is a multiple of 4 bytes, zero-padded (the decoder checks both).
+TEST(Exporter, V9PaddingNeverOverflowsTheDatagram)
+{
+    for (uint16_t maxd = 560; maxd < 600; ++maxd) {
+        Harness h;
+        ExporterConfig c = cfg_of(Protocol::v9);
+        c.max_datagram = maxd;
+        CHECK(h.init(c) == Status::ok);
+        for (int i = 0; i < 200; ++i) h.ex.add(i % 2 ? v6_icmp_rec() : v4_rec(), at(10000));
+        h.ex.flush(at(10000));
+        Decoder dec;
+        size_t n = 0;
+        for (const auto& d : h.dgrams) {
+            CHECK(d.size() <= maxd);
+            Msg m = dec.parse(d);
+            CHECK_FALSE(m.bad);
+            for (const Rec& r : m.recs) n += r.tid >= 1024;
+        }
+        LONGS_EQUAL(200, n);
+    }
+}
+
+// An interface without a description (no ifAlias) is listed under 265, by name alone: no
+// empty interfaceDescription is ever sent. IPFIX record: ifindex 4, length 3, "wg0".
+TEST(Exporter, InterfaceWithoutDescriptionHasNoDescriptionField)
+{
+    for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
+        Harness h;
+        h.opts.ifs[1] = InterfaceInfo{};
+        h.opts.ifs[1].ifindex = 4;
+        std::strcpy(h.opts.ifs[1].name, "wg0");
+        CHECK(h.init(p) == Status::ok);
+        h.ex.send_options(at(10000));
+        Decoder dec;
+        Msg m = dec.parse(h.dgrams[0]);
+        CHECK_FALSE(m.bad);
+        int with = 0, without = 0;
+        for (const Rec& r : m.recs) {
+            if (r.tid == 259) {
+                ++with;
+                LONGS_EQUAL(2, r.num(p == Protocol::ipfix ? 10 : 2));
+                CHECK(r.field(83) != nullptr);
+            }
+            if (r.tid == 265) {
+                ++without;
+                LONGS_EQUAL(4, r.num(p == Protocol::ipfix ? 10 : 2));
+                CHECK(r.field(83) == nullptr);
+                size_t n = 0;
+                const uint8_t* name = r.field(82, &n);
+                LONGS_EQUAL(p == Protocol::ipfix ? 3 : 16, n);
+                MEMCMP_EQUAL("wg0", name, 3);
+            }
+        }
+        LONGS_EQUAL(1, with);
+        LONGS_EQUAL(1, without);
+        if (p == Protocol::ipfix)
+            CHECK(contains(h.dgrams[0], hex("0109 000c 00000004 03 776730")));
     }
 }

@@ -16,10 +16,10 @@
 # Exit 1 with a message when the RFC rule is broken or the text holds no datagram.
 import re, sys
 
-# Data templates: flows 256/257, conntrack mark/zone 272-277, biflow 278-285, and the NAT44
+# Data templates: flows 1024 and up (1024 + layout bits, agent/export/ie.h), and the NAT44
 # session events 262 (data records too: RFC 7011 §2, and nfcapd processes them as such);
-# 258-261 are options.
-FLOW_TEMPLATES = {256, 257, 262} | set(range(272, 286))
+# 258-261, 263 and 264 are options.
+FLOW_TEMPLATES = {262} | set(range(1024, 65536))
 
 
 def parse(path):
