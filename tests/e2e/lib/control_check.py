@@ -19,7 +19,8 @@ def gen_packet(flows, n):
     """The generator's packet n (agent/source/generator.cpp Generator::packet), reimplemented."""
     f = n % flows
     v6 = f % 8 == 7
-    icmp = f % 16 == 5
+    icmp = f % 16 == 5 or f % 32 == 31
+    udp = (f + f // 8) % 2 == 1
     if v6:
         src = "2001:db8:1::%x" % f  # f % 8 == 7: never 0
         dst = "2001:db8:2::1"
@@ -30,8 +31,8 @@ def gen_packet(flows, n):
         proto = 58 if v6 else 1
         sport, dport = 0, (128 << 8) if v6 else (8 << 8)
     else:
-        proto = 17 if f % 2 else 6
-        sport, dport = 10000 + f % 50000, 53 if f % 2 else 443
+        proto = 17 if udp else 6
+        sport, dport = 10000 + f % 50000, 53 if udp else 443
     return (src, dst, sport, dport, proto), 60 + (n * 37) % 1400
 
 
