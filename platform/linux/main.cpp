@@ -201,6 +201,9 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
     }
     for (int i = 0; carry != nullptr && i < cfg.collector_count; ++i)
         if (carry->keep[i]) rt.agent->exporter(i).resume(carry->seq[i]);
+    // Late outcomes (datagrams an ICMP error quotes) go to the collector's exporter.
+    for (int i = 0; i < cfg.collector_count; ++i)
+        rt.transports[i].set_feedback(&rt.agent->exporter(i));
     int n = cfg.interface_count > 0
                 ? collect_interfaces(cfg.interfaces, cfg.interface_count, rt.ifaces, kMaxInterfaces)
                 : collect_all_interfaces(rt.ifaces, kMaxInterfaces);
@@ -277,6 +280,8 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
             carry->event_fd = rt.source->release_event_fd();
     }
     rt.agent->flush_all();
+    // The ICMP errors the last datagrams drew are counted before the totals are logged.
+    for (int i = 0; i < rt.cfg.collector_count; ++i) rt.transports[i].read_errors();
     log_summary(rt);
     for (int i = 0; i < kMaxCollectors; ++i) {
         bool keep = false;
@@ -294,6 +299,7 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
             carry->keep[i] = keep;
             if (keep) carry->seq[i] = rt.agent->exporter(i).sequence();
         }
+        rt.transports[i].set_feedback(nullptr);  // the exporter goes with the agent
         if (!keep) rt.transports[i].close();
     }
     rt.source.reset();
@@ -427,6 +433,7 @@ int main(int argc, char** argv)
                 rt.source->on_tick(now, *rt.agent);
                 rt.agent->set_source_drops(rt.source->drops());
                 rt.agent->tick();
+                for (int c = 0; c < rt.cfg.collector_count; ++c) rt.transports[c].pump();
                 if (now - last_stats >= 60000) {
                     last_stats = now;
                     if (log_level() >= LogLevel::debug) log_summary(rt);
