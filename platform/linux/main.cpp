@@ -201,9 +201,24 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
     }
     for (int i = 0; carry != nullptr && i < cfg.collector_count; ++i)
         if (carry->keep[i]) rt.agent->exporter(i).resume(carry->seq[i]);
-    // Late outcomes (datagrams an ICMP error quotes) go to the collector's exporter.
-    for (int i = 0; i < cfg.collector_count; ++i)
+    // Late outcomes (datagrams an ICMP error quotes, paced ones) go to the collector's exporter.
+    // The send queue holds a flush of the whole table, so that a stop or a flood is paced out
+    // at rate_limit instead of sent as one burst; allocated here, kept across reloads.
+    for (int i = 0; i < cfg.collector_count; ++i) {
+        const CollectorConfig& c = cfg.collectors[i];
         rt.transports[i].set_feedback(&rt.agent->exporter(i));
+        PacingConfig pc;
+        pc.rate = c.rate_limit;
+        pc.slots = rt.agent->exporter(i).datagrams_for(cfg.max_flows) + 64;
+        pc.slot_bytes = c.max_datagram;
+        if (!rt.transports[i].set_pacing(pc)) {
+            FA_ERROR("collector %s: cannot allocate the send queue (%u datagrams of %u bytes)",
+                     c.name, pc.slots, unsigned(pc.slot_bytes));
+            return kExitRuntime;
+        }
+        FA_INFO("collector %s: at most %u datagrams/s; send queue %u datagrams (%zu bytes)",
+                c.name, c.rate_limit, pc.slots, size_t(pc.slots) * pc.slot_bytes);
+    }
     int n = cfg.interface_count > 0
                 ? collect_interfaces(cfg.interfaces, cfg.interface_count, rt.ifaces, kMaxInterfaces)
                 : collect_all_interfaces(rt.ifaces, kMaxInterfaces);
@@ -261,6 +276,50 @@ void log_summary(const Runtime& rt)
                 (unsigned long long)c.not_sent_messages, (unsigned long long)c.not_sent_flows,
                 (unsigned long long)c.send_refused, (unsigned long long)c.send_again,
                 (unsigned long long)c.send_error);
+        const TransportCounters& tc = rt.transports[i].tcounters();
+        FA_INFO("collector %s: ICMP errors %llu (%llu attributed to a datagram), resent after a "
+                "stale refusal %llu; send queue peak %llu of %u, full %llu, dropped at stop %llu",
+                rt.cfg.collectors[i].name, (unsigned long long)tc.icmp_errors,
+                (unsigned long long)tc.icmp_matched,
+                (unsigned long long)tc.resent_after_stale_refusal,
+                (unsigned long long)tc.queue_peak, rt.transports[i].pacing().slots,
+                (unsigned long long)tc.queue_overflow, (unsigned long long)tc.queue_dropped);
+    }
+}
+
+// Paces out what the collectors' send queues hold (those with drain[i]) until they are empty
+// or stop_timeout has passed; what is left is dropped and counted as not sent by the exporters,
+// and logged.
+void drain_collectors(Runtime& rt, const bool* drain)
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t now_ms = uint64_t(ts.tv_sec) * 1000u + uint64_t(ts.tv_nsec) / 1000000u;
+    const uint64_t deadline = now_ms + uint64_t(rt.cfg.stop_timeout_s) * 1000u;
+    for (;;) {
+        int wait_ms = -1;
+        for (int i = 0; i < rt.cfg.collector_count; ++i) {
+            if (!drain[i]) continue;
+            rt.transports[i].pump();
+            const int d = rt.transports[i].pump_delay_ms();
+            if (d >= 0 && (wait_ms < 0 || d < wait_ms)) wait_ms = d;
+        }
+        if (wait_ms < 0) break;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        const uint64_t t = uint64_t(ts.tv_sec) * 1000u + uint64_t(ts.tv_nsec) / 1000000u;
+        if (t >= deadline) break;
+        if (wait_ms < 1) wait_ms = 1;
+        if (uint64_t(wait_ms) > deadline - t) wait_ms = int(deadline - t);
+        timespec nap{wait_ms / 1000, long(wait_ms % 1000) * 1000000L};
+        nanosleep(&nap, nullptr);
+    }
+    for (int i = 0; i < rt.cfg.collector_count; ++i) {
+        if (!drain[i]) continue;
+        const uint32_t left = rt.transports[i].queued();
+        if (left != 0)
+            FA_WARN("collector %s: stop_timeout (%u s) passed with %u datagrams queued: counted "
+                    "as not sent", rt.cfg.collectors[i].name, rt.cfg.stop_timeout_s, left);
+        rt.transports[i].drop_queue();
     }
 }
 
@@ -280,9 +339,10 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
             carry->event_fd = rt.source->release_event_fd();
     }
     rt.agent->flush_all();
-    // The ICMP errors the last datagrams drew are counted before the totals are logged.
-    for (int i = 0; i < rt.cfg.collector_count; ++i) rt.transports[i].read_errors();
-    log_summary(rt);
+    // Which collectors go on (a reload that keeps them keeps their queue too) and which stop:
+    // those are paced out first, within stop_timeout.
+    bool keep_of[kMaxCollectors] = {};
+    bool drain[kMaxCollectors] = {};
     for (int i = 0; i < kMaxCollectors; ++i) {
         bool keep = false;
         if (next != nullptr && carry != nullptr && i < rt.cfg.collector_count &&
@@ -299,11 +359,36 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
             carry->keep[i] = keep;
             if (keep) carry->seq[i] = rt.agent->exporter(i).sequence();
         }
+        keep_of[i] = keep;
+        drain[i] = !keep;
+    }
+    drain_collectors(rt, drain);
+    // The ICMP errors the last datagrams drew are counted before the totals are logged.
+    for (int i = 0; i < rt.cfg.collector_count; ++i) rt.transports[i].read_errors();
+    log_summary(rt);
+    for (int i = 0; i < kMaxCollectors; ++i) {
         rt.transports[i].set_feedback(nullptr);  // the exporter goes with the agent
-        if (!keep) rt.transports[i].close();
+        if (!keep_of[i]) rt.transports[i].close();
     }
     rt.source.reset();
     rt.agent.reset();
+}
+
+// One-shot at the earliest time a collector's queue can send again; disarmed when all are empty.
+void arm_pacer(Runtime& rt, int pfd)
+{
+    int wait_ms = -1;
+    for (int i = 0; i < rt.cfg.collector_count; ++i) {
+        const int d = rt.transports[i].pump_delay_ms();
+        if (d >= 0 && (wait_ms < 0 || d < wait_ms)) wait_ms = d;
+    }
+    itimerspec its{};  // all zero: disarm
+    if (wait_ms >= 0) {
+        if (wait_ms < 1) wait_ms = 1;
+        its.it_value.tv_sec = wait_ms / 1000;
+        its.it_value.tv_nsec = long(wait_ms % 1000) * 1000000L;
+    }
+    (void)timerfd_settime(pfd, 0, &its, nullptr);
 }
 
 int add_fd(int ep, int fd)
@@ -398,11 +483,13 @@ int main(int argc, char** argv)
     int ep = epoll_create1(EPOLL_CLOEXEC);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    // The pacer: armed for the next token while a collector's send queue holds datagrams.
+    int pfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     itimerspec its{};
     its.it_interval.tv_nsec = kTickMs * 1000000L;
     its.it_value.tv_nsec = kTickMs * 1000000L;
-    if (ep < 0 || sfd < 0 || tfd < 0 || timerfd_settime(tfd, 0, &its, nullptr) < 0 ||
-        add_fd(ep, sfd) < 0 || add_fd(ep, tfd) < 0) {
+    if (ep < 0 || sfd < 0 || tfd < 0 || pfd < 0 || timerfd_settime(tfd, 0, &its, nullptr) < 0 ||
+        add_fd(ep, sfd) < 0 || add_fd(ep, tfd) < 0 || add_fd(ep, pfd) < 0) {
         FA_ERROR("event loop setup failed: %s", std::strerror(errno));
         stop_runtime(rt, clock, agent_start);
         return kExitRuntime;
@@ -438,6 +525,11 @@ int main(int argc, char** argv)
                     last_stats = now;
                     if (log_level() >= LogLevel::debug) log_summary(rt);
                 }
+            } else if (fd == pfd) {
+                uint64_t expirations;
+                ssize_t r = read(pfd, &expirations, sizeof expirations);
+                (void)r;
+                for (int c = 0; c < rt.cfg.collector_count; ++c) rt.transports[c].pump();
             } else if (fd == src_fd) {
                 rt.agent->set_time(now_time(clock, agent_start));
                 rt.source->on_readable(rt.agent->time().mono_ms, *rt.agent);
@@ -470,8 +562,10 @@ int main(int argc, char** argv)
                 }
             }
         }
+        arm_pacer(rt, pfd);
     }
     stop_runtime(rt, clock, agent_start);
+    close(pfd);
     close(tfd);
     close(sfd);
     close(ep);

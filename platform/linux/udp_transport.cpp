@@ -308,18 +308,30 @@ bool UdpTransport::set_pacing(const PacingConfig& pc)
         return true;
     }
     if (q_data_ == nullptr || want.slots > q_cap_ || want.slot_bytes > q_slot_bytes_) {
-        drop_queue();
-        free_queue();
-        q_data_ = new (std::nothrow) uint8_t[size_t(want.slots) * want.slot_bytes];
-        q_slots_ = new (std::nothrow) Slot[want.slots];
-        if (q_data_ == nullptr || q_slots_ == nullptr) {
-            free_queue();
-            pacing_ = PacingConfig{};
-            return false;
+        // At start, or a reload that grew the table: what is queued moves to the new queue.
+        const uint16_t bytes = want.slot_bytes > q_slot_bytes_ ? want.slot_bytes : q_slot_bytes_;
+        const uint32_t slots = want.slots > q_count_ ? want.slots : q_count_;
+        uint8_t* data = new (std::nothrow) uint8_t[size_t(slots) * bytes];
+        Slot* meta = new (std::nothrow) Slot[slots];
+        if (data == nullptr || meta == nullptr) {
+            delete[] data;
+            delete[] meta;
+            return false;  // the old queue, if any, stays
         }
-        q_cap_ = want.slots;
-        q_slot_bytes_ = want.slot_bytes;
-        q_head_ = q_count_ = 0;
+        for (uint32_t i = 0; i < q_count_; ++i) {
+            const uint32_t from = (q_head_ + i) % q_cap_;
+            meta[i] = q_slots_[from];
+            std::memcpy(data + size_t(i) * bytes, q_data_ + size_t(from) * q_slot_bytes_,
+                        meta[i].len);
+        }
+        const uint32_t count = q_count_;
+        free_queue();
+        q_data_ = data;
+        q_slots_ = meta;
+        q_cap_ = slots;
+        q_slot_bytes_ = bytes;
+        q_head_ = 0;
+        q_count_ = count;
     }
     if (pacing_.rate != want.rate || pacing_.burst != want.burst) {
         tokens_ = double(want.burst);
