@@ -3,11 +3,14 @@
 //
 // Logic:
 //  1. Parse the command line and the config; every error exits 2 naming file, line, key, value.
-//     Nothing is attached or opened before the whole config is valid (collectors resolved).
-//  2. Allocate everything (flow table, export buffers), open the collectors' sockets, start the
-//     source (attach XDP/tc, subscribe to conntrack, or start the generator).
-//  3. One thread, one epoll loop: a 100 ms timerfd tick (drain the source, expire flows, send
-//     pending datagrams), the source's descriptor, and a signalfd for TERM/INT/HUP.
+//     Nothing is attached or opened before the whole config is valid. Names are not resolved
+//     here (that could block): --check-config warns about one that does not resolve.
+//  2. Allocate everything (flow table, export buffers, send queues), open the sockets of
+//     collectors given by address, start the source (attach XDP/tc, subscribe to conntrack, or
+//     start the generator). Names go to the resolver thread; their records wait in the queue.
+//  3. One epoll loop: a 100 ms timerfd tick (drain the source, expire flows, send pending
+//     datagrams, ask the resolver), the pacer's timerfd, the resolver's eventfd, the source's
+//     descriptor, and a signalfd for TERM/INT/HUP.
 //  4. TERM/INT: final drain, every flow exported with forced_end, final statistics, exit 0.
 //     HUP: re-read the config; if valid, flush everything and restart with it; else keep going.
 #include <cerrno>
@@ -30,6 +33,7 @@
 #include "ifinfo.h"
 #include "log_sink.h"
 #include "privileges.h"
+#include "resolver.h"
 #include "udp_transport.h"
 #if defined(FA_WITH_BPF) && __has_include("bpf_source.h")
 #include "bpf_source.h"
@@ -109,18 +113,25 @@ void config_error(bool via_log, const char* fmt, ...)
     }
 }
 
-bool check_collectors(const Config& cfg, bool via_log)
+// --check-config: resolves every collector now. A name that does not resolve is a warning, not
+// an error: the agent starts anyway and retries it (a router boots before its WAN and DNS).
+bool check_collectors(const Config& cfg)
 {
     for (int i = 0; i < cfg.collector_count; ++i) {
         const CollectorConfig& c = cfg.collectors[i];
         sockaddr_storage ss{};
         socklen_t len = 0;
         char err[256];
-        if (resolve_collector(c.host, c.port, &ss, &len, err, sizeof err) < 0) {
-            config_error(via_log, "%s:%d: [collector %s] address = %s:%u: %s", cfg.path,
+        const int rc = resolve_collector(c.host, c.port, &ss, &len, err, sizeof err);
+        if (rc == -EINVAL) {
+            config_error(false, "%s:%d: [collector %s] address = %s:%u: %s", cfg.path,
                          c.address_line, c.name, c.host, c.port, err);
             return false;
         }
+        if (rc < 0)
+            std::fprintf(stderr, "flowagent: warning: %s:%d: [collector %s] address = %s:%u: %s "
+                         "(now; the agent meters meanwhile and retries until it resolves)\n",
+                         cfg.path, c.address_line, c.name, c.host, c.port, err);
     }
     return true;
 }
@@ -134,6 +145,19 @@ uint64_t random_seed()
     return seed;
 }
 
+// Collector names that did not resolve yet, per collector slot: asked of the resolver thread
+// with back-off (1 s doubling to 60 s); logged once, then at most every 10 minutes. Meanwhile
+// the exporter's datagrams wait in the collector's send queue.
+struct Resolution {
+    bool waiting = false;    // no address yet
+    bool in_flight = false;  // a request is with the resolver thread
+    uint32_t gen = 0;
+    uint32_t tries = 0;
+    uint32_t backoff_ms = 0;
+    MonoMs next_try = 0;
+    MonoMs last_log = 0;
+};
+
 // Everything that lives between a start and a stop (or a reload).
 struct Runtime {
     Config cfg;
@@ -142,6 +166,8 @@ struct Runtime {
     std::unique_ptr<Agent> agent;
     StdoutLineSink json;
     InterfaceInfo ifaces[kMaxInterfaces];
+    Resolution res[kMaxCollectors];
+    Resolver resolver;
 };
 
 ExportTime now_time(LinuxClock& clock, MonoMs agent_start)
@@ -162,6 +188,13 @@ struct Carry {
     int event_fd = -1;  // Source::release_event_fd() of the old source, for the new one
 };
 
+void own_sockets_to_source(Runtime& rt)
+{
+    int own_fds[kMaxCollectors];
+    for (int i = 0; i < rt.cfg.collector_count; ++i) own_fds[i] = rt.transports[i].fd();
+    rt.source->set_own_sockets(own_fds, rt.cfg.collector_count);
+}
+
 // Brings a runtime up from a valid config. Returns 0 or an exit code.
 int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carry* carry)
 {
@@ -170,13 +203,23 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
     for (int i = 0; i < cfg.collector_count; ++i) {
         char err[256];
         const CollectorConfig& c = cfg.collectors[i];
-        if (!rt.transports[i].is_open() &&
-            rt.transports[i].open(c.host, c.port, err, sizeof err) < 0) {
-            FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
-            return kExitRuntime;
-        }
         sinks[i] = &rt.transports[i];
-        FA_INFO("collector %s: %s %s, observation domain %u", c.name, rt.transports[i].peer(),
+        if (!rt.transports[i].is_open() && !rt.res[i].waiting) {
+            // A numeric address opens now; a name goes to the resolver thread (the loop asks).
+            sockaddr_storage ss;
+            socklen_t len = 0;
+            if (resolve_numeric(c.host, c.port, &ss, &len) == 0) {
+                if (rt.transports[i].open_addr(ss, len, err, sizeof err) < 0) {
+                    FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
+                    return kExitRuntime;
+                }
+            } else {
+                rt.res[i] = Resolution{};
+                rt.res[i].waiting = true;
+            }
+        }
+        FA_INFO("collector %s: %s %s, observation domain %u", c.name,
+                rt.transports[i].is_open() ? rt.transports[i].peer() : c.host,
                 c.protocol == Protocol::ipfix ? "IPFIX" : "NetFlow v9",
                 c.observation_domain ? c.observation_domain : cfg.observation_domain);
     }
@@ -225,9 +268,7 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
     rt.agent->set_interfaces(rt.ifaces, n);
     rt.agent->set_time(now_time(clock, agent_start));
 
-    int own_fds[kMaxCollectors];
-    for (int i = 0; i < cfg.collector_count; ++i) own_fds[i] = rt.transports[i].fd();
-    rt.source->set_own_sockets(own_fds, cfg.collector_count);
+    own_sockets_to_source(rt);
     int rc = rt.source->start(cfg);
     if (rc < 0) {
         FA_ERROR("source %s failed to start (%s)", source_name(cfg.source), std::strerror(-rc));
@@ -316,7 +357,10 @@ void drain_collectors(Runtime& rt, const bool* drain)
     for (int i = 0; i < rt.cfg.collector_count; ++i) {
         if (!drain[i]) continue;
         const uint32_t left = rt.transports[i].queued();
-        if (left != 0)
+        if (left != 0 && !rt.transports[i].is_open())
+            FA_WARN("collector %s: %s never resolved: %u datagrams queued for it counted as not "
+                    "sent", rt.cfg.collectors[i].name, rt.cfg.collectors[i].host, left);
+        else if (left != 0)
             FA_WARN("collector %s: stop_timeout (%u s) passed with %u datagrams queued: counted "
                     "as not sent", rt.cfg.collectors[i].name, rt.cfg.stop_timeout_s, left);
         rt.transports[i].drop_queue();
@@ -361,6 +405,13 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
         }
         keep_of[i] = keep;
         drain[i] = !keep;
+        if (!keep) {
+            // A new or changed collector resolves afresh; a stale answer is ignored (gen).
+            rt.resolver.cancel(i);
+            const uint32_t gen = rt.res[i].gen + 1;
+            rt.res[i] = Resolution{};
+            rt.res[i].gen = gen;
+        }
     }
     drain_collectors(rt, drain);
     // The ICMP errors the last datagrams drew are counted before the totals are logged.
@@ -372,6 +423,54 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
     }
     rt.source.reset();
     rt.agent.reset();
+}
+
+// Every tick: collectors still waiting for their name ask the resolver when their back-off is
+// over.
+void ask_resolver(Runtime& rt, MonoMs now)
+{
+    for (int i = 0; i < rt.cfg.collector_count; ++i) {
+        Resolution& r = rt.res[i];
+        if (!r.waiting || r.in_flight || now < r.next_try) continue;
+        const CollectorConfig& c = rt.cfg.collectors[i];
+        rt.resolver.request(i, c.host, c.port, ++r.gen);
+        r.in_flight = true;
+    }
+}
+
+// The resolver thread's answers: open the collector's socket (its queue then drains at
+// rate_limit), or schedule the next try.
+void take_resolved(Runtime& rt, MonoMs now)
+{
+    ResolveResult res;
+    while (rt.resolver.take(res)) {
+        if (res.slot < 0 || res.slot >= rt.cfg.collector_count) continue;
+        Resolution& r = rt.res[res.slot];
+        if (!r.waiting || res.gen != r.gen) continue;  // a stale answer (reload, cancel)
+        r.in_flight = false;
+        const CollectorConfig& c = rt.cfg.collectors[res.slot];
+        UdpTransport& t = rt.transports[res.slot];
+        char err[256];
+        int rc = res.rc;
+        if (rc == 0) rc = t.open_addr(res.addr, res.addr_len, err, sizeof err);
+        else std::snprintf(err, sizeof err, "%s", res.err);
+        ++r.tries;
+        if (rc == 0) {
+            r.waiting = false;
+            FA_INFO("collector %s: %s resolved to %s after %u tries; %u datagrams waited in the "
+                    "send queue", c.name, c.host, t.peer(), r.tries, t.queued());
+            own_sockets_to_source(rt);
+            continue;
+        }
+        r.backoff_ms = r.backoff_ms == 0 ? 1000 : (r.backoff_ms >= 30000 ? 60000 : r.backoff_ms * 2);
+        r.next_try = now + r.backoff_ms;
+        if (r.tries == 1 || now - r.last_log >= 600000) {
+            r.last_log = now;
+            FA_WARN("collector %s: %s%s; metering goes on, records wait in the send queue (%u "
+                    "datagrams); retrying every %u s at most", c.name,
+                    r.tries == 1 ? "" : "still unresolved: ", err, t.pacing().slots, 60u);
+        }
+    }
 }
 
 // One-shot at the earliest time a collector's queue can send again; disarmed when all are empty.
@@ -399,6 +498,8 @@ int add_fd(int ep, int fd)
     return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
+// Start and reload do not resolve names here: that would block for a resolver that does not
+// answer. The resolver thread does it (Resolution).
 bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_log)
 {
     ConfigError err;
@@ -407,7 +508,7 @@ bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_
         return false;
     }
     if (cli.print) cfg.print_json = true;
-    return check_collectors(cfg, via_log);
+    return true;
 }
 
 // [agent] log and log_level, with --log-level / -v over the config's level: at start and at
@@ -455,6 +556,7 @@ int main(int argc, char** argv)
     static Runtime rt;  // large (export state per collector): not on the stack
     if (!load_config(cli.config_path, cli, rt.cfg, false)) return kExitConfig;
     if (cli.check_config) {
+        if (!check_collectors(rt.cfg)) return kExitConfig;
         std::printf("%s: config OK (source %s, %d collector%s)\n", cli.config_path,
                     source_name(rt.cfg.source), rt.cfg.collector_count,
                     rt.cfg.collector_count == 1 ? "" : "s");
@@ -498,6 +600,14 @@ int main(int argc, char** argv)
     if (src_fd >= 0) add_fd(ep, src_fd);
     // Attached and connected: from here on only what the running source needs.
     (void)drop_privileges(rt.cfg.source);
+    // After the drop: capabilities are per thread, and the resolver thread needs none.
+    if (rt.resolver.start() < 0 || add_fd(ep, rt.resolver.fd()) < 0) {
+        FA_ERROR("resolver thread: %s", std::strerror(errno));
+        stop_runtime(rt, clock, agent_start);
+        return kExitRuntime;
+    }
+    ask_resolver(rt, clock.mono_ms());
+    const int rfd = rt.resolver.fd();
 
     MonoMs last_stats = agent_start;
     bool running = true;
@@ -517,6 +627,7 @@ int main(int argc, char** argv)
                 (void)r;
                 rt.agent->set_time(now_time(clock, agent_start));
                 MonoMs now = rt.agent->time().mono_ms;
+                ask_resolver(rt, now);
                 rt.source->on_tick(now, *rt.agent);
                 rt.agent->set_source_drops(rt.source->drops());
                 rt.agent->tick();
@@ -525,6 +636,8 @@ int main(int argc, char** argv)
                     last_stats = now;
                     if (log_level() >= LogLevel::debug) log_summary(rt);
                 }
+            } else if (fd == rfd) {
+                take_resolved(rt, clock.mono_ms());
             } else if (fd == pfd) {
                 uint64_t expirations;
                 ssize_t r = read(pfd, &expirations, sizeof expirations);

@@ -46,8 +46,25 @@ constexpr size_t kHead = 20;
 
 } // namespace
 
+namespace {
+int resolve(const char* host, uint16_t port, sockaddr_storage* out, socklen_t* out_len, char* err,
+            size_t err_len, bool numeric_only);
+} // namespace
+
 int resolve_collector(const char* host, uint16_t port, sockaddr_storage* out, socklen_t* out_len,
                       char* err, size_t err_len)
+{
+    return resolve(host, port, out, out_len, err, err_len, false);
+}
+
+int resolve_numeric(const char* host, uint16_t port, sockaddr_storage* out, socklen_t* out_len)
+{
+    return resolve(host, port, out, out_len, nullptr, 0, true);
+}
+
+namespace {
+int resolve(const char* host, uint16_t port, sockaddr_storage* out, socklen_t* out_len, char* err,
+            size_t err_len, bool numeric_only)
 {
     if (host == nullptr || host[0] == '\0') {
         set_err(err, err_len, "collector host is empty");
@@ -82,7 +99,7 @@ int resolve_collector(const char* host, uint16_t port, sockaddr_storage* out, so
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_DGRAM;
     hints.ai_protocol = IPPROTO_UDP;
-    hints.ai_flags = AI_NUMERICSERV;
+    hints.ai_flags = AI_NUMERICSERV | (numeric_only ? AI_NUMERICHOST : 0);
     addrinfo* res = nullptr;
     int rc = getaddrinfo(name, service, &hints, &res);
     if (rc != 0) {
@@ -107,6 +124,7 @@ int resolve_collector(const char* host, uint16_t port, sockaddr_storage* out, so
     }
     return result;
 }
+} // namespace
 
 void format_sockaddr(const sockaddr* sa, char* out, size_t out_len)
 {
@@ -140,7 +158,7 @@ UdpTransport::~UdpTransport()
 
 int UdpTransport::open(const char* host, uint16_t port, char* err, size_t err_len)
 {
-    close();
+    close_socket();
     sockaddr_storage ss;
     socklen_t ss_len = 0;
     int rc = resolve_collector(host, port, &ss, &ss_len, err, err_len);
@@ -153,7 +171,7 @@ int UdpTransport::open(const char* host, uint16_t port, char* err, size_t err_le
 int UdpTransport::open_addr(const sockaddr_storage& ss, socklen_t ss_len, char* err,
                             size_t err_len)
 {
-    close();
+    close_socket();  // what is queued stays: it waited for this address
     char peer[sizeof(peer_)];
     format_sockaddr(reinterpret_cast<const sockaddr*>(&ss), peer, sizeof(peer));
 
@@ -371,12 +389,10 @@ SendResult UdpTransport::send_counted(const uint8_t* data, size_t len, const Dat
         if (r == SendResult::ok) remember(data, len, m);
         return r;
     }
-    if (fd_ < 0) {
-        last_errno_ = ENOTCONN;
-        return SendResult::error;
-    }
     pump();
-    if (q_count_ == 0 && take_token(mono_us())) {
+    // Not open yet (the collector's name does not resolve yet): the queue keeps what it can
+    // hold until open_addr().
+    if (fd_ >= 0 && q_count_ == 0 && take_token(mono_us())) {
         SendResult r = send_fresh(data, len);
         if (r == SendResult::ok) remember(data, len, m);
         if (r != SendResult::again) return r;
@@ -398,7 +414,7 @@ SendResult UdpTransport::send_counted(const uint8_t* data, size_t len, const Dat
 void UdpTransport::pump()
 {
     read_errors();
-    if (q_count_ == 0) return;
+    if (q_count_ == 0 || fd_ < 0) return;
     const uint64_t now = mono_us();
     while (q_count_ > 0 && take_token(now)) {
         const uint8_t* d = q_data_ + size_t(q_head_) * q_slot_bytes_;
@@ -417,7 +433,7 @@ void UdpTransport::pump()
 
 int UdpTransport::pump_delay_ms() const
 {
-    if (q_count_ == 0) return -1;
+    if (q_count_ == 0 || fd_ < 0) return -1;
     if (tokens_ >= 1.0 || pacing_.rate == 0) return 0;
     const double us = (1.0 - tokens_) * 1e6 / pacing_.rate;
     const uint64_t since = mono_us() - tokens_us_;
@@ -455,6 +471,11 @@ void UdpTransport::drop_queue()
 void UdpTransport::close()
 {
     drop_queue();
+    close_socket();
+}
+
+void UdpTransport::close_socket()
+{
     if (fd_ >= 0) {
         ::close(fd_);
         fd_ = -1;

@@ -18,6 +18,10 @@ namespace fa {
 int resolve_collector(const char* host, uint16_t port, sockaddr_storage* out, socklen_t* out_len,
                       char* err, size_t err_len);
 
+// The same for numeric addresses only (AI_NUMERICHOST): never waits for a name service.
+// -EHOSTUNREACH for a name.
+int resolve_numeric(const char* host, uint16_t port, sockaddr_storage* out, socklen_t* out_len);
+
 // Formats an IPv4/IPv6 socket address as "192.0.2.1:2055" / "[2001:db8::1]:4739".
 void format_sockaddr(const sockaddr* sa, char* out, size_t out_len);
 
@@ -54,7 +58,8 @@ public:
     // service not known") to err.
     int open(const char* host, uint16_t port, char* err, size_t err_len);
 
-    // Opens the socket to an address already resolved (resolve_collector). Same contract.
+    // Opens the socket to an address already resolved (resolve_collector). Same contract. What
+    // was queued before (while the name did not resolve) is kept and paced out from here on.
     int open_addr(const sockaddr_storage& ss, socklen_t ss_len, char* err, size_t err_len);
 
     // Sends one datagram; never blocks. ECONNREFUSED -> refused; EAGAIN/EWOULDBLOCK/ENOBUFS ->
@@ -90,6 +95,7 @@ public:
     const TransportCounters& tcounters() const { return tc_; }
     const PacingConfig& pacing() const { return pacing_; }
 
+    // Drops what is queued (reported as not sent) and closes the socket.
     void close();
     bool is_open() const { return fd_ >= 0; }
     int fd() const { return fd_; }
@@ -119,6 +125,7 @@ private:
     bool take_token(uint64_t now_us);
     void report(const DatagramMeta& m, SendResult res, bool was_counted);
     void free_queue();
+    void close_socket();  // the socket only: what is queued stays
 
     int fd_ = -1;
     int last_errno_ = 0;
