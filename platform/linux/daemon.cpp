@@ -1,0 +1,640 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "daemon.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "app/config_parse.h"
+#include "gen_source.h"
+#include "log_sink.h"
+#include "privileges.h"
+#if defined(FA_WITH_BPF) && __has_include("bpf_source.h")
+#include "bpf_source.h"
+#define FA_HAVE_BPF_SOURCE 1
+#endif
+#if defined(FA_WITH_CONNTRACK) && __has_include("conntrack_source.h")
+#include "conntrack_source.h"
+#define FA_HAVE_CT_SOURCE 1
+#endif
+
+namespace fa {
+namespace {
+
+Source* make_source(SourceKind kind)
+{
+    switch (kind) {
+    case SourceKind::generator: return new_generator_source();
+    case SourceKind::xdp:
+    case SourceKind::tc:
+#ifdef FA_HAVE_BPF_SOURCE
+        return make_bpf_source().release();
+#else
+        return nullptr;
+#endif
+    case SourceKind::conntrack:
+#ifdef FA_HAVE_CT_SOURCE
+        return new_conntrack_source();
+#else
+        return nullptr;
+#endif
+    }
+    return nullptr;
+}
+
+// A config error: on stderr before logging is set up (start, --check-config), through the
+// logger at a reload, so that with `log = syslog` the reason reaches syslog too.
+void config_error(bool via_log, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void config_error(bool via_log, const char* fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (via_log) {
+        FA_ERROR("%s", msg);
+    } else {
+        std::fprintf(stderr, "flowagent: error: %s\n", msg);
+    }
+}
+
+uint64_t random_seed()
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed) {
+        seed = uint64_t(getpid()) * 0x9e3779b97f4a7c15ULL ^ uint64_t(time(nullptr));
+    }
+    return seed;
+}
+
+ExportTime now_time(LinuxClock& clock, MonoMs agent_start)
+{
+    ExportTime t;
+    t.mono_ms = clock.mono_ms();
+    t.wall_offset_ms = clock.wall_offset_ms();
+    t.agent_start_ms = agent_start;
+    return t;
+}
+
+// What a reload carries over per collector slot: the socket stays open (same local port, so the
+// collector keeps seeing the same exporter) and the sequence numbering continues, when the
+// source kind and the collector's name, address, protocol and observation domain are unchanged.
+struct Carry {
+    bool keep[kMaxCollectors] = {};
+    ExporterSeq seq[kMaxCollectors] = {};
+    int event_fd = -1;  // Source::release_event_fd() of the old source, for the new one
+};
+
+void own_sockets_to_source(Runtime& rt)
+{
+    int own_fds[kMaxCollectors];
+    for (int i = 0; i < rt.cfg.collector_count; ++i) own_fds[i] = rt.transports[i].fd();
+    rt.source->set_own_sockets(own_fds, rt.cfg.collector_count);
+}
+
+// Brings a runtime up from a valid config. Returns 0 or an exit code.
+int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carry* carry)
+{
+    const Config& cfg = rt.cfg;
+    DatagramSink* sinks[kMaxCollectors];
+    for (int i = 0; i < cfg.collector_count; ++i) {
+        char err[256];
+        const CollectorConfig& c = cfg.collectors[i];
+        sinks[i] = &rt.transports[i];
+        if (!rt.transports[i].is_open() && !rt.res[i].waiting) {
+            // A numeric address opens now; a name goes to the resolver thread (the loop asks).
+            sockaddr_storage ss;
+            socklen_t len = 0;
+            if (resolve_numeric(c.host, c.port, &ss, &len) == 0) {
+                if (rt.transports[i].open_addr(ss, len, err, sizeof err) < 0) {
+                    FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
+                    return kExitRuntime;
+                }
+            } else {
+                rt.res[i] = Resolution{};
+                rt.res[i].waiting = true;
+            }
+        }
+        FA_INFO("collector %s: %s %s, observation domain %u", c.name,
+                rt.transports[i].is_open() ? rt.transports[i].peer() : c.host,
+                c.protocol == Protocol::ipfix ? "IPFIX" : "NetFlow v9",
+                c.observation_domain ? c.observation_domain : cfg.observation_domain);
+    }
+
+    rt.source.reset(make_source(cfg.source));
+    if (!rt.source) {
+        FA_ERROR("source %s is not available in this build", source_name(cfg.source));
+        if (carry != nullptr && carry->event_fd >= 0) close(carry->event_fd);
+        return kExitRuntime;
+    }
+    if (carry != nullptr) rt.source->adopt_event_fd(carry->event_fd);
+    const bool packet_source = cfg.source == SourceKind::xdp || cfg.source == SourceKind::tc;
+    rt.agent.reset(new Agent());
+    Status s = rt.agent->init(cfg, sinks, cfg.collector_count, cfg.print_json ? &rt.json : nullptr,
+                              random_seed(), packet_source, cfg.source == SourceKind::conntrack,
+                              cfg.source == SourceKind::conntrack ? SamplingKind::flow
+                                                                  : SamplingKind::packet);
+    if (s != Status::ok) {
+        FA_ERROR("cannot allocate the flow table for max_flows = %u (%zu bytes): %s", cfg.max_flows,
+                 FlowTable::bytes_for(cfg.max_flows), status_name(s));
+        return kExitRuntime;
+    }
+    for (int i = 0; carry != nullptr && i < cfg.collector_count; ++i)
+        if (carry->keep[i]) rt.agent->exporter(i).resume(carry->seq[i]);
+    // Late outcomes (datagrams an ICMP error quotes, paced ones) go to the collector's exporter.
+    // The send queue holds a flush of the whole table, so that a stop or a flood is paced out
+    // at rate_limit instead of sent as one burst; allocated here, kept across reloads.
+    for (int i = 0; i < cfg.collector_count; ++i) {
+        const CollectorConfig& c = cfg.collectors[i];
+        rt.transports[i].set_feedback(&rt.agent->exporter(i));
+        PacingConfig pc;
+        pc.rate = c.rate_limit;
+        pc.slots = rt.agent->exporter(i).datagrams_for(cfg.max_flows) + 64;
+        pc.slot_bytes = c.max_datagram;
+        if (!rt.transports[i].set_pacing(pc)) {
+            FA_ERROR("collector %s: cannot allocate the send queue (%u datagrams of %u bytes)",
+                     c.name, pc.slots, unsigned(pc.slot_bytes));
+            return kExitRuntime;
+        }
+        FA_INFO("collector %s: at most %u datagrams/s; send queue %u datagrams (%zu bytes)",
+                c.name, c.rate_limit, pc.slots, size_t(pc.slots) * pc.slot_bytes);
+    }
+    int n = cfg.interface_count > 0
+                ? collect_interfaces(cfg.interfaces, cfg.interface_count, rt.ifaces, kMaxInterfaces)
+                : collect_all_interfaces(rt.ifaces, kMaxInterfaces);
+    rt.iface_count = n;
+    rt.agent->set_interfaces(rt.ifaces, n);
+    rt.agent->set_time(now_time(clock, agent_start));
+
+    own_sockets_to_source(rt);
+    int rc = rt.source->start(cfg);
+    if (rc < 0) {
+        FA_ERROR("source %s failed to start (%s)", source_name(cfg.source), std::strerror(-rc));
+        return kExitRuntime;
+    }
+    FA_INFO("started: source %s, max_flows %u (%u slots, %zu bytes), timeouts %u/%u s, "
+            "sampling 1:%u",
+            source_name(cfg.source), cfg.max_flows, rt.agent->table().capacity(),
+            FlowTable::bytes_for(cfg.max_flows), cfg.active_timeout_s, cfg.inactive_timeout_s,
+            cfg.sampling_rate);
+    return 0;
+}
+
+void log_summary(const Runtime& rt)
+{
+    const Agent& a = *rt.agent;
+    const AgentStats& st = a.stats();
+    const FlowTableStats& ts = a.table().stats();
+    DropCounters d = a.drops();
+    FA_INFO("totals: %llu packets %llu octets metered; %llu records exported (%llu packets, "
+            "%llu octets); flows created %llu, idle %llu, active %llu, tcp end %llu, evicted %llu, "
+            "flushed %llu",
+            (unsigned long long)st.delta_packets, (unsigned long long)st.delta_octets,
+            (unsigned long long)st.records, (unsigned long long)st.record_packets,
+            (unsigned long long)st.record_octets, (unsigned long long)ts.flows_created,
+            (unsigned long long)ts.expired_idle, (unsigned long long)ts.expired_active,
+            (unsigned long long)ts.ended_tcp, (unsigned long long)ts.evicted_full,
+            (unsigned long long)ts.flushed);
+    FA_INFO("dropped: table full %llu flows %llu packets; source %llu packets, %llu events",
+            (unsigned long long)d.table_full_flows, (unsigned long long)d.table_full_packets,
+            (unsigned long long)d.source_packets, (unsigned long long)d.source_events);
+    if (st.nat_events != 0 || st.nat_events_v6_skipped != 0)
+        FA_INFO("nat events: %llu NAT44 session events; %llu IPv6 NAT events not exported (RFC "
+                "8158 has no NAT66 event)", (unsigned long long)st.nat_events,
+                (unsigned long long)st.nat_events_v6_skipped);
+    for (int i = 0; i < a.exporter_count(); ++i) {
+        const ExporterCounters& c = a.exporter(i).counters();
+        if (a.exporter(i).config().nat_events)
+            FA_INFO("collector %s: %llu NAT event records sent, %llu not sent",
+                    rt.cfg.collectors[i].name, (unsigned long long)c.nat_events,
+                    (unsigned long long)c.not_sent_nat_events);
+        FA_INFO("collector %s: %llu datagrams, %llu records, %llu octets sent; not sent: %llu "
+                "datagrams, %llu records (refused %llu, again %llu, error %llu)",
+                rt.cfg.collectors[i].name, (unsigned long long)c.messages,
+                (unsigned long long)c.records, (unsigned long long)c.octets,
+                (unsigned long long)c.not_sent_messages, (unsigned long long)c.not_sent_flows,
+                (unsigned long long)c.send_refused, (unsigned long long)c.send_again,
+                (unsigned long long)c.send_error);
+        const TransportCounters& tc = rt.transports[i].tcounters();
+        FA_INFO("collector %s: ICMP errors %llu (%llu attributed to a datagram), resent after a "
+                "stale refusal %llu; send queue peak %llu of %u, full %llu, dropped at stop %llu",
+                rt.cfg.collectors[i].name, (unsigned long long)tc.icmp_errors,
+                (unsigned long long)tc.icmp_matched,
+                (unsigned long long)tc.resent_after_stale_refusal,
+                (unsigned long long)tc.queue_peak, rt.transports[i].pacing().slots,
+                (unsigned long long)tc.queue_overflow, (unsigned long long)tc.queue_dropped);
+    }
+}
+
+
+// Paces out what the collectors' send queues hold (those with drain[i]) until they are empty
+// or stop_timeout has passed; what is left is dropped and counted as not sent by the exporters,
+// and logged.
+void drain_collectors(Runtime& rt, const bool* drain)
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t now_ms = uint64_t(ts.tv_sec) * 1000u + uint64_t(ts.tv_nsec) / 1000000u;
+    const uint64_t deadline = now_ms + uint64_t(rt.cfg.stop_timeout_s) * 1000u;
+    for (;;) {
+        int wait_ms = -1;
+        for (int i = 0; i < rt.cfg.collector_count; ++i) {
+            if (!drain[i]) continue;
+            rt.transports[i].pump();
+            const int d = rt.transports[i].pump_delay_ms();
+            if (d >= 0 && (wait_ms < 0 || d < wait_ms)) wait_ms = d;
+        }
+        if (wait_ms < 0) break;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        const uint64_t t = uint64_t(ts.tv_sec) * 1000u + uint64_t(ts.tv_nsec) / 1000000u;
+        if (t >= deadline) break;
+        if (wait_ms < 1) wait_ms = 1;
+        if (uint64_t(wait_ms) > deadline - t) wait_ms = int(deadline - t);
+        timespec nap{wait_ms / 1000, long(wait_ms % 1000) * 1000000L};
+        nanosleep(&nap, nullptr);
+    }
+    for (int i = 0; i < rt.cfg.collector_count; ++i) {
+        if (!drain[i]) continue;
+        const uint32_t left = rt.transports[i].queued();
+        if (left != 0 && !rt.transports[i].is_open())
+            FA_WARN("collector %s: %s never resolved: %u datagrams queued for it counted as not "
+                    "sent", rt.cfg.collectors[i].name, rt.cfg.collectors[i].host, left);
+        else if (left != 0)
+            FA_WARN("collector %s: stop_timeout (%u s) passed with %u datagrams queued: counted "
+                    "as not sent", rt.cfg.collectors[i].name, rt.cfg.stop_timeout_s, left);
+        rt.transports[i].drop_queue();
+    }
+}
+
+// Final drain and flush: nothing counted is lost at a stop or a reload. For a reload, `next`
+// is the new config: the sockets of collectors it keeps unchanged stay open and their sequence
+// state goes into *carry.
+void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
+                  const Config* next = nullptr, Carry* carry = nullptr)
+{
+    if (!rt.agent) return;
+    rt.agent->set_time(now_time(clock, agent_start));
+    if (rt.source) {
+        rt.source->stop(rt.agent->time().mono_ms, *rt.agent);
+        rt.agent->set_source_drops(rt.source->drops());
+        // Only from one source kind to the same: the stopped one's events are the new one's.
+        if (carry != nullptr && next != nullptr && next->source == rt.cfg.source)
+            carry->event_fd = rt.source->release_event_fd();
+    }
+    rt.agent->flush_all();
+    // Which collectors go on (a reload that keeps them keeps their queue too) and which stop:
+    // those are paced out first, within stop_timeout.
+    bool keep_of[kMaxCollectors] = {};
+    bool drain[kMaxCollectors] = {};
+    for (int i = 0; i < kMaxCollectors; ++i) {
+        bool keep = false;
+        if (next != nullptr && carry != nullptr && i < rt.cfg.collector_count &&
+            i < next->collector_count) {
+            const CollectorConfig& a = rt.cfg.collectors[i];
+            const CollectorConfig& b = next->collectors[i];
+            // Same source too: it decides the data template layouts (MAC, NAT fields) and the
+            // sampling kind, which must not change within one stream under the same IDs.
+            keep = rt.cfg.source == next->source && std::strcmp(a.name, b.name) == 0 &&
+                   std::strcmp(a.host, b.host) == 0 &&
+                   a.port == b.port && a.protocol == b.protocol &&
+                   (a.observation_domain ? a.observation_domain : rt.cfg.observation_domain) ==
+                       (b.observation_domain ? b.observation_domain : next->observation_domain);
+            carry->keep[i] = keep;
+            if (keep) carry->seq[i] = rt.agent->exporter(i).sequence();
+        }
+        keep_of[i] = keep;
+        drain[i] = !keep;
+        if (!keep) {
+            // A new or changed collector resolves afresh; a stale answer is ignored (gen).
+            rt.resolver.cancel(i);
+            const uint32_t gen = rt.res[i].gen + 1;
+            rt.res[i] = Resolution{};
+            rt.res[i].gen = gen;
+        }
+    }
+    drain_collectors(rt, drain);
+    // The ICMP errors the last datagrams drew are counted before the totals are logged.
+    for (int i = 0; i < rt.cfg.collector_count; ++i) rt.transports[i].read_errors();
+    log_summary(rt);
+    for (int i = 0; i < kMaxCollectors; ++i) {
+        rt.transports[i].set_feedback(nullptr);  // the exporter goes with the agent
+        if (!keep_of[i]) rt.transports[i].close();
+    }
+    rt.source.reset();
+    rt.agent.reset();
+}
+
+// Every tick: collectors still waiting for their name ask the resolver when their back-off is
+// over.
+void ask_resolver(Runtime& rt, MonoMs now)
+{
+    for (int i = 0; i < rt.cfg.collector_count; ++i) {
+        Resolution& r = rt.res[i];
+        if (!r.waiting || r.in_flight || now < r.next_try) continue;
+        const CollectorConfig& c = rt.cfg.collectors[i];
+        rt.resolver.request(i, c.host, c.port, ++r.gen);
+        r.in_flight = true;
+    }
+}
+
+// The resolver thread's answers: open the collector's socket (its queue then drains at
+// rate_limit), or schedule the next try.
+void take_resolved(Runtime& rt, MonoMs now)
+{
+    ResolveResult res;
+    while (rt.resolver.take(res)) {
+        if (res.slot < 0 || res.slot >= rt.cfg.collector_count) continue;
+        Resolution& r = rt.res[res.slot];
+        if (!r.waiting || res.gen != r.gen) continue;  // a stale answer (reload, cancel)
+        r.in_flight = false;
+        const CollectorConfig& c = rt.cfg.collectors[res.slot];
+        UdpTransport& t = rt.transports[res.slot];
+        char err[256];
+        int rc = res.rc;
+        if (rc == 0) rc = t.open_addr(res.addr, res.addr_len, err, sizeof err);
+        else std::snprintf(err, sizeof err, "%s", res.err);
+        ++r.tries;
+        if (rc == 0) {
+            r.waiting = false;
+            FA_INFO("collector %s: %s resolved to %s after %u tries; %u datagrams waited in the "
+                    "send queue", c.name, c.host, t.peer(), r.tries, t.queued());
+            own_sockets_to_source(rt);
+            continue;
+        }
+        r.backoff_ms = r.backoff_ms == 0 ? 1000 : (r.backoff_ms >= 30000 ? 60000 : r.backoff_ms * 2);
+        r.next_try = now + r.backoff_ms;
+        if (r.tries == 1 || now - r.last_log >= 600000) {
+            r.last_log = now;
+            FA_WARN("collector %s: %s%s; metering goes on, records wait in the send queue (%u "
+                    "datagrams); retrying every %u s at most", c.name,
+                    r.tries == 1 ? "" : "still unresolved: ", err, t.pacing().slots, 60u);
+        }
+    }
+}
+
+} // namespace
+
+const char* source_name(SourceKind k)
+{
+    switch (k) {
+    case SourceKind::xdp: return "xdp";
+    case SourceKind::tc: return "tc";
+    case SourceKind::conntrack: return "conntrack";
+    case SourceKind::generator: return "generator";
+    }
+    return "?";
+}
+
+void StdoutLineSink::write_line(const char* line, size_t len)
+{
+    std::fwrite(line, 1, len, stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+}
+
+bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_log)
+{
+    ConfigError err;
+    if (parse_config_file(path, cfg, err) != Status::ok) {
+        config_error(via_log, "%s", err.message);
+        return false;
+    }
+    if (cli.print) cfg.print_json = true;
+    return true;
+}
+
+// --check-config: resolves every collector now. A name that does not resolve is a warning, not
+// an error: the agent starts anyway and retries it (a router boots before its WAN and DNS).
+bool check_collectors(const Config& cfg)
+{
+    for (int i = 0; i < cfg.collector_count; ++i) {
+        const CollectorConfig& c = cfg.collectors[i];
+        sockaddr_storage ss{};
+        socklen_t len = 0;
+        char err[256];
+        const int rc = resolve_collector(c.host, c.port, &ss, &len, err, sizeof err);
+        if (rc == -EINVAL) {
+            config_error(false, "%s:%d: [collector %s] address = %s:%u: %s", cfg.path,
+                         c.address_line, c.name, c.host, c.port, err);
+            return false;
+        }
+        if (rc < 0)
+            std::fprintf(stderr, "flowagent: warning: %s:%d: [collector %s] address = %s:%u: %s "
+                         "(now; the agent meters meanwhile and retries until it resolves)\n",
+                         cfg.path, c.address_line, c.name, c.host, c.port, err);
+    }
+    return true;
+}
+
+
+// [agent] log and log_level, with --log-level / -v over the config's level: at start and at
+// every reload (a reload that changed `log` moves the output; the command line still wins).
+void apply_logging(const Config& cfg, const CliOptions& cli)
+{
+    static StderrLogSink stderr_sink;
+    static std::unique_ptr<SyslogLogSink> syslog_sink;
+    if (cfg.log_syslog) {
+        if (!syslog_sink) syslog_sink.reset(new SyslogLogSink());
+        set_log_sink(syslog_sink.get());
+    } else {
+        set_log_sink(&stderr_sink);
+    }
+    set_log_level(cfg.log_level);
+    if (cli.log_level) {
+        LogLevel lv = cfg.log_level;
+        if (parse_log_level(cli.log_level, lv)) set_log_level(lv);
+    }
+}
+
+
+int Daemon::start(const CliOptions& cli, const Config& cfg)
+{
+    cli_ = cli;
+    rt_.cfg = cfg;
+
+    // Block the signals we handle so they arrive through the signalfd only.
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    agent_start_ = clock_.mono_ms();
+    last_stats_ = agent_start_;
+    int rc = start_runtime(rt_, clock_, agent_start_, nullptr);
+    if (rc != 0) {
+        stop_runtime(rt_, clock_, agent_start_);
+        return rc;
+    }
+
+    signals_.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    signals_.events = EPOLLIN;
+    signals_.cb = on_signal;
+    signals_.user = this;
+    tick_.cb = on_tick;
+    tick_.user = this;
+    tick_.period_ms = kTickMs;
+    int err = loop_.init();
+    if (err == 0 && signals_.fd < 0) err = -errno;
+    if (err == 0) err = loop_.add(signals_);
+    if (err < 0) {
+        FA_ERROR("event loop setup failed: %s", std::strerror(-err));
+        stop_runtime(rt_, clock_, agent_start_);
+        return kExitRuntime;
+    }
+    loop_.arm(tick_, kTickMs);
+    watch_source();
+    pacer_.cb = on_pacer;
+    pacer_.user = this;
+    // Attached and connected: from here on only what the running source needs.
+    (void)drop_privileges(rt_.cfg.source);
+    // After the drop: capabilities are per thread, and the resolver thread needs none.
+    err = rt_.resolver.start();
+    resolved_.fd = rt_.resolver.fd();
+    resolved_.events = EPOLLIN;
+    resolved_.cb = on_resolved;
+    resolved_.user = this;
+    if (err == 0) err = loop_.add(resolved_);
+    if (err < 0) {
+        FA_ERROR("resolver thread: %s", std::strerror(-err));
+        stop_runtime(rt_, clock_, agent_start_);
+        return kExitRuntime;
+    }
+    ask_resolver(rt_, clock_.mono_ms());
+    arm_pacer();
+    return 0;
+}
+
+// One-shot at the earliest time a collector's queue can send again; cancelled when all are
+// empty (or wait for their name). Called after everything that may queue datagrams.
+void Daemon::arm_pacer()
+{
+    int wait_ms = -1;
+    for (int i = 0; i < rt_.cfg.collector_count; ++i) {
+        const int dl = rt_.transports[i].pump_delay_ms();
+        if (dl >= 0 && (wait_ms < 0 || dl < wait_ms)) wait_ms = dl;
+    }
+    if (wait_ms < 0) {
+        loop_.cancel(pacer_);
+        return;
+    }
+    loop_.arm(pacer_, uint32_t(wait_ms < 1 ? 1 : wait_ms));
+}
+
+void Daemon::on_pacer(Timer& t)
+{
+    Daemon& d = *static_cast<Daemon*>(t.user);
+    for (int i = 0; i < d.rt_.cfg.collector_count; ++i) d.rt_.transports[i].pump();
+    d.arm_pacer();
+}
+
+void Daemon::on_resolved(Watch& w, uint32_t revents)
+{
+    (void)revents;
+    Daemon& d = *static_cast<Daemon*>(w.user);
+    take_resolved(d.rt_, d.clock_.mono_ms());
+    d.arm_pacer();
+}
+
+int Daemon::run()
+{
+    const int rc = loop_.run();
+    if (rc < 0) FA_ERROR("epoll_wait: %s", std::strerror(-rc));
+    stop_runtime(rt_, clock_, agent_start_);
+    loop_.remove(source_);
+    loop_.remove(signals_);
+    loop_.remove(resolved_);
+    loop_.cancel(tick_);
+    loop_.cancel(pacer_);
+    rt_.resolver.stop();
+    if (signals_.fd >= 0) close(signals_.fd);
+    signals_.fd = -1;
+    return exit_code_;
+}
+
+void Daemon::watch_source()
+{
+    source_.fd = rt_.source->fd();
+    source_.events = EPOLLIN;
+    source_.cb = on_source;
+    source_.user = this;
+    if (source_.fd >= 0) (void)loop_.add(source_);
+}
+
+void Daemon::on_tick(Timer& t)
+{
+    Daemon& d = *static_cast<Daemon*>(t.user);
+    Runtime& rt = d.rt_;
+    rt.agent->set_time(now_time(d.clock_, d.agent_start_));
+    const MonoMs now = rt.agent->time().mono_ms;
+    rt.source->on_tick(now, *rt.agent);
+    rt.agent->set_source_drops(rt.source->drops());
+    rt.agent->tick();
+    ask_resolver(rt, now);
+    // The pacer sends the queues; here the error queues are read (late refusals) at least.
+    for (int i = 0; i < rt.cfg.collector_count; ++i) rt.transports[i].pump();
+    d.arm_pacer();
+    if (now - d.last_stats_ >= 60000) {
+        d.last_stats_ = now;
+        if (log_level() >= LogLevel::debug) log_summary(rt);
+    }
+}
+
+void Daemon::on_source(Watch& w, uint32_t revents)
+{
+    (void)revents;
+    Daemon& d = *static_cast<Daemon*>(w.user);
+    d.rt_.agent->set_time(now_time(d.clock_, d.agent_start_));
+    d.rt_.source->on_readable(d.rt_.agent->time().mono_ms, *d.rt_.agent);
+    d.arm_pacer();
+}
+
+void Daemon::on_signal(Watch& w, uint32_t revents)
+{
+    (void)revents;
+    Daemon& d = *static_cast<Daemon*>(w.user);
+    signalfd_siginfo si;
+    while (read(w.fd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            d.reload();
+            if (d.exit_code_ != 0) return;
+        } else {
+            FA_INFO("signal %u: flushing every flow and exiting", si.ssi_signo);
+            d.loop_.stop();
+            return;
+        }
+    }
+}
+
+void Daemon::reload()
+{
+    Config next;
+    if (!load_config(cli_.config_path, cli_, next, true)) {
+        FA_ERROR("reload: config invalid, keeping the running one");
+        return;
+    }
+    FA_INFO("reload: flushing and restarting with %s", cli_.config_path);
+    loop_.remove(source_);
+    Carry carry;
+    stop_runtime(rt_, clock_, agent_start_, &next, &carry);
+    rt_.cfg = next;
+    apply_logging(rt_.cfg, cli_);
+    if (start_runtime(rt_, clock_, agent_start_, &carry) != 0) {
+        exit_code_ = kExitRuntime;
+        loop_.stop();
+        return;
+    }
+    watch_source();
+    arm_pacer();
+}
+
+} // namespace fa

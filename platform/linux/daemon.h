@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The running agent: the config, what lives between a start and a stop (source, agent,
+// collector sockets), and what registers with the event loop (signals, the tick, the source).
+//
+// Logic:
+//  1. start(): allocate everything (flow table, export buffers), open the collectors' sockets,
+//     start the source (attach XDP/tc, subscribe to conntrack, or start the generator), then
+//     register with the loop: a signalfd watch for TERM/INT/HUP, the periodic 100 ms tick
+//     (drain the source, expire flows, send pending datagrams), the source's descriptor.
+//  2. TERM/INT: the loop stops; stop() drains, exports every flow with forced_end, logs the
+//     final statistics.
+//  3. HUP: re-read the config; if valid, flush everything and restart with it (collector
+//     sockets and sequence numbers carried over where unchanged); else keep going.
+#pragma once
+#include <memory>
+
+#include "app/agent.h"
+#include "app/cli.h"
+#include "app/config.h"
+#include "clock_linux.h"
+#include "event_loop.h"
+#include "ifinfo.h"
+#include "resolver.h"
+#include "source_linux.h"
+#include "udp_transport.h"
+
+namespace fa {
+
+constexpr int kExitConfig = 2;
+constexpr int kExitRuntime = 1;
+constexpr uint32_t kTickMs = 100;
+
+const char* source_name(SourceKind k);
+
+// Parses `path`. Errors go to stderr (via_log false: start, --check-config) or to the logger
+// (a reload). Names are not resolved here: that could block for a resolver that does not answer.
+bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_log);
+
+// --check-config: resolves every collector now. A name that does not resolve is a warning on
+// stderr (the agent starts anyway and retries it); false only for an address that can never
+// work (the message names file, line, collector and value).
+bool check_collectors(const Config& cfg);
+
+// [agent] log and log_level, with --log-level / -v over the config's level.
+void apply_logging(const Config& cfg, const CliOptions& cli);
+
+class StdoutLineSink final : public LineSink {
+public:
+    void write_line(const char* line, size_t len) override;
+};
+
+// Collector names that did not resolve yet, per collector slot: asked of the resolver thread
+// with back-off (1 s doubling to 60 s); logged once, then at most every 10 minutes. Meanwhile
+// the exporter's datagrams wait in the collector's send queue.
+struct Resolution {
+    bool waiting = false;    // no address yet
+    bool in_flight = false;  // a request is with the resolver thread
+    uint32_t gen = 0;
+    uint32_t tries = 0;
+    uint32_t backoff_ms = 0;
+    MonoMs next_try = 0;
+    MonoMs last_log = 0;
+};
+
+// Everything that lives between a start and a stop (or a reload).
+struct Runtime {
+    Config cfg;
+    UdpTransport transports[kMaxCollectors];
+    std::unique_ptr<Source> source;
+    std::unique_ptr<Agent> agent;
+    StdoutLineSink json;
+    InterfaceInfo ifaces[kMaxInterfaces];
+    int iface_count = 0;
+    Resolution res[kMaxCollectors];
+    Resolver resolver;
+};
+
+class Daemon {
+public:
+    Daemon() = default;
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    // Takes the validated config; starts the runtime and registers with the loop. Returns 0 or
+    // an exit code (the runtime is then stopped again).
+    int start(const CliOptions& cli, const Config& cfg);
+    // Runs the loop until TERM/INT (or a failed reload); flushes and returns the exit code.
+    int run();
+
+    EventLoop& loop() { return loop_; }
+    const Runtime& runtime() const { return rt_; }
+    MonoMs agent_start() const { return agent_start_; }
+    LinuxClock& clock() { return clock_; }
+
+private:
+    static void on_signal(Watch& w, uint32_t revents);
+    static void on_source(Watch& w, uint32_t revents);
+    static void on_tick(Timer& t);
+    static void on_pacer(Timer& t);
+    static void on_resolved(Watch& w, uint32_t revents);
+    void arm_pacer();
+    void reload();
+    void watch_source();
+    void stop_runtime_and_loop(int exit_code);
+
+    CliOptions cli_;
+    Runtime rt_;
+    LinuxClock clock_;
+    MonoMs agent_start_ = 0;
+    MonoMs last_stats_ = 0;
+    EventLoop loop_;
+    Watch signals_;
+    Watch source_;
+    Timer tick_;
+    Timer pacer_;     // one-shot at the next token while a collector's send queue holds datagrams
+    Watch resolved_;  // the resolver thread's eventfd
+    int exit_code_ = 0;
+};
+
+} // namespace fa
