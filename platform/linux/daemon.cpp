@@ -99,33 +99,67 @@ void own_sockets_to_source(Runtime& rt)
     rt.source->set_own_sockets(own_fds, rt.cfg.collector_count);
 }
 
+// Collector i of rt.cfg: a numeric address opens now; a name goes to the resolver thread (the
+// loop asks). Nothing to do for a socket kept open or a name already waiting. Returns 0 or an
+// exit code.
+int open_collector(Runtime& rt, int i)
+{
+    const Config& cfg = rt.cfg;
+    const CollectorConfig& c = cfg.collectors[i];
+    if (!rt.transports[i].is_open() && !rt.res[i].waiting) {
+        sockaddr_storage ss;
+        socklen_t len = 0;
+        char err[256];
+        if (resolve_numeric(c.host, c.port, &ss, &len) == 0) {
+            if (rt.transports[i].open_addr(ss, len, err, sizeof err) < 0) {
+                FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
+                return kExitRuntime;
+            }
+        } else {
+            const uint32_t gen = rt.res[i].gen;
+            rt.res[i] = Resolution{};
+            rt.res[i].gen = gen;
+            rt.res[i].waiting = true;
+        }
+    }
+    FA_INFO("collector %s: %s %s, observation domain %u", c.name,
+            rt.transports[i].is_open() ? rt.transports[i].peer() : c.host,
+            c.protocol == Protocol::ipfix ? "IPFIX" : "NetFlow v9",
+            c.observation_domain ? c.observation_domain : cfg.observation_domain);
+    return 0;
+}
+
+// Late outcomes (datagrams an ICMP error quotes, paced ones) go to the collector's exporter.
+// The send queue holds a flush of the whole table, so that a stop or a flood is paced out at
+// rate_limit instead of sent as one burst; allocated here, kept across reloads. 0 or an exit
+// code.
+int attach_collector(Runtime& rt, int i)
+{
+    const Config& cfg = rt.cfg;
+    const CollectorConfig& c = cfg.collectors[i];
+    rt.transports[i].set_feedback(&rt.agent->exporter(i));
+    PacingConfig pc;
+    pc.rate = c.rate_limit;
+    pc.slots = rt.agent->exporter(i).datagrams_for(cfg.max_flows) + 64;
+    pc.slot_bytes = c.max_datagram;
+    if (!rt.transports[i].set_pacing(pc)) {
+        FA_ERROR("collector %s: cannot allocate the send queue (%u datagrams of %u bytes)",
+                 c.name, pc.slots, unsigned(pc.slot_bytes));
+        return kExitRuntime;
+    }
+    FA_INFO("collector %s: at most %u datagrams/s; send queue %u datagrams (%zu bytes)", c.name,
+            c.rate_limit, pc.slots, size_t(pc.slots) * pc.slot_bytes);
+    return 0;
+}
+
 // Brings a runtime up from a valid config. Returns 0 or an exit code.
 int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carry* carry)
 {
     const Config& cfg = rt.cfg;
     DatagramSink* sinks[kMaxCollectors];
     for (int i = 0; i < cfg.collector_count; ++i) {
-        char err[256];
-        const CollectorConfig& c = cfg.collectors[i];
         sinks[i] = &rt.transports[i];
-        if (!rt.transports[i].is_open() && !rt.res[i].waiting) {
-            // A numeric address opens now; a name goes to the resolver thread (the loop asks).
-            sockaddr_storage ss;
-            socklen_t len = 0;
-            if (resolve_numeric(c.host, c.port, &ss, &len) == 0) {
-                if (rt.transports[i].open_addr(ss, len, err, sizeof err) < 0) {
-                    FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
-                    return kExitRuntime;
-                }
-            } else {
-                rt.res[i] = Resolution{};
-                rt.res[i].waiting = true;
-            }
-        }
-        FA_INFO("collector %s: %s %s, observation domain %u", c.name,
-                rt.transports[i].is_open() ? rt.transports[i].peer() : c.host,
-                c.protocol == Protocol::ipfix ? "IPFIX" : "NetFlow v9",
-                c.observation_domain ? c.observation_domain : cfg.observation_domain);
+        if (open_collector(rt, i) != 0) return kExitRuntime;
     }
 
     rt.source.reset(make_source(cfg.source));
@@ -148,24 +182,8 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
     }
     for (int i = 0; carry != nullptr && i < cfg.collector_count; ++i)
         if (carry->keep[i]) rt.agent->exporter(i).resume(carry->seq[i]);
-    // Late outcomes (datagrams an ICMP error quotes, paced ones) go to the collector's exporter.
-    // The send queue holds a flush of the whole table, so that a stop or a flood is paced out
-    // at rate_limit instead of sent as one burst; allocated here, kept across reloads.
-    for (int i = 0; i < cfg.collector_count; ++i) {
-        const CollectorConfig& c = cfg.collectors[i];
-        rt.transports[i].set_feedback(&rt.agent->exporter(i));
-        PacingConfig pc;
-        pc.rate = c.rate_limit;
-        pc.slots = rt.agent->exporter(i).datagrams_for(cfg.max_flows) + 64;
-        pc.slot_bytes = c.max_datagram;
-        if (!rt.transports[i].set_pacing(pc)) {
-            FA_ERROR("collector %s: cannot allocate the send queue (%u datagrams of %u bytes)",
-                     c.name, pc.slots, unsigned(pc.slot_bytes));
-            return kExitRuntime;
-        }
-        FA_INFO("collector %s: at most %u datagrams/s; send queue %u datagrams (%zu bytes)",
-                c.name, c.rate_limit, pc.slots, size_t(pc.slots) * pc.slot_bytes);
-    }
+    for (int i = 0; i < cfg.collector_count; ++i)
+        if (attach_collector(rt, i) != 0) return kExitRuntime;
     int n = cfg.interface_count > 0
                 ? collect_interfaces(cfg.interfaces, cfg.interface_count, rt.ifaces, kMaxInterfaces)
                 : collect_all_interfaces(rt.ifaces, kMaxInterfaces);
@@ -234,6 +252,29 @@ void log_summary(const Runtime& rt)
 }
 
 
+// Collector i goes on as one stream (socket, local port, sequence numbering) from config a to
+// b: same source (it decides the data template layouts and the sampling kind, which must not
+// change within one stream under the same IDs), name, address, protocol and observation domain.
+bool same_stream(const Config& a, const Config& b, int i)
+{
+    if (i >= a.collector_count || i >= b.collector_count || a.source != b.source) return false;
+    const CollectorConfig& x = a.collectors[i];
+    const CollectorConfig& y = b.collectors[i];
+    return std::strcmp(x.name, y.name) == 0 && std::strcmp(x.host, y.host) == 0 &&
+           x.port == y.port && x.protocol == y.protocol &&
+           (x.observation_domain ? x.observation_domain : a.observation_domain) ==
+               (y.observation_domain ? y.observation_domain : b.observation_domain);
+}
+
+// A new or changed collector resolves afresh; a stale answer is ignored (gen).
+void forget_name(Runtime& rt, int i)
+{
+    rt.resolver.cancel(i);
+    const uint32_t gen = rt.res[i].gen + 1;
+    rt.res[i] = Resolution{};
+    rt.res[i].gen = gen;
+}
+
 // Paces out what the collectors' send queues hold (those with drain[i]) until they are empty
 // or stop_timeout has passed; what is left is dropped and counted as not sent by the exporters,
 // and logged.
@@ -297,27 +338,13 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
         bool keep = false;
         if (next != nullptr && carry != nullptr && i < rt.cfg.collector_count &&
             i < next->collector_count) {
-            const CollectorConfig& a = rt.cfg.collectors[i];
-            const CollectorConfig& b = next->collectors[i];
-            // Same source too: it decides the data template layouts (MAC, NAT fields) and the
-            // sampling kind, which must not change within one stream under the same IDs.
-            keep = rt.cfg.source == next->source && std::strcmp(a.name, b.name) == 0 &&
-                   std::strcmp(a.host, b.host) == 0 &&
-                   a.port == b.port && a.protocol == b.protocol &&
-                   (a.observation_domain ? a.observation_domain : rt.cfg.observation_domain) ==
-                       (b.observation_domain ? b.observation_domain : next->observation_domain);
+            keep = same_stream(rt.cfg, *next, i);
             carry->keep[i] = keep;
             if (keep) carry->seq[i] = rt.agent->exporter(i).sequence();
         }
         keep_of[i] = keep;
         drain[i] = !keep;
-        if (!keep) {
-            // A new or changed collector resolves afresh; a stale answer is ignored (gen).
-            rt.resolver.cancel(i);
-            const uint32_t gen = rt.res[i].gen + 1;
-            rt.res[i] = Resolution{};
-            rt.res[i].gen = gen;
-        }
+        if (!keep) forget_name(rt, i);
     }
     drain_collectors(rt, drain);
     // The ICMP errors the last datagrams drew are counted before the totals are logged.
@@ -329,6 +356,91 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
     }
     rt.source.reset();
     rt.agent.reset();
+}
+
+// A reload from a to b can keep the flow table, the source and its kernel state (attached
+// programs, maps, the conntrack subscription): the same source on the same interfaces, the same
+// table size and full policy, the same sampling, the same conntrack and generator settings.
+bool table_kept(const Config& a, const Config& b)
+{
+    if (a.source != b.source || a.interface_count != b.interface_count ||
+        a.max_flows != b.max_flows || a.full_policy != b.full_policy ||
+        a.sampling_rate != b.sampling_rate || a.sampling_mode != b.sampling_mode ||
+        a.ct_rcvbuf != b.ct_rcvbuf || a.ct_both_directions != b.ct_both_directions ||
+        a.ct_mark != b.ct_mark || a.ct_zone != b.ct_zone || a.gen_flows != b.gen_flows ||
+        a.gen_packets_per_s != b.gen_packets_per_s || a.gen_duration_s != b.gen_duration_s)
+        return false;
+    for (int i = 0; i < a.interface_count; ++i)
+        if (std::strcmp(a.interfaces[i], b.interfaces[i]) != 0) return false;
+    return true;
+}
+
+// Collector i's exporter goes on unchanged from a to b: the same stream and every exporter
+// setting the same (rate_limit is the transport's, applied in place).
+bool same_exporter(const Config& a, const Config& b, int i)
+{
+    if (!same_stream(a, b, i)) return false;
+    const CollectorConfig& x = a.collectors[i];
+    const CollectorConfig& y = b.collectors[i];
+    return x.max_datagram == y.max_datagram && x.template_refresh_s == y.template_refresh_s &&
+           x.template_refresh_datagrams == y.template_refresh_datagrams &&
+           x.nat_events == y.nat_events && x.biflow == y.biflow;
+}
+
+// The reload that keeps the table (table_kept): nothing is flushed, detached or drained; the
+// flows metered before the reload are exported once, whole, after it. Only collectors that
+// changed are redone (the pending datagram of a changed one goes to its old address, a removed
+// or moved one's queue is paced out within stop_timeout), then the timeouts, the JSON output
+// and rate limits apply in place. Returns 0 or an exit code.
+int reload_in_place(Runtime& rt, const Config& next, LinuxClock& clock, MonoMs agent_start)
+{
+    Agent& a = *rt.agent;
+    a.set_time(now_time(clock, agent_start));
+    bool keep_exporter[kMaxCollectors] = {};
+    bool resume_valid[kMaxCollectors] = {};
+    ExporterSeq resume[kMaxCollectors];
+    bool drain[kMaxCollectors] = {};
+    const int old_count = rt.cfg.collector_count;
+    for (int i = 0; i < kMaxCollectors; ++i) {
+        keep_exporter[i] = same_exporter(rt.cfg, next, i);
+        const bool stream = same_stream(rt.cfg, next, i);
+        if (stream && !keep_exporter[i]) {
+            resume_valid[i] = true;
+            resume[i] = a.exporter(i).sequence();
+        }
+        if (i < old_count && !keep_exporter[i]) a.exporter(i).flush(a.time());
+        drain[i] = i < old_count && !stream;
+    }
+    drain_collectors(rt, drain);
+    for (int i = 0; i < kMaxCollectors; ++i) {
+        if (!drain[i]) continue;
+        rt.transports[i].read_errors();
+        rt.transports[i].set_feedback(nullptr);
+        rt.transports[i].close();
+        forget_name(rt, i);
+    }
+    rt.cfg = next;
+    DatagramSink* sinks[kMaxCollectors];
+    for (int i = 0; i < next.collector_count; ++i) {
+        sinks[i] = &rt.transports[i];
+        if (open_collector(rt, i) != 0) return kExitRuntime;
+    }
+    const bool packet_source = next.source == SourceKind::xdp || next.source == SourceKind::tc;
+    Status s = a.reconfigure(next, sinks, next.collector_count,
+                             next.print_json ? &rt.json : nullptr, keep_exporter, resume,
+                             resume_valid, packet_source, next.source == SourceKind::conntrack);
+    if (s != Status::ok) {
+        FA_ERROR("reload: collectors cannot be set up: %s", status_name(s));
+        return kExitRuntime;
+    }
+    for (int i = 0; i < next.collector_count; ++i)
+        if (attach_collector(rt, i) != 0) return kExitRuntime;
+    own_sockets_to_source(rt);
+    FA_INFO("started: source %s (reload in place: flow table with %u flows, source and kernel "
+            "state kept), max_flows %u, timeouts %u/%u s, sampling 1:%u",
+            source_name(next.source), a.table().size(), next.max_flows, next.active_timeout_s,
+            next.inactive_timeout_s, next.sampling_rate);
+    return 0;
 }
 
 // Every tick: collectors still waiting for their name ask the resolver when their back-off is
@@ -620,6 +732,18 @@ void Daemon::reload()
     Config next;
     if (!load_config(cli_.config_path, cli_, next, true)) {
         FA_ERROR("reload: config invalid, keeping the running one");
+        return;
+    }
+    if (table_kept(rt_.cfg, next)) {
+        FA_INFO("reload: applying %s in place (same source, interfaces, [flows] size and "
+                "policy, [sampling])", cli_.config_path);
+        apply_logging(next, cli_);
+        if (reload_in_place(rt_, next, clock_, agent_start_) != 0) {
+            exit_code_ = kExitRuntime;
+            loop_.stop();
+            return;
+        }
+        arm_pacer();
         return;
     }
     FA_INFO("reload: flushing and restarting with %s", cli_.config_path);
