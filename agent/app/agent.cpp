@@ -55,13 +55,18 @@ Status Agent::init(const Config& cfg, DatagramSink* const* sinks, int sink_count
         if (s != Status::ok) return s;
     }
     exporter_count_ = sink_count;
+    set_json(json);
+    return Status::ok;
+}
+
+void Agent::set_json(LineSink* json)
+{
     json_ = json;
     // JSON lines are for exported records: NAT events once a collector takes them.
     nat_json_ = false;
-    for (int i = 0; i < sink_count; ++i)
+    for (int i = 0; i < exporter_count_; ++i)
         nat_json_ = nat_json_ || exporters_[i].config().nat_events;
     nat_json_ = nat_json_ && json != nullptr;
-    return Status::ok;
 }
 
 Status Agent::reconfigure(const Config& cfg, DatagramSink* const* sinks, int sink_count,
@@ -89,11 +94,7 @@ Status Agent::reconfigure(const Config& cfg, DatagramSink* const* sinks, int sin
             exporters_[i].resume(resume[i]);
     }
     exporter_count_ = sink_count;
-    json_ = json;
-    nat_json_ = false;
-    for (int i = 0; i < sink_count; ++i)
-        nat_json_ = nat_json_ || exporters_[i].config().nat_events;
-    nat_json_ = nat_json_ && json != nullptr;
+    set_json(json);
     return Status::ok;
 }
 

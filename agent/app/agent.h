@@ -95,7 +95,8 @@ public:
     const AgentStats& stats() const { return stats_; }
 
 private:
-    void count(const FlowDelta& delta);  // the delta totals in stats()
+    void count(const FlowDelta& delta);
+    void set_json(LineSink* json);  // json_ and nat_json_ (after the exporters are set up)  // the delta totals in stats()
 
     FlowTable table_;
     Exporter exporters_[kMaxCollectors];
