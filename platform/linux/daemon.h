@@ -3,14 +3,18 @@
 // collector sockets), and what registers with the event loop (signals, the tick, the source).
 //
 // Logic:
-//  1. start(): allocate everything (flow table, export buffers), open the collectors' sockets,
-//     start the source (attach XDP/tc, subscribe to conntrack, or start the generator), then
-//     register with the loop: a signalfd watch for TERM/INT/HUP, the periodic 100 ms tick
-//     (drain the source, expire flows, send pending datagrams), the source's descriptor.
-//  2. TERM/INT: the loop stops; stop() drains, exports every flow with forced_end, logs the
-//     final statistics.
-//  3. HUP: re-read the config; if valid, flush everything and restart with it (collector
-//     sockets and sequence numbers carried over where unchanged); else keep going.
+//  1. start(): allocate everything (flow table, export buffers, send queues), open the sockets
+//     of collectors given by address, start the source (attach XDP/tc, subscribe to conntrack,
+//     or start the generator), then register with the loop: a signalfd watch for TERM/INT/HUP,
+//     the periodic 100 ms tick (drain the source, expire flows, send pending datagrams, ask
+//     the resolver), the source's descriptor, the pacer (a one-shot timer while a send queue
+//     holds datagrams) and the resolver thread's eventfd (collector names).
+//  2. TERM/INT: the loop stops; stop() drains, exports every flow with forced_end, paces the
+//     queues out within stop_timeout, logs the final statistics.
+//  3. HUP: re-read the config; if valid and the table can stay (table_kept), apply it in place
+//     (reload_in_place: only changed collectors are redone); else flush everything and restart
+//     with it (collector sockets and sequence numbers carried over where unchanged). Invalid:
+//     keep going.
 #pragma once
 #include <memory>
 
