@@ -75,11 +75,12 @@ run_case() {
         flows=$(sed -n 's/^Flows:[[:space:]]*//p' "$dir/stat$i.txt")
         packets=$(sed -n 's/^Packets:[[:space:]]*//p' "$dir/stat$i.txt")
         bytes=$(sed -n 's/^Bytes:[[:space:]]*//p' "$dir/stat$i.txt")
-        [ "$flows" = "$flows_per_replay" ] && [ "$packets" = "$want_packets" ] \
-            && [ "$bytes" = "$want_bytes" ] \
-            || fa_fail "$name: iteration $i: nfcapd got $flows flows, $packets packets, $bytes" \
+        if [ "$flows" != "$flows_per_replay" ] || [ "$packets" != "$want_packets" ] ||
+            [ "$bytes" != "$want_bytes" ]; then
+            fa_fail "$name: iteration $i: nfcapd got $flows flows, $packets packets, $bytes" \
                 "bytes of the replay after its return; want $flows_per_replay, $want_packets," \
                 "$want_bytes ($(tail -1 "$dir/tool.err"))"
+        fi
     done
     bg_stop "$toolpid" TERM 20 || fa_fail "$name: fa_export_records failed: $(tail -3 "$dir/tool.err")"
     local not_sent sent refused
