@@ -95,6 +95,21 @@ DatagramMeta meta_of(uint32_t n)
     return m;
 }
 
+// A transport reporting to fb, paced at `rate` with `slots` queue slots of 100 bytes, opened to
+// rx when open is true. false if a step failed (checked at the caller's line).
+bool paced(UdpTransport& t, Recorder& fb, const Receiver& rx, uint32_t rate, uint32_t slots,
+           bool open = true)
+{
+    t.set_feedback(&fb);
+    char err[128];
+    if (open && t.open_addr(rx.addr, rx.len, err, sizeof err) != 0) return false;
+    PacingConfig pc;
+    pc.rate = rate;
+    pc.slots = slots;
+    pc.slot_bytes = 100;
+    return t.set_pacing(pc);
+}
+
 } // namespace
 
 TEST_GROUP(UdpTransport) {};
@@ -104,14 +119,7 @@ TEST(UdpTransport, PacedQueueOverflowsCountedAndDrains)
     Receiver rx;
     UdpTransport t;
     Recorder fb;
-    t.set_feedback(&fb);
-    char err[128];
-    LONGS_EQUAL(0, t.open_addr(rx.addr, rx.len, err, sizeof err));
-    PacingConfig pc;
-    pc.rate = 100;  // burst 1
-    pc.slots = 10;
-    pc.slot_bytes = 100;
-    CHECK(t.set_pacing(pc));
+    CHECK(paced(t, fb, rx, 100, 10));  // 100 datagrams/s: a burst of 1
     uint8_t buf[100];
     int ok = 0, queued = 0, again = 0;
     for (uint32_t n = 1; n <= 15; ++n) {
@@ -142,14 +150,7 @@ TEST(UdpTransport, DeadlineDropsWhatIsLeftAsNotSent)
     Receiver rx;
     UdpTransport t;
     Recorder fb;
-    t.set_feedback(&fb);
-    char err[128];
-    LONGS_EQUAL(0, t.open_addr(rx.addr, rx.len, err, sizeof err));
-    PacingConfig pc;
-    pc.rate = 1;  // one a second
-    pc.slots = 5;
-    pc.slot_bytes = 100;
-    CHECK(t.set_pacing(pc));
+    CHECK(paced(t, fb, rx, 1, 5));  // one a second
     uint8_t buf[100];
     for (uint32_t n = 1; n <= 4; ++n) {
         dgram(buf, n);
@@ -167,12 +168,7 @@ TEST(UdpTransport, QueuesUntilOpened)
     Receiver rx;
     UdpTransport t;
     Recorder fb;
-    t.set_feedback(&fb);
-    PacingConfig pc;
-    pc.rate = 100000;
-    pc.slots = 8;
-    pc.slot_bytes = 100;
-    CHECK(t.set_pacing(pc));
+    CHECK(paced(t, fb, rx, 100000, 8, false));
     uint8_t buf[100];
     for (uint32_t n = 1; n <= 3; ++n) {
         dgram(buf, n);
