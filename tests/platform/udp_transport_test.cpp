@@ -35,22 +35,31 @@ struct Recorder : SendFeedback {
     }
 };
 
-// A UDP socket bound to 127.0.0.1 on a free port (receiver), or only a free port (none bound
-// afterwards: datagrams to it draw ICMP port unreachable).
+// A UDP socket bound to 127.0.0.1 (or ::1) on a free port (receiver), or only a free port
+// (none bound afterwards: datagrams to it draw ICMP / ICMPv6 port unreachable).
 struct Receiver {
     int fd = -1;
     sockaddr_storage addr{};
-    socklen_t len = sizeof(sockaddr_in);
-    explicit Receiver(bool keep = true)
+    socklen_t len = 0;
+    explicit Receiver(bool keep = true, bool v6 = false)
     {
-        fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_in sin{};
-        sin.sin_family = AF_INET;
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        (void)bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
-        socklen_t l = sizeof sin;
-        (void)getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &l);
-        std::memcpy(&addr, &sin, sizeof sin);
+        fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (v6) {
+            sockaddr_in6 sin6{};
+            sin6.sin6_family = AF_INET6;
+            sin6.sin6_addr = in6addr_loopback;
+            std::memcpy(&addr, &sin6, sizeof sin6);
+            len = sizeof sin6;
+        } else {
+            sockaddr_in sin{};
+            sin.sin_family = AF_INET;
+            sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            std::memcpy(&addr, &sin, sizeof sin);
+            len = sizeof sin;
+        }
+        (void)bind(fd, reinterpret_cast<sockaddr*>(&addr), len);
+        socklen_t l = len;
+        (void)getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &l);
         if (!keep) {
             close(fd);
             fd = -1;
@@ -182,9 +191,11 @@ TEST(UdpTransport, QueuesUntilOpened)
     LONGS_EQUAL(3, fb.got.size());
 }
 
-TEST(UdpTransport, IcmpRefusalIsAttributedToTheQuotedDatagram)
+// Two datagrams to a port nobody listens on; each ICMP error is read from the error queue and
+// reported as refused for the datagram it quotes.
+static void check_refusals_attributed(bool v6)
 {
-    Receiver gone(false);  // nothing listens: each datagram draws a port unreachable
+    Receiver gone(false, v6);
     UdpTransport t;
     Recorder fb;
     t.set_feedback(&fb);
@@ -208,3 +219,7 @@ TEST(UdpTransport, IcmpRefusalIsAttributedToTheQuotedDatagram)
     }
     LONGS_EQUAL(2, t.tcounters().icmp_matched);
 }
+
+TEST(UdpTransport, IcmpRefusalIsAttributedToTheQuotedDatagram) { check_refusals_attributed(false); }
+
+TEST(UdpTransport, Icmp6RefusalIsAttributedToTheQuotedDatagram) { check_refusals_attributed(true); }
