@@ -14,8 +14,9 @@ pkgs=(
     # eBPF: clang for the kernel programs, libbpf for the loader (these -dev packages, inih's
     # and build-essential's libc6-dev also ship the .a archives a -DFA_STATIC=ON build links)
     clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-    # config, tests (conntrack is spoken as raw ctnetlink: no libnl/libnetfilter_conntrack)
-    libinih-dev libcpputest-dev cpputest
+    # config, the conntrack listener (libnetfilter_conntrack parses, libmnl moves the messages),
+    # tests
+    libinih-dev libnetfilter-conntrack-dev libmnl-dev libcpputest-dev cpputest
     # network test hosts and traffic
     iproute2 iputils-ping nftables conntrack iperf3 ethtool procps psmisc python3
     # real collectors and decoders that judge the output

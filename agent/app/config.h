@@ -63,6 +63,8 @@ struct Config {
     bool ct_both_directions = true;    // directions = both | original
     bool ct_mark = false;              // mark = yes: export the conntrack mark (IE 137)
     bool ct_zone = false;              // zone = yes: export the conntrack zone (IE 234)
+    // state_file: the baselines kept across a restart (source/ct_state.h); empty = none
+    char ct_state_file[256] = "/var/run/flowagent/conntrack.state";
 
     // [output]
     bool print_json = false;           // stdout = yes: one JSON line per exported record

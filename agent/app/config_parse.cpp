@@ -34,7 +34,8 @@ const char* const kCollectorKeys[] = {"address", "protocol", "observation_domain
                                       "rate_limit", nullptr};
 const char* const kOutputKeys[] = {"stdout", nullptr};
 const char* const kGeneratorKeys[] = {"flows", "packets_per_second", "duration", nullptr};
-const char* const kConntrackKeys[] = {"rcvbuf", "directions", "mark", "zone", nullptr};
+const char* const kConntrackKeys[] = {"rcvbuf", "directions", "mark", "zone", "state_file",
+                                      nullptr};
 
 const char* const* keys_of(Sec s)
 {
@@ -701,6 +702,14 @@ void apply_conntrack(Parser& p, int k, const char* key, const char* v)
     }
     case 2: set_bool(p, key, v, c.ct_mark); break;
     case 3: set_bool(p, key, v, c.ct_zone); break;
+    case 4:
+        // Empty: no state file (a restart then counts every connection from zero).
+        if (v[0] != '\0' && v[0] != '/')
+            fail(p, p.line, key, v, "expected an absolute path (or nothing: no state file)");
+        else if (!copy_field(c.ct_state_file, sizeof c.ct_state_file, v, strlen(v)))
+            fail(p, p.line, key, v, "path longer than %zu characters",
+                 sizeof c.ct_state_file - 1);
+        break;
     default: break;
     }
 }

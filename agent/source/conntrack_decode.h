@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Pure decoding of ctnetlink messages (NFNL_SUBSYS_CTNETLINK) into a plain CtEntry, and the
-// mapping of a CtEntry into one FlowRecord per direction with NAT fields. Portable: no Linux
-// headers, no libnetfilter_conntrack; the constants below are copied from the kernel UAPI
-// (include/uapi/linux/netfilter/nfnetlink_conntrack.h, linux/netlink.h), which is a stable ABI.
-//
-// Byte order: the netlink header (struct nlmsghdr) and every attribute header (struct nlattr)
-// are in HOST order; ctnetlink attribute payloads (addresses, ports, counters, ids, marks) are
-// in NETWORK order (big-endian). The decoder reads both explicitly, never by casting.
+// A conntrack entry as plain data (CtEntry: what platform/linux/conntrack_parse fills from a
+// ctnetlink message with libnetfilter_conntrack), and its mapping into one FlowRecord per
+// direction with NAT fields, biflow records and NAT events. Portable: no Linux headers; the few
+// constants below are the kernel UAPI's values (linux/netfilter/nf_conntrack_common.h,
+// nf_conntrack_tcp.h), a stable ABI.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -17,21 +14,6 @@
 
 namespace fa {
 
-// Kernel UAPI values (nfnetlink_conntrack.h). Kept here so platform/ and tests share them.
-enum : uint16_t {
-    kNfnlSubsysCtnetlink = 1,
-    kCtMsgNew = 0,       // IPCTNL_MSG_CT_NEW: NEW/UPDATE events and dump replies
-    kCtMsgGet = 1,       // IPCTNL_MSG_CT_GET
-    kCtMsgDelete = 2,    // IPCTNL_MSG_CT_DELETE: DESTROY events
-    kCtMsgGetCtrZero = 3,// IPCTNL_MSG_CT_GET_CTRZERO: dump and zero counters
-    kNlmsgError = 2,     // NLMSG_ERROR
-    kNlmsgDone = 3,      // NLMSG_DONE
-};
-enum : uint16_t {
-    kNlmFMulti = 0x2,    // NLM_F_MULTI: part of a dump
-    kNlmFExcl = 0x200,   // NLM_F_EXCL
-    kNlmFCreate = 0x400, // NLM_F_CREATE: with kCtMsgNew, a NEW event (else UPDATE)
-};
 // ctattr_status bits (IPS_*).
 enum : uint32_t {
     kIpsSeenReply = 1u << 1,
@@ -99,22 +81,6 @@ struct CtEntry {
     bool nat() const { return (status & (kIpsSrcNat | kIpsDstNat)) != 0; }
 };
 
-// What ct_decode found besides a conntrack entry.
-enum class CtMsgKind : uint8_t {
-    entry,   // `out` holds a decoded entry
-    done,    // NLMSG_DONE: end of a dump
-    error,   // NLMSG_ERROR: *errno_out holds the (negative) error, 0 for an ACK
-    other,   // a message of another subsystem/type: ignore it
-};
-
-// Decodes ONE netlink message at `msg` (`len` bytes available; the message's own nlmsg_len must
-// fit). On success returns ok with *kind set and *consumed = NLMSG_ALIGN(nlmsg_len) (clamped to
-// len), so callers can walk a recv() buffer. Returns bad_input and sets *why to a static string
-// naming the problem (truncated header, attribute overrun, wrong attribute size, missing tuple,
-// unknown family) — never reads outside [msg, msg+len). `errno_out` may be null.
-[[nodiscard]] Status ct_decode(const uint8_t* msg, size_t len, CtEntry& out, CtMsgKind* kind,
-                               size_t* consumed, int* errno_out, const char** why);
-
 // Options for turning an entry into records.
 struct CtRecordOptions {
     bool both_directions = true;   // false: only the original direction (reply counters dropped)
@@ -130,9 +96,9 @@ struct CtExported {
     uint64_t orig_packets = 0, orig_octets = 0, reply_packets = 0, reply_octets = 0;
 };
 
-// Delta since `prev`. When the kernel counter is below `prev` (the entry was zeroed by a
-// GET_CTRZERO dump, or it is a different connection that reused the id), the whole current
-// value is the delta: never a wrap-around to 2^64.
+// Delta since `prev`. When the kernel counter is below `prev` (a different connection that
+// reused the id and tuple, or a baseline from a state file that does not belong to it), the
+// whole current value is the delta: never a wrap-around to 2^64.
 inline uint64_t ct_counter_delta(uint64_t cur, uint64_t prev) { return cur >= prev ? cur - prev : cur; }
 
 // flowEndReason for a record of `e` (RFC 5102 IE 136): DESTROY of a TCP connection that reached

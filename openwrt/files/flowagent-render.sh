@@ -176,6 +176,8 @@ flowagent_render() {
 		fa_key "$tmp" "$section" conntrack_directions directions 'both original' &&
 		fa_bool "$tmp" "$section" conntrack_mark mark &&
 		fa_bool "$tmp" "$section" conntrack_zone zone || FA_RENDER_ERR=1
+		# One state file per instance (tmpfs): two instances must not share baselines.
+		echo "state_file = /var/run/flowagent/$section.conntrack-state" >> "$tmp"
 	else
 		for opt in conntrack_rcvbuf conntrack_directions conntrack_mark conntrack_zone; do
 			config_get val "$section" "$opt"

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Decoder throughput: ctnetlink DESTROY messages (TCP, NAT, counters, timestamps, 200 bytes as
+// Parse throughput of the listener's path (libnetfilter_conntrack into one nf_conntrack object,
+// platform/linux/conntrack_parse): ctnetlink DESTROY messages (TCP, NAT, counters, timestamps, 200 bytes as
 // the kernel emits them) decoded and turned into two records each, on one core; then the same
 // through the biflow record, its split and the NAT event (the source's and agent's path now).
 // Prints events/s. The agent's full per-event cost adds recv() and the exporters.
@@ -9,13 +10,16 @@
 #include <cstring>
 #include <initializer_list>
 
+#include <linux/netlink.h>
+
 #include "flow/biflow.h"
+#include "linux/conntrack_parse.h"
 #include "source/conntrack_decode.h"
 
 namespace {
 
 struct Msg {
-    uint8_t buf[512];
+    alignas(8) uint8_t buf[512];
     size_t len = 0;
     size_t nest[8];
     int depth = 0;
@@ -48,15 +52,17 @@ void run(Msg& m, bool meta, bool biflow_path)
     fa::CtOwnSocket own[2];
     own[0].local_port = own[1].local_port = 40000;
     uint64_t sum = 0;
+    fa::CtParser parser;
     double t0 = now_s();
     for (long i = 0; i < kIters; ++i) {
         m.buf[35] = uint8_t(i);  // last byte of the original source address
         fa::CtEntry e;
         fa::CtMsgKind kind;
-        size_t used;
         int err;
         const char* why;
-        if (fa::ct_decode(m.buf, m.len, e, &kind, &used, &err, &why) != fa::Status::ok) return;
+        if (parser.parse(reinterpret_cast<const nlmsghdr*>(static_cast<void*>(m.buf)), e, &kind,
+                         &err, &why) != fa::Status::ok)
+            return;
         fa::FlowRecord r[2];
         fa::CtRecordOptions o;
         o.with_mark = o.with_zone = meta;

@@ -14,7 +14,8 @@
 # ARCH is a Debian architecture name (arm64 armhf mipsel mips s390x). OUTDIR/ARCH becomes the
 # sysroot; it is rebuilt only when its stamp is missing or names a different package set.
 # `core` (default) gives what the portable core and its unit tests need (inih, CppUTest); `full`
-# adds the libraries of the whole agent (libbpf, libelf, zlib; conntrack is raw ctnetlink).
+# adds the libraries of the whole agent (libbpf, libelf, zlib, libnetfilter_conntrack,
+# libnfnetlink, libmnl).
 set -euo pipefail
 
 arch=${1:?usage: make_sysroot.sh ARCH OUTDIR [core|full]}
@@ -37,7 +38,8 @@ case $set_name in
 esac
 
 core_pkgs=(libinih1 libinih-dev libcpputest-dev)
-full_pkgs=(libbpf1 libbpf-dev libelf1 libelf-dev zlib1g zlib1g-dev)
+full_pkgs=(libbpf1 libbpf-dev libelf1 libelf-dev zlib1g zlib1g-dev libnetfilter-conntrack3
+           libnetfilter-conntrack-dev libnfnetlink0 libnfnetlink-dev libmnl0 libmnl-dev)
 pkgs=("${core_pkgs[@]}")
 if [ "$set_name" = full ]; then
     if [ "$arch" = mips ]; then

@@ -6,7 +6,8 @@
 # pkgconfig) whose compiler wrappers call Debian's cross compilers and, like the SDK's, insist
 # on STAGING_DIR. Checks: the full agent builds for mipsel-openwrt-linux-musl with a
 # little-endian BPF object; mips-openwrt-linux-musl is detected as big-endian (bpfeb,
-# __MIPSEB__) and its core builds; a missing or wrong SDK path fails with a clear message.
+# __MIPSEB__) and its core builds; a missing or wrong SDK path fails with a clear message; the
+# mipsel agent links libnetfilter_conntrack and libmnl from the staging dir.
 #
 #   tests/cross/test_openwrt_sdk_toolchain.sh SYSROOTS_DIR   (from make_sysroot.sh: mipsel full,
 #                                                             mips core)
@@ -61,6 +62,12 @@ if cmake -S "$src" -B "$b" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$src/toolchains/open
     [ "$(od -An -tx1 -j5 -N1 "$b/bpf/fa_flow.bpf.o" | tr -d ' ')" = 01 ] && ok ||
         bad "mipsel: BPF object is not little-endian"
     file "$b/flowagent" | grep -q 'MIPS' && ok || bad "mipsel: flowagent is not a MIPS binary"
+    # The conntrack listener's libraries, from the SDK's staging dir (OpenWrt packages
+    # libnetfilter-conntrack and libmnl; the Makefile DEPENDS on both).
+    needed=$(mipsel-linux-gnu-readelf -d "$b/flowagent" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+    for lib in libnetfilter_conntrack libmnl; do
+        grep -q "^$lib\.so" <<<"$needed" && ok || bad "mipsel: flowagent does not link $lib ($needed)"
+    done
 else
     tail -20 "$b.log"; bad "mipsel: SDK build failed"
 fi

@@ -12,7 +12,7 @@
 #         answers of 228 IP bytes (200 payload) back.
 #   TCP:  10.1.0.2:40010 -> 10.2.0.2:8080, 3000 bytes up, 7000 down, closed by both sides.
 #         Ground truth for packets/bytes per direction: the kernel's conntrack counters
-#         (conntrack -L -o extended) read before the agent zeroes them at stop, cross-checked
+#         (conntrack -L -o extended) read before the agent stops (it never resets them), cross-checked
 #         against a dumpcap capture on the router's client-side interface decoded by tshark
 #         (sum of ip.len per direction).
 # Post-NAT source ports: what the server saw as the sender (recvfrom/accept), not the agent.

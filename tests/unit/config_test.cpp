@@ -217,6 +217,17 @@ TEST(ConfigParse, ConntrackSectionRangeEdgesAndEnums)
     CHECK(parse_config_string(hi, "c.ini", d, err) == Status::ok);
     UNSIGNED_LONGS_EQUAL(1073741824u, d.ct_rcvbuf);
     CHECK(!d.ct_both_directions);
+    STRCMP_EQUAL("/var/run/flowagent/conntrack.state", d.ct_state_file);  // the default
+    const char* st = "[agent]\nsource = conntrack\n[collector a]\naddress = h:1\n"
+                     "[conntrack]\nstate_file = /tmp/x/ct.state\n";
+    Config e;
+    CHECK(parse_config_string(st, "c.ini", e, err) == Status::ok);
+    STRCMP_EQUAL("/tmp/x/ct.state", e.ct_state_file);
+    const char* none = "[agent]\nsource = conntrack\n[collector a]\naddress = h:1\n"
+                       "[conntrack]\nstate_file =\n";
+    Config f;
+    CHECK(parse_config_string(none, "c.ini", f, err) == Status::ok);
+    STRCMP_EQUAL("", f.ct_state_file);  // no state file
 }
 
 namespace {
@@ -329,6 +340,8 @@ const BadRow kBad[] = {
      {"t.ini:6: ", "[conntrack] directions = reply", "both | original"}},
     {CT_HEAD "mark = sometimes\n", {"t.ini:6: ", "[conntrack] mark = sometimes", "bad boolean"}},
     {CT_HEAD "zone = 2\n", {"t.ini:6: ", "[conntrack] zone = 2", "bad boolean"}},
+    {CT_HEAD "state_file = run/ct.state\n",
+     {"t.ini:6: ", "[conntrack] state_file = run/ct.state", "absolute path"}},
     {CT_HEAD "colour = red\n", {"t.ini:6: ", "[conntrack] colour = red", "unknown key", "zone"}},
     {CT_HEAD "mark = yes\nmark = no\n", {"t.ini:7: ", "[conntrack] mark = no", "duplicate key"}},
     {OK_HEAD "[conntrack]\nzone = no\nmark = yes\n",

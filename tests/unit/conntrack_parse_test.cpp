@@ -1,16 +1,44 @@
 // SPDX-License-Identifier: GPL-2.0-only
+// The parse path of the listener (platform/linux/conntrack_parse: libnetfilter_conntrack into one
+// nf_conntrack object, libmnl framing) and the mapping of its entries into records.
 // Ground truth: the messages are assembled attribute by attribute from the kernel UAPI layout
 // (nfnetlink_conntrack.h numbering written out here as literals, NOT taken from the decoder's
 // header), payload bytes spelled out by hand in network order; expected records written by hand.
 #include <cstring>
 
+#include <libmnl/libmnl.h>
+
+#include <algorithm>
+
 #include "CppUTest/TestHarness.h"
+#include "linux/conntrack_parse.h"
 #include "flow/biflow.h"
 #include "source/conntrack_decode.h"
 
 using namespace fa;
 
 namespace {
+
+// One message at the start of [msg, msg + len) through the listener's path: the framing check
+// (ct_msg_ok), then CtParser (one nf_conntrack object for every call, as in the
+// listener). *consumed: the aligned message length, to walk a buffer.
+Status ct_decode(const uint8_t* msg, size_t len, CtEntry& out, CtMsgKind* kind, size_t* consumed,
+                 int* err, const char** why)
+{
+    static CtParser parser;
+    static uint32_t copy[1024];  // aligned for nlmsghdr
+    const size_t n = std::min(len, sizeof copy);
+    std::memcpy(copy, msg, n);
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(copy);
+    *consumed = n;
+    *kind = CtMsgKind::other;
+    if (!ct_msg_ok(nlh, int(n))) {
+        *why = "netlink: truncated message";
+        return Status::bad_input;
+    }
+    *consumed = std::min(n, size_t(MNL_ALIGN(nlh->nlmsg_len)));
+    return parser.parse(nlh, out, kind, err, why);
+}
 
 // Tiny netlink message builder. Headers (nlmsghdr, nlattr) are host order by definition of
 // netlink, so they are written with memcpy of native integers.
@@ -231,7 +259,8 @@ TEST(ConntrackDecode, DeltaBookkeeping)
     UNSIGNED_LONGS_EQUAL(1, ct_to_records(e, o, &prev, EndReason::idle_timeout, r));
     UNSIGNED_LONGS_EQUAL(2, r[0].packets);
     UNSIGNED_LONGS_EQUAL(120, r[0].octets);
-    // Counters went backwards (zeroed by GET_CTRZERO): the current value is the delta.
+    // Counters below the baseline (another connection on the same key): the current value is
+    // the delta.
     UNSIGNED_LONGS_EQUAL(7, ct_counter_delta(7, 100));
     UNSIGNED_LONGS_EQUAL(93, ct_counter_delta(100, 7));
 }
@@ -336,7 +365,7 @@ TEST(ConntrackDecode, MalformedInputNamedNeverCrashes)
         }
     }
     CHECK(ct_decode(c.buf, n, e, &kind, &used, &err, &why) == Status::bad_input);
-    STRCMP_EQUAL("ctnetlink: wrong size of a counter attribute", why);
+    STRCMP_EQUAL("ctnetlink: attribute of the wrong size or type", why);
     // Unknown family.
     c = m;
     c.buf[16] = 7;
@@ -731,4 +760,16 @@ TEST(ConntrackDecode, BiflowCarriesMarkAndZoneIntoBothSplitRecords)
     CHECK(ct_to_biflow(e, o, nullptr, EndReason::end_of_flow, bi));
     UNSIGNED_LONGS_EQUAL(kRecHasNat | kRecHasMark | kRecBiflow, bi.flags);
     UNSIGNED_LONGS_EQUAL(0, bi.ct_zone);
+}
+
+TEST(ConntrackDecode, MessageLengthBeyondTwoGigabytesIsNotAWholeMessage)
+{
+    // Found by the fuzz target: libmnl's mnl_nlmsg_ok() compares the length as an int, so
+    // 0x89898989 passed and the walk jumped outside the buffer.
+    uint32_t b[4];
+    std::memset(b, 0x89, sizeof b);
+    CHECK(!ct_msg_ok(reinterpret_cast<const nlmsghdr*>(b), int(sizeof b)));
+    const uint32_t l = 16;
+    std::memcpy(b, &l, 4);
+    CHECK(ct_msg_ok(reinterpret_cast<const nlmsghdr*>(b), int(sizeof b)));
 }
