@@ -370,6 +370,7 @@ bool table_kept(const Config& a, const Config& b)
         a.ct_mark != b.ct_mark || a.ct_zone != b.ct_zone || a.gen_flows != b.gen_flows ||
         a.gen_packets_per_s != b.gen_packets_per_s || a.gen_duration_s != b.gen_duration_s)
         return false;
+    if (std::strcmp(a.ct_state_file, b.ct_state_file) != 0) return false;
     for (int i = 0; i < a.interface_count; ++i)
         if (std::strcmp(a.interfaces[i], b.interfaces[i]) != 0) return false;
     return true;
