@@ -147,7 +147,7 @@ fi
 step "OpenWrt package: UCI -> INI rendering, shellcheck"
 bash tests/cross/test_openwrt_render.sh || fail "OpenWrt rendering"
 # The OpenWrt scripts declare `shell=dash` (busybox ash's dialect: POSIX plus `local`).
-shellcheck -x openwrt/files/flowagent.init openwrt/files/flowagent.hotplug \
+shellcheck -x openwrt/files/flowagent.init openwrt/files/flowagent.hotplug openwrt/files/flowagent.rpcd \
     openwrt/files/flowagent-render.sh || fail "shellcheck (OpenWrt scripts)"
 shellcheck -x -s bash tests/cross/*.sh .ci/cross.sh || fail "shellcheck (cross scripts)"
 

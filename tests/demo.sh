@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# The agent's main job end to end, on a fresh Debian 12 machine, with nothing to set up:
-#   sudo tests/demo.sh            # eBPF (XDP) source on a throwaway veth pair
-#   sudo tests/demo.sh tc         # tc clsact source instead
+# The agent's main job end to end, on a fresh Debian 12 machine, with nothing to set up (as root):
+#   tests/demo.sh                 # eBPF (XDP) source on a throwaway veth pair
+#   tests/demo.sh tc              # tc clsact source instead
 #   tests/demo.sh generator       # built-in traffic generator (no root, no kernel source)
 # It installs the packages, builds flowagent, creates two network namespaces joined by a veth
 # pair, sends known traffic (ping, UDP, a TCP transfer) between them, meters it with flowagent

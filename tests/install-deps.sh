@@ -4,7 +4,7 @@
 # own packages. Idempotent. Needs root.
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
-    echo "install-deps: run as root (sudo $0)" >&2
+    echo "install-deps: run as root" >&2
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -23,6 +23,8 @@ pkgs=(
     tshark nfdump pmacct jq
     # lint: ctest lint.shellcheck
     shellcheck
+    # a real terminal for `flowagent top` (e2e.control_socket: send-keys / capture-pane)
+    tmux
     # peers for benchmarks
     softflowd
 )

@@ -4,7 +4,7 @@
 # -Werror, runs every test (unit, config, real decoders, eBPF, conntrack, end to end), runs the
 # unit tests again under ASan+UBSan, and the core unit tests on other CPUs under qemu-user.
 #
-#   sudo tests/run-all.sh
+#   tests/run-all.sh              # as root
 #
 # Root is needed for the eBPF, namespace and conntrack tests; as non-root those tests skip.
 # Environment: FA_SKIP_DEPS=1 (no apt), FA_SKIP_CROSS=1 (no cross/qemu stage), FA_JOBS=N.
@@ -105,7 +105,8 @@ else
     failed=$((failed + 1))
 fi
 
-# libFuzzer (clang) on the parsers of untrusted input: ctnetlink messages and the config file,
+# libFuzzer (clang) on the parsers of untrusted input: ctnetlink messages, the config file and
+# the control socket's requests,
 # each for FA_FUZZ_SECONDS (default 20) from a seed corpus copied into a scratch directory
 # (libFuzzer adds what it finds there). A crash, hang or sanitizer report fails the stage.
 fuzz_run() {
@@ -129,10 +130,12 @@ fuzz_run() {
 }
 stage "fuzz (libFuzzer, clang)"
 if cmake -S "$src" -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
-        -DCMAKE_CXX_COMPILER=clang++ -DFA_PLATFORM=OFF -DFA_BUILD_BENCH=OFF >/dev/null &&
-    cmake --build build-fuzz -j "$jobs" --target fuzz_conntrack_decode fuzz_config; then
+        -DCMAKE_CXX_COMPILER=clang++ -DFA_BUILD_BENCH=OFF >/dev/null &&
+    cmake --build build-fuzz -j "$jobs" --target fuzz_conntrack_decode fuzz_config \
+        fuzz_control_request; then
     fuzz_run fuzz_conntrack_decode "" -max_len=4096
     fuzz_run fuzz_config "tests/data/config/*.ini" -max_len=2048 -dict=tests/fuzz/config.dict
+    fuzz_run fuzz_control_request "" -max_len=512 -dict=tests/fuzz/control.dict
 else
     echo "run-all: fuzz build failed"
     failed=$((failed + 1))

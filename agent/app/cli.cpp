@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
 #include "app/config_parse.h"
 
@@ -39,6 +40,8 @@ bool long_opt(const char* a, const char* name, const char** inline_value)
 Status parse_cli(int argc, char** argv, CliOptions& out, char* err, size_t err_len)
 {
     CliOptions o;
+    bool seen_json = false, seen_flows_opt = false, seen_view_opt = false,
+         seen_client_opt = false;
     if (err != nullptr && err_len > 0) err[0] = '\0';
     for (int i = 1; i < argc; ++i) {
         const char* a = argv[i];
@@ -47,6 +50,7 @@ Status parse_cli(int argc, char** argv, CliOptions& out, char* err, size_t err_l
         // Options that take a value: fetch it inline or from the next argument.
         bool is_config = false;
         bool is_level = false;
+        const char* vopt = nullptr;  // a long option of the control commands that takes a value
         if (strncmp(a, "-c", 2) == 0 && a[1] == 'c') {
             is_config = true;
             val = a[2] != '\0' ? a + 2 : nullptr;
@@ -54,6 +58,46 @@ Status parse_cli(int argc, char** argv, CliOptions& out, char* err, size_t err_l
             is_config = true;
         } else if (long_opt(a, "--log-level", &val)) {
             is_level = true;
+        } else {
+            for (const char* name : {"--top", "--by", "--group-by", "--socket"})
+                if (long_opt(a, name, &val)) vopt = name;
+        }
+        if (vopt != nullptr) {
+            if (val == nullptr) {
+                if (i + 1 >= argc || argv[i + 1] == nullptr)
+                    return cli_fail(err, err_len, "missing argument for option", vopt);
+                val = argv[++i];
+            }
+            const size_t n = strlen(val);
+            bool ok = n > 0;
+            if (strcmp(vopt, "--top") == 0) {
+                uint32_t t = 0;
+                for (size_t k = 0; ok && k < n; ++k) {
+                    if (val[k] < '0' || val[k] > '9' || k >= 4) ok = false;
+                    else t = t * 10 + uint32_t(val[k] - '0');
+                }
+                ok = ok && t >= 1 && t <= kMaxTop;
+                if (!ok) return cli_fail(err, err_len, "bad --top (expected 1..200)", val);
+                o.top = t;
+                seen_flows_opt = true;
+            } else if (strcmp(vopt, "--by") == 0) {
+                if (!parse_sort_by(val, n, o.by))
+                    return cli_fail(err, err_len, "bad --by (expected bytes | packets | rate)",
+                                    val);
+                seen_view_opt = true;
+            } else if (strcmp(vopt, "--group-by") == 0) {
+                if (!parse_group_by(val, n, o.group))
+                    return cli_fail(err, err_len,
+                                    "bad --group-by (expected flow | src | dst | pair | port | "
+                                    "proto)",
+                                    val);
+                seen_view_opt = true;
+            } else {
+                if (!ok) return cli_fail(err, err_len, "empty argument for option", vopt);
+                o.socket_path = val;
+                seen_client_opt = true;
+            }
+            continue;
         }
         if (is_config || is_level) {
             const char* opt = is_config ? (a[1] == 'c' ? "-c" : "--config") : "--log-level";
@@ -76,7 +120,10 @@ Status parse_cli(int argc, char** argv, CliOptions& out, char* err, size_t err_l
             }
             continue;
         }
-        if (strcmp(a, "--check-config") == 0) {
+        if (strcmp(a, "--json") == 0) {
+            o.json = true;
+            seen_json = true;
+        } else if (strcmp(a, "--check-config") == 0) {
             o.check_config = true;
         } else if (strcmp(a, "--print") == 0) {
             o.print = true;
@@ -88,17 +135,42 @@ Status parse_cli(int argc, char** argv, CliOptions& out, char* err, size_t err_l
             o.log_level = "debug";
         } else if (a[0] == '-') {
             return cli_fail(err, err_len, "unknown option", a);
+        } else if (o.command == CliCommand::run && strcmp(a, "status") == 0) {
+            o.command = CliCommand::status;
+        } else if (o.command == CliCommand::run && strcmp(a, "flows") == 0) {
+            o.command = CliCommand::flows;
+        } else if (o.command == CliCommand::run && strcmp(a, "top") == 0) {
+            o.command = CliCommand::top;
         } else {
             return cli_fail(err, err_len, "unexpected argument", a);
         }
     }
+    const CliCommand c = o.command;
+    if (seen_json && c != CliCommand::status && c != CliCommand::flows)
+        return cli_fail(err, err_len, "option only for status and flows", "--json");
+    if (seen_flows_opt && c != CliCommand::flows)
+        return cli_fail(err, err_len, "option only for flows", "--top");
+    if (seen_view_opt && c != CliCommand::flows && c != CliCommand::top)
+        return cli_fail(err, err_len, "option only for flows and top", "--by/--group-by");
+    if (seen_client_opt && c == CliCommand::run)
+        return cli_fail(err, err_len, "option only for status, flows and top", "--socket");
+    if (c != CliCommand::run && (o.check_config || o.print))
+        return cli_fail(err, err_len, "option not for status, flows or top",
+                        o.check_config ? "--check-config" : "--print");
     out = o;
     return Status::ok;
 }
 
 const char* cli_usage()
 {
-    return "usage: flowagent [options]\n"
+    return "usage: flowagent [options]                 run the agent (-c FILE)\n"
+           "       flowagent status [--json]          ask the running agent how it is doing\n"
+           "       flowagent flows [--top N] [--by bytes|packets|rate]\n"
+           "                 [--group-by flow|src|dst|pair|port|proto] [--json]\n"
+           "                                          the largest flows in the live table\n"
+           "       flowagent top [--by ...] [--group-by ...]\n"
+           "                                          live view, refreshed every second\n"
+           "                                          (keys: s sort, g grouping, q quit)\n"
            "  -c, --config FILE      read the INI config from FILE\n"
            "      --check-config     validate the config and exit (0 valid, 2 invalid)\n"
            "      --print            one JSON line per exported record on stdout"
@@ -107,6 +179,9 @@ const char* cli_usage()
            "      --log-level LEVEL  error | warn | info | debug; overrides [agent] log_level\n"
            "  -V, --version          print the version and exit\n"
            "  -h, --help             print this help and exit\n"
+           "      --socket PATH      status/flows/top: the agent's control socket (default:\n"
+           "                         [agent] control_socket of -c FILE, else\n"
+           "                         /var/run/flowagent/flowagent.sock)\n"
            "see README for the config reference\n";
 }
 

@@ -16,6 +16,7 @@ enum class FullPolicyCfg : uint8_t { evict, drop };  // mirrors flow table FullP
 constexpr int kMaxInterfaces = 32;
 constexpr int kMaxCollectors = 8;
 constexpr int kIfNameLen = 16;  // IFNAMSIZ
+constexpr const char* kDefaultControlSocket = "/var/run/flowagent/flowagent.sock";
 
 struct CollectorConfig {
     char name[32] = {};          // from [collector NAME]
@@ -43,6 +44,8 @@ struct Config {
     LogLevel log_level = LogLevel::info;
     bool log_syslog = false;           // log = stderr | syslog
     uint32_t stop_timeout_s = 5;       // stop_timeout: the paced final flush at SIGTERM, bound
+    // control_socket: the AF_UNIX path `flowagent status/flows/top` talk to (sun_path size)
+    char control_socket[108] = "/var/run/flowagent/flowagent.sock";
 
     // [flows]
     uint32_t max_flows = 65536;

@@ -13,6 +13,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <sys/stat.h>
 
 namespace fa {
 namespace {
@@ -23,8 +24,9 @@ constexpr int kMaxKeys = 16;
 constexpr size_t kValueEcho = 80;  // longest value quoted back in a message, in characters
 
 // Key names per section, in table order; the index is the key's bit in the seen masks.
-const char* const kAgentKeys[] = {"source", "interfaces", "observation_domain", "log_level",
-                                  "log", "stop_timeout", nullptr};
+const char* const kAgentKeys[] = {"source",    "interfaces",     "observation_domain",
+                                  "log_level", "log",            "control_socket",
+                                  "stop_timeout", nullptr};
 const char* const kFlowsKeys[] = {"max_flows", "active_timeout", "inactive_timeout",
                                   "full_policy", nullptr};
 const char* const kSamplingKeys[] = {"rate", "mode", nullptr};
@@ -93,11 +95,35 @@ bool copy_field(char* dst, size_t cap, const char* src, size_t n)
     return true;
 }
 
+// Copies a message for the terminal: bytes outside printable ASCII (control characters, DEL,
+// and every byte >= 0x80, so no escape sequence of a binary file reaches the terminal) become
+// \xNN. Truncates at a character boundary to fit cap (including the NUL).
+void copy_escaped(char* dst, size_t cap, const char* src)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char* q = reinterpret_cast<const unsigned char*>(src); *q != 0; ++q) {
+        const unsigned char c = *q;
+        if (c >= 0x20 && c < 0x7f) {
+            if (o + 2 > cap) break;
+            dst[o++] = static_cast<char>(c);
+        } else {
+            if (o + 5 > cap) break;
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[c >> 4];
+            dst[o++] = hex[c & 15];
+        }
+    }
+    if (cap > 0) dst[o] = '\0';
+}
+
 struct Parser {
     const char* name = "";       // FILE in messages
     FILE* file = nullptr;        // either a file ...
     const char* text = nullptr;  // ... or an in-memory text
     size_t pos = 0;
+    size_t bytes = 0;            // bytes read so far (capped at kMaxConfigBytes)
     int line = 0;                // line most recently handed to inih, 1-based
 
     Config cfg;
@@ -125,8 +151,8 @@ void fail(Parser& p, int line, const char* key, const char* value, const char* f
 {
     if (p.failed) return;  // the first error is the one the user needs
     p.failed = true;
-    char* m = p.err->message;
-    const size_t cap = sizeof p.err->message;
+    char m[sizeof p.err->message];  // raw; escaped into err->message at the end
+    const size_t cap = sizeof m;
     size_t len = 0;
     m[0] = '\0';
     if (line > 0) {
@@ -158,6 +184,7 @@ void fail(Parser& p, int line, const char* key, const char* value, const char* f
         (void)n;
     }
     va_end(ap);
+    copy_escaped(p.err->message, sizeof p.err->message, m);
 }
 
 // Sets the section context used by fail() for messages that concern another section.
@@ -440,11 +467,19 @@ void inspect_line(Parser& p, const char* s, size_t n)
 
 int next_char(Parser& p)
 {
-    if (p.file != nullptr) return fgetc(p.file);
-    const char c = p.text[p.pos];
-    if (c == '\0') return EOF;
-    ++p.pos;
-    return static_cast<unsigned char>(c);
+    if (p.failed) return EOF;
+    int c = EOF;
+    if (p.file != nullptr) {
+        c = fgetc(p.file);
+    } else if (p.text[p.pos] != '\0') {
+        c = static_cast<unsigned char>(p.text[p.pos++]);
+    }
+    if (c != EOF && ++p.bytes > kMaxConfigBytes) {
+        fail(p, p.line, nullptr, nullptr, "file larger than %zu bytes (not a config file?)",
+             kMaxConfigBytes);
+        return EOF;
+    }
+    return c;
 }
 
 // inih's ini_reader: one line into `str` (at most num-1 chars, keeping the '\n').
@@ -490,6 +525,7 @@ char* reader(char* str, int num, void* stream)
         fail(p, p.line, nullptr, nullptr, "cannot read: %s", strerror(errno));
         return nullptr;
     }
+    if (p.failed) return nullptr;  // size cap reached inside this line
     str[n] = '\0';
     if (too_long) {
         fail(p, p.line, nullptr, nullptr, "line too long (max %d characters)", kMaxConfigLine);
@@ -600,7 +636,22 @@ void apply_agent(Parser& p, int k, const char* key, const char* v)
         (void)set_enum(p, key, v, names, values, c.log_syslog);
         break;
     }
-    case 5: set_u32(p, key, v, 0, kMaxStopTimeoutS, c.stop_timeout_s); break;
+    case 5: {
+        // An AF_UNIX path: absolute, fits sun_path, no blanks or control bytes.
+        const size_t n = strlen(v);
+        bool ok = n > 1 && v[0] == '/' && v[n - 1] != '/' && n < sizeof c.control_socket;
+        for (size_t i = 0; ok && i < n; ++i)
+            if (static_cast<unsigned char>(v[i]) <= 0x20 || v[i] == 0x7f) ok = false;
+        if (!ok) {
+            fail(p, p.line, key, v, "expected an absolute path of a socket file (at most %zu "
+                 "characters, no blanks), e.g. %s", sizeof c.control_socket - 1,
+                 kDefaultControlSocket);
+            break;
+        }
+        memcpy(c.control_socket, v, n + 1);
+        break;
+    }
+    case 6: set_u32(p, key, v, 0, kMaxStopTimeoutS, c.stop_timeout_s); break;
     default: break;
     }
 }
@@ -860,6 +911,16 @@ void finish(Parser& p)
     }
 }
 
+const char* file_kind(unsigned mode)
+{
+    if (S_ISDIR(mode)) return strerror(EISDIR);
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a file";
+}
+
 Status run(Parser& p, Config& out, ConfigError& err)
 {
     p.err = &err;
@@ -918,9 +979,31 @@ Status parse_config_file(const char* path, Config& out, ConfigError& err)
         snprintf(err.message, sizeof err.message, "no config file given (use -c FILE)");
         return Status::bad_input;
     }
+    // Only a regular file (or a symlink to one): /dev/zero would be read forever, a FIFO would
+    // block the open, a directory reads as an error only on some libcs. Checked before the
+    // open (which blocks on a FIFO) and again on the opened file (it may have been replaced).
+    char raw[sizeof err.message];
+    struct stat st{};
+    if (stat(path, &st) != 0) {
+        snprintf(raw, sizeof raw, "%s: cannot open: %s", path, strerror(errno));
+        copy_escaped(err.message, sizeof err.message, raw);
+        return Status::bad_input;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(raw, sizeof raw, "%s: not a regular file (%s)", path, file_kind(st.st_mode));
+        copy_escaped(err.message, sizeof err.message, raw);
+        return Status::bad_input;
+    }
     FILE* f = fopen(path, "r");
     if (f == nullptr) {
-        snprintf(err.message, sizeof err.message, "%s: cannot open: %s", path, strerror(errno));
+        snprintf(raw, sizeof raw, "%s: cannot open: %s", path, strerror(errno));
+        copy_escaped(err.message, sizeof err.message, raw);
+        return Status::bad_input;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(raw, sizeof raw, "%s: not a regular file (%s)", path, file_kind(st.st_mode));
+        copy_escaped(err.message, sizeof err.message, raw);
+        fclose(f);
         return Status::bad_input;
     }
     Parser p;

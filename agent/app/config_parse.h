@@ -4,6 +4,8 @@
 // (line 0 and no key when the problem is not tied to one line, e.g. "FILE: no collector").
 // The full key reference with ranges and defaults is tests/data/config/REFERENCE.md.
 #pragma once
+#include <cstddef>
+
 #include "app/config.h"
 #include "core/log.h"
 #include "core/status.h"
@@ -28,6 +30,7 @@ constexpr uint32_t kMaxCtRcvbuf = 1073741824;       // 1 GiB
 constexpr uint32_t kTemplateRefreshIpfixS = 600;    // default when template_refresh = 0
 constexpr uint32_t kTemplateRefreshV9S = 1800;
 constexpr int kMaxConfigLine = 199;                 // inih INI_MAX_LINE 200 incl. the NUL
+constexpr size_t kMaxConfigBytes = 1048576;         // 1 MiB: more is not a config file
 
 // Parses the file at `path`. On success `out` holds the parsed config with defaults applied;
 // on error (Status::bad_input) `out` is left unchanged and err.message says what and where.

@@ -77,6 +77,8 @@ public:
     void on_send_outcome(const DatagramMeta& m, SendResult res, bool was_counted) override;
     // Datagrams a flush of `records` flow records needs at most (for sizing a send queue).
     uint32_t datagrams_for(uint32_t records) const;
+    // Monotonic time templates were last sent (0: never yet), for `flowagent status`.
+    MonoMs last_template_ms() const { return ever_sent_templates_ ? last_tmpl_ms_ : 0; }
 
     // Header sizes (RFC 7011 §3.1: 16 bytes; RFC 3954 §5.1: 20 bytes).
     static constexpr size_t kIpfixHeader = 16;

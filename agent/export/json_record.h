@@ -19,5 +19,9 @@ size_t format_json(const FlowRecord& r, const ExportTime& t, char* buf, size_t l
 size_t format_nat_json(const NatEvent& ev, const ExportTime& t, char* buf, size_t len);
 
 const char* end_reason_name(EndReason e);
+// Text form of an address in FlowKey encoding (16 bytes): dotted quad when v4 (IPv4-mapped),
+// else RFC 5952 (lower-case hex, longest run of >= 2 zero groups as "::"). Returns the length
+// (0 if it did not fit; buf then holds a truncated text). 46 bytes always suffice.
+size_t format_addr(const uint8_t* a, bool v4, char* buf, size_t len);
 
 } // namespace fa

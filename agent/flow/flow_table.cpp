@@ -186,6 +186,21 @@ uint64_t FlowTable::hash(const FlowKey& k) const
     return cfg_.hash_override ? cfg_.hash_override(k, cfg_.seed) : flow_key_hash(k, cfg_.seed);
 }
 
+uint32_t FlowTable::visit(uint32_t from, uint32_t n, FlowVisitor& v) const
+{
+    if (from >= buckets_n_) return buckets_n_;
+    const uint32_t end = n > buckets_n_ - from ? buckets_n_ : from + n;
+    for (uint32_t i = from; i < end; ++i) {
+        const Bucket& b = buckets_[i];
+        for (uint32_t w = 0; w < kW; ++w) {
+            if (b.tag[w] == 0) continue;
+            const FlowSlot& s = b.slot[w];
+            v.on_flow(s.key, s.packets, s.octets, s.first_ms, s.first_ms + s.last_off);
+        }
+    }
+    return end;
+}
+
 uint32_t FlowTable::bucket_of(const FlowKey& k) const
 {
     return buckets_n_ ? uint32_t(hash(k) & (buckets_n_ - 1)) : 0;

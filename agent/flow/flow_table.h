@@ -37,6 +37,14 @@ public:
     virtual void on_record(const FlowRecord& r) = 0;
 };
 
+// Read-only view of one live flow, for snapshots (the control socket's `flows`).
+class FlowVisitor {
+public:
+    virtual ~FlowVisitor() = default;
+    virtual void on_flow(const FlowKey& key, uint64_t packets, uint64_t octets, MonoMs first_ms,
+                         MonoMs last_ms) = 0;
+};
+
 struct FlowTableStats {
     uint64_t flows_created = 0, updates = 0, expired_idle = 0, expired_active = 0, ended_tcp = 0,
              evicted_full = 0, flushed = 0;
@@ -97,6 +105,10 @@ public:
         return Status::ok;
     }
 
+    // Calls v.on_flow() for every flow in buckets [from, from + n) (clipped to the table);
+    // returns the bucket to continue from, bucket_count() when the walk is complete. Never
+    // changes the table: a caller may walk a large table a budget of buckets at a time.
+    uint32_t visit(uint32_t from, uint32_t n, FlowVisitor& v) const;
     uint32_t size() const { return size_; }
     uint32_t capacity() const { return buckets_n_ * kFlowTableWays; }
     const FlowTableStats& stats() const { return stats_; }

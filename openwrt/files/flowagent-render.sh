@@ -152,6 +152,9 @@ flowagent_render() {
 		echo "[agent]"
 		echo "source = $source"
 		[ -z "$FA_DEVICES" ] || echo "interfaces = $FA_DEVICES"
+		# One control socket per instance (sections are [A-Za-z0-9_] in UCI): `flowagent
+		# status --socket ...` and the rpcd plugin (ubus call flowagent ...) find it there.
+		echo "control_socket = /var/run/flowagent/$section.sock"
 	} >> "$tmp"
 	fa_key "$tmp" "$section" observation_domain observation_domain number &&
 	fa_key "$tmp" "$section" log_level log_level 'error warn info debug' &&

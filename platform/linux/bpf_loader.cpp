@@ -648,6 +648,14 @@ const uint32_t kTcPriority = 0xfa;  // filter of ours is at the same place and i
 
 } // namespace
 
+const char* BpfAttachments::mode(int i) const
+{
+    const Item& it = items_[i];
+    if (it.xdp) return it.xdp_flags == XDP_FLAGS_SKB_MODE ? "xdp-generic" : "xdp-native";
+    if (it.tcx_fd[0] >= 0 || it.tcx_fd[1] >= 0) return "tcx";
+    return "clsact";
+}
+
 int BpfAttachments::attach_xdp(const BpfFlowObject& obj, const char* ifname)
 {
     if (count_ >= 32) return -E2BIG;

@@ -118,6 +118,9 @@ public:
     void detach_all();
     int count() const { return count_; }
     uint32_t ifindex(int i) const { return items_[i].ifindex; }
+    const char* name(int i) const { return items_[i].name; }
+    // "xdp-native", "xdp-generic", "tcx" or "clsact": how interface i is attached.
+    const char* mode(int i) const;
 
 private:
     struct Item {

@@ -104,6 +104,25 @@ public:
         if (len > 0) snprintf(buf, size_t(len), "%s", desc_);
     }
 
+    void status_json(char* buf, int len) const override
+    {
+        int n = snprintf(buf, size_t(len), "\"interfaces\":[");
+        for (int i = 0; i < att_.count() && n < len; ++i)
+            n += snprintf(buf + n, size_t(len - n), "%s{\"name\":\"%s\",\"ifindex\":%u,"
+                          "\"mode\":\"%s\"}", i ? "," : "", att_.name(i), att_.ifindex(i),
+                          att_.mode(i));
+        // The programs count per reason over all interfaces (per-CPU array, one per reason).
+        if (n < len) n += snprintf(buf + n, size_t(len - n), "],\"packets_by_reason\":{");
+        for (uint32_t r = 0; r < FA_R_MAX && n < len; ++r)
+            n += snprintf(buf + n, size_t(len - n), "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}",
+                          r ? "," : "", bpf_reason_name(r),
+                          (unsigned long long)stats_.reason[r].packets,
+                          (unsigned long long)stats_.reason[r].bytes);
+        if (n < len) n += snprintf(buf + n, size_t(len - n), "},\"decode_errors\":%llu",
+                                   (unsigned long long)obj_.decode_errors());
+        if (n >= len && len > 0) buf[0] = 0;  // truncated JSON is worse than none
+    }
+
 private:
     void drain(SourceSink& sink)
     {

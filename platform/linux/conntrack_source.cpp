@@ -339,6 +339,13 @@ public:
     }
 
     DropCounters drops() const override { return tracker_ ? tracker_->drops() : DropCounters{}; }
+    void status_json(char* buf, int len) const override
+    {
+        const unsigned long long overruns = tracker_ ? tracker_->overruns() : 0;
+        const unsigned long long resyncs = tracker_ ? tracker_->resyncs() : 0;
+        snprintf(buf, size_t(len), "\"conntrack\":{\"overruns\":%llu,\"resyncs\":%llu}",
+                 overruns, resyncs);
+    }
 
     int release_event_fd() override
     {

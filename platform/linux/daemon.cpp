@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "app/config_parse.h"
+#include "core/text_out.h"
 #include "gen_source.h"
 #include "log_sink.h"
 #include "privileges.h"
@@ -158,7 +159,8 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
     const Config& cfg = rt.cfg;
     DatagramSink* sinks[kMaxCollectors];
     for (int i = 0; i < cfg.collector_count; ++i) {
-        sinks[i] = &rt.transports[i];
+        rt.sinks[i].transport = &rt.transports[i];
+        sinks[i] = &rt.sinks[i];
         if (open_collector(rt, i) != 0) return kExitRuntime;
     }
 
@@ -423,7 +425,8 @@ int reload_in_place(Runtime& rt, const Config& next, LinuxClock& clock, MonoMs a
     rt.cfg = next;
     DatagramSink* sinks[kMaxCollectors];
     for (int i = 0; i < next.collector_count; ++i) {
-        sinks[i] = &rt.transports[i];
+        rt.sinks[i].transport = &rt.transports[i];
+        sinks[i] = &rt.sinks[i];
         if (open_collector(rt, i) != 0) return kExitRuntime;
     }
     const bool packet_source = next.source == SourceKind::xdp || next.source == SourceKind::tc;
@@ -567,10 +570,58 @@ void apply_logging(const Config& cfg, const CliOptions& cli)
 }
 
 
+SendResult ObservedSink::send(const uint8_t* data, size_t len)
+{
+    const SendResult r = transport->send(data, len);
+    if (r != SendResult::ok) {
+        last_result = r;
+        last_errno = transport->last_errno();
+        last_error_ms = EventLoop::now_ms();
+    }
+    return r;
+}
+
+SendResult ObservedSink::send_counted(const uint8_t* data, size_t len, const DatagramMeta& m)
+{
+    const SendResult r = transport->send_counted(data, len, m);
+    if (r != SendResult::ok && r != SendResult::queued) {
+        last_result = r;
+        last_errno = transport->last_errno();
+        last_error_ms = EventLoop::now_ms();
+    }
+    return r;
+}
+
+// The control socket, before anything is attached at start (a second agent on the same path
+// must not take over the interfaces of the first), again at a reload that changed its path.
+// Another agent answering on the path is fatal at start; any other failure (no permission to
+// create /var/run/flowagent as non-root) is logged and the agent runs without it.
+int Daemon::open_control(bool at_start)
+{
+    char err[320];
+    const int rc = control_.open(rt_.cfg.control_socket, loop_, *this, err, sizeof err);
+    if (rc == 0) {
+        FA_INFO("control socket %s", control_.path());
+        return 0;
+    }
+    if (rc == -EADDRINUSE && at_start) {
+        FA_ERROR("%s", err);
+        return kExitRuntime;
+    }
+    FA_WARN("%s; running without a control socket", err);
+    return 0;
+}
+
 int Daemon::start(const CliOptions& cli, const Config& cfg)
 {
     cli_ = cli;
     rt_.cfg = cfg;
+    int err = loop_.init();
+    if (err < 0) {
+        FA_ERROR("event loop setup failed: %s", std::strerror(-err));
+        return kExitRuntime;
+    }
+    if (open_control(true) != 0) return kExitRuntime;
 
     // Block the signals we handle so they arrive through the signalfd only.
     sigset_t mask;
@@ -586,6 +637,7 @@ int Daemon::start(const CliOptions& cli, const Config& cfg)
     int rc = start_runtime(rt_, clock_, agent_start_, nullptr);
     if (rc != 0) {
         stop_runtime(rt_, clock_, agent_start_);
+        control_.close();
         return rc;
     }
 
@@ -596,12 +648,12 @@ int Daemon::start(const CliOptions& cli, const Config& cfg)
     tick_.cb = on_tick;
     tick_.user = this;
     tick_.period_ms = kTickMs;
-    int err = loop_.init();
-    if (err == 0 && signals_.fd < 0) err = -errno;
+    if (signals_.fd < 0) err = -errno;
     if (err == 0) err = loop_.add(signals_);
     if (err < 0) {
         FA_ERROR("event loop setup failed: %s", std::strerror(-err));
         stop_runtime(rt_, clock_, agent_start_);
+        control_.close();
         return kExitRuntime;
     }
     loop_.arm(tick_, kTickMs);
@@ -663,6 +715,7 @@ int Daemon::run()
     const int rc = loop_.run();
     if (rc < 0) FA_ERROR("epoll_wait: %s", std::strerror(-rc));
     stop_runtime(rt_, clock_, agent_start_);
+    control_.close();
     loop_.remove(source_);
     loop_.remove(signals_);
     loop_.remove(resolved_);
@@ -738,12 +791,14 @@ void Daemon::reload()
     if (table_kept(rt_.cfg, next)) {
         FA_INFO("reload: applying %s in place (same source, interfaces, [flows] size and "
                 "policy, [sampling])", cli_.config_path);
+        const bool control_moved = std::strcmp(rt_.cfg.control_socket, next.control_socket) != 0;
         apply_logging(next, cli_);
         if (reload_in_place(rt_, next, clock_, agent_start_) != 0) {
             exit_code_ = kExitRuntime;
             loop_.stop();
             return;
         }
+        if (control_moved) (void)open_control(false);
         arm_pacer();
         return;
     }
@@ -751,8 +806,10 @@ void Daemon::reload()
     loop_.remove(source_);
     Carry carry;
     stop_runtime(rt_, clock_, agent_start_, &next, &carry);
+    const bool control_moved = std::strcmp(rt_.cfg.control_socket, next.control_socket) != 0;
     rt_.cfg = next;
     apply_logging(rt_.cfg, cli_);
+    if (control_moved) (void)open_control(false);
     if (start_runtime(rt_, clock_, agent_start_, &carry) != 0) {
         exit_code_ = kExitRuntime;
         loop_.stop();
@@ -760,6 +817,165 @@ void Daemon::reload()
     }
     watch_source();
     arm_pacer();
+}
+
+} // namespace fa
+
+namespace fa {
+namespace {
+
+const char* send_result_name(SendResult r)
+{
+    switch (r) {
+    case SendResult::ok: return "ok";
+    case SendResult::refused: return "refused";
+    case SendResult::again: return "again";
+    case SendResult::error: return "error";
+    case SendResult::queued: return "queued";
+    }
+    return "?";
+}
+
+// JSON string contents: quote, backslash and control bytes escaped.
+void put_json_text(TextOut& o, const char* s)
+{
+    for (; *s != 0; ++s) {
+        const unsigned char c = static_cast<unsigned char>(*s);
+        if (c == '"' || c == '\\') o.put("\\%c", c);
+        else if (c < 0x20) o.put("\\u%04x", c);
+        else o.put("%c", c);
+    }
+}
+
+} // namespace
+
+size_t Daemon::render_status(const ControlRequest& r, char* buf, size_t len)
+{
+    TextOut o{buf, len};
+    const MonoMs now = clock_.mono_ms();
+    const Config& cfg = rt_.cfg;
+    const bool json = r.format == ControlFormat::json;
+    if (!rt_.agent) {
+        o.put(json ? "{\"error\":\"agent not running (reload in progress)\"}\n"
+                   : "error: agent not running (reload in progress)\n");
+        return o.ok ? o.used : 0;
+    }
+    const Agent& a = *rt_.agent;
+    const FlowTableStats& ts = a.table().stats();
+    const AgentStats& st = a.stats();
+    const DropCounters d = a.drops();
+    const SamplingInfo smp = a.sampling();
+    const char* smode = smp.mode == SamplingMode::deterministic ? "deterministic" : "random";
+    const char* skind = smp.kind == SamplingKind::flow ? "flow" : "packet";
+    char src_json[4096];
+    rt_.source->status_json(src_json, sizeof src_json);
+    const uint64_t stall = loop_.max_dispatch_us();
+    loop_.reset_max_dispatch();
+
+    if (json) {
+        o.put("{\"version\":\"%s\",\"pid\":%d,\"uptime_s\":%llu,\"config\":\"", FA_VERSION,
+              int(getpid()), (unsigned long long)((now - agent_start_) / 1000));
+        put_json_text(o, cfg.path);
+        o.put("\",\"source\":\"%s\"", source_name(cfg.source));
+        if (src_json[0] != 0) o.put(",%s", src_json);
+        o.put(",\"flow_table\":{\"flows\":%u,\"capacity\":%u,\"created\":%llu,"
+              "\"expired_idle\":%llu,\"expired_active\":%llu,\"ended_tcp\":%llu,"
+              "\"evicted\":%llu,\"flushed\":%llu}",
+              a.table().size(), a.table().capacity(), (unsigned long long)ts.flows_created,
+              (unsigned long long)ts.expired_idle, (unsigned long long)ts.expired_active,
+              (unsigned long long)ts.ended_tcp, (unsigned long long)ts.evicted_full,
+              (unsigned long long)ts.flushed);
+        o.put(",\"dropped\":{\"table_full_flows\":%llu,\"table_full_packets\":%llu,"
+              "\"source_packets\":%llu,\"source_events\":%llu}",
+              (unsigned long long)d.table_full_flows, (unsigned long long)d.table_full_packets,
+              (unsigned long long)d.source_packets, (unsigned long long)d.source_events);
+        o.put(",\"sampling\":{\"rate\":%u,\"mode\":\"%s\",\"kind\":\"%s\"}", smp.rate, smode,
+              skind);
+        o.put(",\"metered\":{\"packets\":%llu,\"bytes\":%llu,\"records\":%llu}",
+              (unsigned long long)st.delta_packets, (unsigned long long)st.delta_octets,
+              (unsigned long long)st.records);
+        o.put(",\"collectors\":[");
+    } else {
+        o.put("flowagent %s, pid %d, up %llu s, config %s\n", FA_VERSION, int(getpid()),
+              (unsigned long long)((now - agent_start_) / 1000), cfg.path);
+        o.put("source %s%s%s\n", source_name(cfg.source), src_json[0] ? ": " : "", src_json);
+        o.put("flow table: %u of %u flows; created %llu, expired idle %llu, active %llu, tcp "
+              "end %llu, evicted %llu\n",
+              a.table().size(), a.table().capacity(), (unsigned long long)ts.flows_created,
+              (unsigned long long)ts.expired_idle, (unsigned long long)ts.expired_active,
+              (unsigned long long)ts.ended_tcp, (unsigned long long)ts.evicted_full);
+        o.put("dropped: table full %llu flows %llu packets; source %llu packets, %llu events\n",
+              (unsigned long long)d.table_full_flows, (unsigned long long)d.table_full_packets,
+              (unsigned long long)d.source_packets, (unsigned long long)d.source_events);
+        o.put("sampling: 1 in %u (%s, %s)\n", smp.rate, smode, skind);
+        o.put("metered: %llu packets, %llu bytes; %llu records\n",
+              (unsigned long long)st.delta_packets, (unsigned long long)st.delta_octets,
+              (unsigned long long)st.records);
+    }
+    for (int i = 0; i < a.exporter_count(); ++i) {
+        const Exporter& e = a.exporter(i);
+        const ExporterCounters& c = e.counters();
+        const CollectorConfig& cc = cfg.collectors[i];
+        const ObservedSink& os = rt_.sinks[i];
+        const ExporterSeq seq = e.sequence();
+        const bool ipfix = cc.protocol == Protocol::ipfix;
+        const MonoMs tmpl = e.last_template_ms();
+        const long long tmpl_ago = tmpl ? (long long)((now - tmpl) / 1000) : -1;
+        const long long err_ago =
+            os.last_error_ms ? (long long)((now - os.last_error_ms) / 1000) : -1;
+        if (json) {
+            o.put("%s{\"name\":\"", i ? "," : "");
+            put_json_text(o, cc.name);
+            o.put("\",\"address\":\"%s\",\"protocol\":\"%s\",\"observation_domain\":%u,"
+                  "\"datagrams\":%llu,\"records\":%llu,\"bytes\":%llu,"
+                  "\"not_sent\":{\"datagrams\":%llu,\"records\":%llu,\"refused\":%llu,"
+                  "\"again\":%llu,\"error\":%llu},",
+                  rt_.transports[i].peer(), ipfix ? "ipfix" : "v9", cc.observation_domain,
+                  (unsigned long long)c.messages, (unsigned long long)c.records,
+                  (unsigned long long)c.octets, (unsigned long long)c.not_sent_messages,
+                  (unsigned long long)c.not_sent_flows, (unsigned long long)c.send_refused,
+                  (unsigned long long)c.send_again, (unsigned long long)c.send_error);
+            if (os.last_error_ms != 0)
+                o.put("\"last_error\":{\"kind\":\"%s\",\"errno\":%d,\"text\":\"%s\","
+                      "\"seconds_ago\":%lld},",
+                      send_result_name(os.last_result), os.last_errno,
+                      std::strerror(os.last_errno), err_ago);
+            else
+                o.put("\"last_error\":null,");
+            o.put("\"sequence\":%u,\"template_sends\":%llu,\"last_template_seconds_ago\":%lld}",
+                  ipfix ? seq.ipfix : seq.v9, (unsigned long long)c.template_sends, tmpl_ago);
+        } else {
+            o.put("collector %s: %s %s, domain %u: sent %llu datagrams, %llu records; not sent "
+                  "%llu datagrams, %llu records (refused %llu, again %llu, error %llu); "
+                  "sequence %u; templates sent %llu times, last %lld s ago",
+                  cc.name, rt_.transports[i].peer(), ipfix ? "IPFIX" : "NetFlow v9",
+                  cc.observation_domain, (unsigned long long)c.messages,
+                  (unsigned long long)c.records, (unsigned long long)c.not_sent_messages,
+                  (unsigned long long)c.not_sent_flows, (unsigned long long)c.send_refused,
+                  (unsigned long long)c.send_again, (unsigned long long)c.send_error,
+                  ipfix ? seq.ipfix : seq.v9, (unsigned long long)c.template_sends, tmpl_ago);
+            if (os.last_error_ms != 0)
+                o.put("; last error %s (%s) %lld s ago", send_result_name(os.last_result),
+                      std::strerror(os.last_errno), err_ago);
+            o.put("\n");
+        }
+    }
+    const ControlStats cs = control_.stats();
+    control_.reset_max_step();
+    if (json) {
+        o.put("],\"control\":{\"requests\":%llu,\"bad_requests\":%llu,\"timeouts\":%llu,"
+              "\"refused\":%llu,\"snapshot_steps\":%llu,\"max_snapshot_step_us\":%llu,"
+              "\"max_snapshot_step_cpu_us\":%llu},"
+              "\"loop\":{\"max_dispatch_us\":%llu}}\n",
+              (unsigned long long)cs.requests, (unsigned long long)cs.bad_requests,
+              (unsigned long long)cs.timeouts, (unsigned long long)cs.refused,
+              (unsigned long long)cs.snapshot_steps, (unsigned long long)cs.max_step_us,
+              (unsigned long long)cs.max_step_cpu_us, (unsigned long long)stall);
+    } else {
+        o.put("event loop: longest dispatch %llu us since the previous status\n",
+              (unsigned long long)stall);
+    }
+    return o.ok ? o.used : 0;
 }
 
 } // namespace fa

@@ -22,6 +22,7 @@
 #include "app/cli.h"
 #include "app/config.h"
 #include "clock_linux.h"
+#include "control_server.h"
 #include "event_loop.h"
 #include "ifinfo.h"
 #include "resolver.h"
@@ -66,10 +67,25 @@ struct Resolution {
     MonoMs last_log = 0;
 };
 
+// A collector's transport as the exporter sees it: remembers the last failed send and when,
+// for `flowagent status`.
+// Forwards the exporter's accounted path (pacing, refusal attribution) to the transport.
+class ObservedSink final : public DatagramSink {
+public:
+    SendResult send(const uint8_t* data, size_t len) override;
+    SendResult send_counted(const uint8_t* data, size_t len, const DatagramMeta& m) override;
+    void poll_outcomes() override { transport->read_errors(); }
+    UdpTransport* transport = nullptr;
+    SendResult last_result = SendResult::ok;  // of the last failed send
+    int last_errno = 0;
+    MonoMs last_error_ms = 0;                 // 0: none yet
+};
+
 // Everything that lives between a start and a stop (or a reload).
 struct Runtime {
     Config cfg;
     UdpTransport transports[kMaxCollectors];
+    ObservedSink sinks[kMaxCollectors];
     std::unique_ptr<Source> source;
     std::unique_ptr<Agent> agent;
     StdoutLineSink json;
@@ -79,7 +95,7 @@ struct Runtime {
     Resolver resolver;
 };
 
-class Daemon {
+class Daemon final : public ControlHandler {
 public:
     Daemon() = default;
     Daemon(const Daemon&) = delete;
@@ -96,6 +112,10 @@ public:
     MonoMs agent_start() const { return agent_start_; }
     LinuxClock& clock() { return clock_; }
 
+    // ControlHandler
+    size_t render_status(const ControlRequest& r, char* buf, size_t len) override;
+    const FlowTable* flow_table() override { return rt_.agent ? &rt_.agent->table() : nullptr; }
+
 private:
     static void on_signal(Watch& w, uint32_t revents);
     static void on_source(Watch& w, uint32_t revents);
@@ -105,7 +125,7 @@ private:
     void arm_pacer();
     void reload();
     void watch_source();
-    void stop_runtime_and_loop(int exit_code);
+    int open_control(bool at_start);
 
     CliOptions cli_;
     Runtime rt_;
@@ -118,6 +138,7 @@ private:
     Timer tick_;
     Timer pacer_;     // one-shot at the next token while a collector's send queue holds datagrams
     Watch resolved_;  // the resolver thread's eventfd
+    ControlServer control_;
     int exit_code_ = 0;
 };
 

@@ -7,16 +7,12 @@
 #include <unistd.h>
 
 namespace fa {
-namespace {
-
-uint64_t now_us()
+uint64_t EventLoop::now_us()
 {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return uint64_t(ts.tv_sec) * 1000000u + uint64_t(ts.tv_nsec) / 1000u;
 }
-
-} // namespace
 
 MonoMs EventLoop::now_ms() { return now_us() / 1000u; }
 

@@ -61,6 +61,7 @@ public:
     void stop() { running_ = false; }
     // The loop's monotonic clock (CLOCK_MONOTONIC ms), as the timers see it.
     static MonoMs now_ms();
+    static uint64_t now_us();
 
     // Longest time one dispatch (all callbacks of one wake-up) took, in microseconds, since
     // the last reset: the loop stall a slow callback causes. For status and measurements.

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "app/cli.h"
+#include "control_client.h"
 #include "daemon.h"
 
 using namespace fa;
@@ -31,6 +32,7 @@ int main(int argc, char** argv)
         std::printf("flowagent %s\n", FA_VERSION);
         return 0;
     }
+    if (cli.command != CliCommand::run) return run_control_command(cli);
     if (!cli.config_path) {
         std::fprintf(stderr, "flowagent: no config file: use -c FILE (see --help)\n");
         return kExitConfig;

@@ -31,6 +31,9 @@ public:
     virtual DropCounters drops() const { return {}; }
     // Interfaces the source meters, for the interface options table.
     virtual void describe(char* buf, int len) const { if (len > 0) buf[0] = 0; }
+    // For `flowagent status`: source-specific JSON members, written without the enclosing
+    // braces and without a leading comma (e.g. "\"interfaces\":[...]"), or "" for none.
+    virtual void status_json(char* buf, int len) const { if (len > 0) buf[0] = 0; }
     // Reload between two sources of the same kind: after stop(), the old source hands over its
     // event socket (-1: none), still subscribed, and the new one adopts it before start(), so
     // the events of the reload itself wait in the socket instead of reaching no listener

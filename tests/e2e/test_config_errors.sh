@@ -145,6 +145,32 @@ expect_bad missing_file "$D/nope.ini" "$D/nope.ini" "No such file or directory"
 mkdir "$D/adir"
 expect_bad unreadable_dir "$D/adir" "$D/adir" "Is a directory"
 
+# Not a regular file: refused before reading (a character device that never ends, a FIFO
+# whose open would block, a symlink to a device); run_check's `timeout 20` turns a spin or a
+# block into exit 124, which fails the case. A symlink to a regular file is read.
+expect_bad dev_zero /dev/zero "/dev/zero: not a regular file (a character device)"
+mkfifo "$D/nr_fifo.ini"
+expect_bad fifo "$D/nr_fifo.ini" "$D/nr_fifo.ini: not a regular file (a FIFO)"
+ln -s /dev/zero "$D/nr_devlink.ini"
+expect_bad symlink_dev "$D/nr_devlink.ini" "$D/nr_devlink.ini: not a regular file (a character device)"
+printf '%s\n' "$HEAD" >"$D/nr_real.ini"
+ln -s "$D/nr_real.ini" "$D/nr_link.ini"
+expect_good "symlink to a regular file" "$D/nr_link.ini"
+# Bigger than the 1 MiB cap (valid head, then comment lines): refused, not read to the end.
+{
+    printf '%s\n' "$HEAD"
+    head -c 1100000 /dev/zero | tr '\0' 'x' | fold -w 99 | sed 's/^/;/'
+} >"$D/nr_big.ini"
+expect_bad too_big "$D/nr_big.ini" "$D/nr_big.ini:" "file larger than 1048576 bytes"
+# A binary file: the bytes of the offending line come back escaped; no raw control byte (an
+# ESC sequence would drive the terminal) and no byte >= 0x80 reaches stderr.
+printf '[agent]\n\033[2J\377\001zz\n' >"$D/nr_binary.ini"
+expect_bad binary "$D/nr_binary.ini" "$D/nr_binary.ini:2:" "'\\x1b[2J\\xff\\x01zz'"
+if LC_ALL=C grep -q '[^[:print:]]' "$D/err"; then
+    fa_log "FAIL binary: stderr holds unprintable bytes: $(od -c "$D/err" | head -3)"
+    failures=$((failures + 1))
+fi
+
 # Permission denied: chmod 000. Root reads such files, so as root run the check as nobody
 # when setpriv is there and nobody can reach the binary; otherwise the directory case above
 # is the unreadable-file proof.

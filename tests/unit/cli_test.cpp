@@ -141,6 +141,60 @@ TEST(Cli, UsageListsEveryOptionAndPointsToReference)
     const char* u = cli_usage();
     const char* want[] = {"-c, --config FILE", "--check-config", "--print", "-v, --verbose",
                           "--log-level LEVEL", "-V, --version", "-h, --help",
-                          "see README for the config reference"};
+                          "see README for the config reference", "flowagent status [--json]",
+                          "flowagent flows [--top N] [--by bytes|packets|rate]",
+                          "[--group-by flow|src|dst|pair|port|proto] [--json]", "flowagent top",
+                          "--socket PATH"};
     for (const char* w : want) CHECK_TEXT(strstr(u, w) != nullptr, w);
+}
+
+TEST(Cli, ControlCommandsAndTheirOptions)
+{
+    Args a({"status", "--json", "--socket", "/run/x.sock"});
+    CHECK(parse_cli(a.c, a.v, o, err, sizeof err) == Status::ok);
+    CHECK(o.command == CliCommand::status);
+    CHECK(o.json);
+    STRCMP_EQUAL("/run/x.sock", o.socket_path);
+    Args b({"flows", "--top=10", "--by", "rate", "--group-by=pair", "-c", "a.ini"});
+    CHECK(parse_cli(b.c, b.v, o, err, sizeof err) == Status::ok);
+    CHECK(o.command == CliCommand::flows);
+    LONGS_EQUAL(10, o.top);
+    CHECK(o.by == SortBy::rate);
+    CHECK(o.group == GroupBy::pair);
+    STRCMP_EQUAL("a.ini", o.config_path);
+    Args c({"top", "--group-by", "src"});
+    CHECK(parse_cli(c.c, c.v, o, err, sizeof err) == Status::ok);
+    CHECK(o.command == CliCommand::top);
+    CHECK(o.group == GroupBy::src);
+    Args d({"-c", "a.ini"});
+    CHECK(parse_cli(d.c, d.v, o, err, sizeof err) == Status::ok);
+    CHECK(o.command == CliCommand::run);
+}
+
+TEST(Cli, ControlOptionErrors)
+{
+    struct Case {
+        std::initializer_list<const char*> args;
+        const char* want;
+    } cases[] = {
+        {{"flows", "--top", "0"}, "bad --top (expected 1..200): 0 (try --help)"},
+        {{"flows", "--top", "201"}, "bad --top (expected 1..200): 201"},
+        {{"flows", "--top", "1x"}, "bad --top (expected 1..200): 1x"},
+        {{"flows", "--top"}, "missing argument for option: --top"},
+        {{"flows", "--by", "size"}, "bad --by (expected bytes | packets | rate): size"},
+        {{"flows", "--group-by", "mac"}, "bad --group-by"},
+        {{"status", "--top", "3"}, "option only for flows: --top"},
+        {{"top", "--json"}, "option only for status and flows: --json"},
+        {{"status", "--by", "rate"}, "option only for flows and top"},
+        {{"-c", "a.ini", "--socket", "/x"}, "option only for status, flows and top: --socket"},
+        {{"-c", "a.ini", "--json"}, "option only for status and flows: --json"},
+        {{"status", "--check-config"}, "option not for status, flows or top: --check-config"},
+        {{"status", "flows"}, "unexpected argument: flows"},
+        {{"status", "--socket="}, "empty argument for option: --socket"},
+    };
+    for (const Case& k : cases) {
+        Args a(k.args);
+        CHECK_TEXT(parse_cli(a.c, a.v, o, err, sizeof err) == Status::bad_input, k.want);
+        CHECK_TEXT(strstr(err, k.want) != nullptr, err);
+    }
 }

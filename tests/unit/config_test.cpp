@@ -487,6 +487,71 @@ TEST(ConfigParse, NulByteIsRejected)
     check_contains(err.message, "nul.ini:2: [agent]: NUL byte", "nul");
 }
 
+TEST(ConfigParse, NonRegularFilesAreRefusedBeforeReading)
+{
+    Config c;
+    ConfigError err;
+    // /dev/zero would be read forever (it has no newline); refused before the first byte.
+    CHECK(parse_config_file("/dev/zero", c, err) == Status::bad_input);
+    STRCMP_EQUAL("/dev/zero: not a regular file (a character device)", err.message);
+    // A FIFO would block the open itself until a writer comes.
+    TempDir d;
+    const std::string fifo = std::string(d.path) + "/fifo.ini";
+    CHECK(mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK(parse_config_file(fifo.c_str(), c, err) == Status::bad_input);
+    STRCMP_EQUAL((fifo + ": not a regular file (a FIFO)").c_str(), err.message);
+    // A symlink to a regular file is read as the file.
+    const std::string real = d.write("real.ini", "[agent]\nsource = generator\n"
+                                                 "[collector a]\naddress = 192.0.2.1:2055\n");
+    const std::string link = std::string(d.path) + "/link.ini";
+    CHECK(symlink(real.c_str(), link.c_str()) == 0);
+    CHECK(parse_config_file(link.c_str(), c, err) == Status::ok);
+    CHECK(c.source == SourceKind::generator);
+    // ... and a symlink to a device is not.
+    const std::string dev = std::string(d.path) + "/dev.ini";
+    CHECK(symlink("/dev/zero", dev.c_str()) == 0);
+    CHECK(parse_config_file(dev.c_str(), c, err) == Status::bad_input);
+    check_contains(err.message, "not a regular file (a character device)", "symlink to dev");
+}
+
+TEST(ConfigParse, OversizedFileIsRefused)
+{
+    // A valid file padded with comment lines past the cap: refused at the cap, naming it.
+    TempDir d;
+    std::string text = "[agent]\nsource = generator\n[collector a]\naddress = 192.0.2.1:2055\n";
+    const std::string comment = "; " + std::string(97, 'x') + "\n";  // 100 bytes
+    while (text.size() <= kMaxConfigBytes) text += comment;
+    const std::string p = d.write("big.ini", text.c_str());
+    Config c;
+    ConfigError err;
+    CHECK(parse_config_file(p.c_str(), c, err) == Status::bad_input);
+    check_contains(err.message, "file larger than 1048576 bytes", "big");
+    // Exactly at the cap is still read.
+    std::string exact = "[agent]\nsource = generator\n[collector a]\naddress = 192.0.2.1:2055\n";
+    while (exact.size() + 100 <= kMaxConfigBytes) exact += comment;
+    exact += "; " + std::string(kMaxConfigBytes - exact.size() - 3, 'y') + "\n";
+    CHECK_EQUAL(kMaxConfigBytes, exact.size());
+    const std::string q = d.write("cap.ini", exact.c_str());
+    CHECK(parse_config_file(q.c_str(), c, err) == Status::ok);
+}
+
+TEST(ConfigParse, UnprintableBytesAreEscapedInErrors)
+{
+    Config c;
+    ConfigError err;
+    // An ESC sequence and a high byte in a line without '=': shown as \xNN, never raw.
+    CHECK(parse_config_string("[agent]\n\x1b[2J\xff\x01zz\n", "bin.ini", c, err) ==
+          Status::bad_input);
+    STRCMP_EQUAL("bin.ini:2: [agent]: syntax error in '\\x1b[2J\\xff\\x01zz': expected key = "
+                 "value",
+                 err.message);
+    for (const char* q = err.message; *q != 0; ++q) CHECK(*q >= 0x20 && *q < 0x7f);
+    // In a value too.
+    CHECK(parse_config_string("[agent]\nsource = x\x07y\n", "bin.ini", c, err) ==
+          Status::bad_input);
+    check_contains(err.message, "source = x\\x07y", "value");
+}
+
 TEST(ConfigParse, ParseLogLevel)
 {
     LogLevel l = LogLevel::info;
