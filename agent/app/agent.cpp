@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "app/agent.h"
 
+#include <new>
+
 #include "export/json_record.h"
 #include "flow/biflow.h"
 
@@ -68,12 +70,46 @@ Status Agent::init(const Config& cfg, DatagramSink* const* sinks, int sink_count
         if (s != Status::ok) return s;
     }
     exporter_count_ = sink_count;
+    set_json(json);
+    return Status::ok;
+}
+
+void Agent::set_json(LineSink* json)
+{
     json_ = json;
     // JSON lines are for exported records: NAT events once a collector takes them.
     nat_json_ = false;
-    for (int i = 0; i < sink_count; ++i)
+    for (int i = 0; i < exporter_count_; ++i)
         nat_json_ = nat_json_ || exporters_[i].config().nat_events;
     nat_json_ = nat_json_ && json != nullptr;
+}
+
+Status Agent::reconfigure(const Config& cfg, DatagramSink* const* sinks, int sink_count,
+                          LineSink* json, const bool* keep, const ExporterSeq* resume,
+                          const bool* resume_valid, bool records_have_mac, bool records_have_nat)
+{
+    if (sink_count != cfg.collector_count || sink_count > kMaxCollectors) return Status::bad_input;
+    Status s = table_.set_timeouts(cfg.active_timeout_s * 1000u, cfg.inactive_timeout_s * 1000u);
+    if (s != Status::ok) return s;
+    const int old_count = exporter_count_;
+    const int n = old_count > sink_count ? old_count : sink_count;
+    for (int i = 0; i < n; ++i) {
+        if (i < sink_count && i < old_count && keep[i]) continue;
+        if (i < old_count) {
+            exporters_[i].flush(now_);  // its pending datagram goes to the old collector
+            exporters_[i].~Exporter();
+            new (&exporters_[i]) Exporter();
+        }
+        if (i >= sink_count) continue;
+        ExporterConfig ec =
+            exporter_config_for(cfg, cfg.collectors[i], records_have_mac, records_have_nat);
+        s = exporters_[i].init(ec, *sinks[i], *this);
+        if (s != Status::ok) return s;
+        if (resume != nullptr && resume_valid != nullptr && resume_valid[i])
+            exporters_[i].resume(resume[i]);
+    }
+    exporter_count_ = sink_count;
+    set_json(json);
     return Status::ok;
 }
 

@@ -60,6 +60,18 @@ public:
     // collectors only.
     void on_nat_event(const NatEvent& ev) override;
 
+    // A reload that keeps the flow table (same source, interfaces, [flows] size and policy,
+    // [sampling]): applies the new timeouts and JSON output, and re-creates the exporter of
+    // every collector index whose keep[i] is false (the old one sends its pending datagram
+    // first; resume[i], if not null, continues a numbering). Collectors beyond the new count
+    // are closed the same way. The flows stay in the table: nothing is flushed or split.
+    // sinks[i] as in init(). Status::bad_input if cfg does not fit (the agent is unchanged
+    // then, except exporters already re-created).
+    [[nodiscard]] Status reconfigure(const Config& cfg, DatagramSink* const* sinks, int sink_count,
+                                     LineSink* json, const bool* keep, const ExporterSeq* resume,
+                                     const bool* resume_valid, bool records_have_mac,
+                                     bool records_have_nat);
+
     // Every tick: amortised expiry, time-driven template/options refresh, send pending data.
     void tick();
     // Shutdown or reload: every flow out with forced_end, final statistics, everything sent.
@@ -83,7 +95,8 @@ public:
     const AgentStats& stats() const { return stats_; }
 
 private:
-    void count(const FlowDelta& delta);  // the delta totals in stats()
+    void count(const FlowDelta& delta);
+    void set_json(LineSink* json);  // json_ and nat_json_ (after the exporters are set up)  // the delta totals in stats()
 
     FlowTable table_;
     Exporter exporters_[kMaxCollectors];

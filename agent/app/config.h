@@ -29,6 +29,7 @@ struct CollectorConfig {
     uint32_t template_refresh_datagrams = 20;
     bool nat_events = false;           // RFC 8158 NAT event records (conntrack source)
     bool biflow = false;               // RFC 5103 biflow records (conntrack source)
+    uint32_t rate_limit = 1000;        // datagrams per second at most (paced send queue)
     int address_line = 0;              // line of `address =`, for resolution errors
 };
 
@@ -42,6 +43,7 @@ struct Config {
     uint32_t observation_domain = 1;
     LogLevel log_level = LogLevel::info;
     bool log_syslog = false;           // log = stderr | syslog
+    uint32_t stop_timeout_s = 5;       // stop_timeout: the paced final flush at SIGTERM, bound
     // control_socket: the AF_UNIX path `flowagent status/flows/top` talk to (sun_path size)
     char control_socket[108] = "/var/run/flowagent/flowagent.sock";
 

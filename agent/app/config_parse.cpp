@@ -26,14 +26,14 @@ constexpr size_t kValueEcho = 80;  // longest value quoted back in a message, in
 // Key names per section, in table order; the index is the key's bit in the seen masks.
 const char* const kAgentKeys[] = {"source",    "interfaces",     "observation_domain",
                                   "log_level", "log",            "control_socket",
-                                  nullptr};
+                                  "stop_timeout", nullptr};
 const char* const kFlowsKeys[] = {"max_flows", "active_timeout", "inactive_timeout",
                                   "full_policy", nullptr};
 const char* const kSamplingKeys[] = {"rate", "mode", nullptr};
 const char* const kCollectorKeys[] = {"address", "protocol", "observation_domain",
                                       "max_datagram", "template_refresh",
                                       "template_refresh_packets", "nat_events", "biflow",
-                                      nullptr};
+                                      "rate_limit", nullptr};
 const char* const kOutputKeys[] = {"stdout", nullptr};
 const char* const kGeneratorKeys[] = {"flows", "packets_per_second", "duration", nullptr};
 const char* const kConntrackKeys[] = {"rcvbuf", "directions", "mark", "zone", "state_file",
@@ -651,6 +651,7 @@ void apply_agent(Parser& p, int k, const char* key, const char* v)
         memcpy(c.control_socket, v, n + 1);
         break;
     }
+    case 6: set_u32(p, key, v, 0, kMaxStopTimeoutS, c.stop_timeout_s); break;
     default: break;
     }
 }
@@ -721,6 +722,7 @@ void apply_collector(Parser& p, int k, const char* key, const char* v)
         set_bool(p, key, v, c.biflow);
         (void)copy_field(p.bi_value[p.coll], sizeof p.bi_value[p.coll], v, strlen(v));
         break;
+    case 8: set_u32(p, key, v, 1, kMaxRateLimit, c.rate_limit); break;
     default: break;
     }
 }

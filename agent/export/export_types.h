@@ -49,6 +49,23 @@ enum class SendResult : uint8_t {
     refused,  // ECONNREFUSED: the collector's host answered ICMP port unreachable
     again,    // EAGAIN/ENOBUFS: socket buffer full
     error,    // anything else (no route, resolution failure, ...)
+    queued,   // held by a paced sink: its outcome comes later through SendFeedback
+};
+
+// What one datagram carries, so that its records can be counted when its fate is learned
+// after send() returned (a paced queue sent or dropped it; an ICMP error refused it).
+struct DatagramMeta {
+    uint64_t flows = 0, packets = 0, octets = 0, nat_events = 0;
+    uint32_t bytes = 0;
+};
+
+// Told by a sink what became of a datagram after send() returned. res is ok/again/error/
+// refused. was_counted: the datagram had already been counted as sent (send() returned ok) and
+// now is known lost (an ICMP error from the collector's host quoted it): move it to not sent.
+class SendFeedback {
+public:
+    virtual ~SendFeedback() = default;
+    virtual void on_send_outcome(const DatagramMeta& m, SendResult res, bool was_counted) = 0;
 };
 
 // The transport seen from an encoder: sends one complete datagram, never blocks.
@@ -56,6 +73,17 @@ class DatagramSink {
 public:
     virtual ~DatagramSink() = default;
     virtual SendResult send(const uint8_t* data, size_t len) = 0;
+    // With the datagram's accounting, for sinks that queue or learn of refusals later (they
+    // may return queued). The default sends at once.
+    virtual SendResult send_counted(const uint8_t* data, size_t len, const DatagramMeta& m)
+    {
+        (void)m;
+        return send(data, len);
+    }
+    // Learn now what became of datagrams sent earlier (reported through SendFeedback): called
+    // before a new datagram is opened, so that it carries templates if the collector was found
+    // gone meanwhile.
+    virtual void poll_outcomes() {}
 };
 
 // What the options records report, read by the exporter whenever it writes options data.

@@ -242,6 +242,7 @@ bool Exporter::reserve(uint16_t tid, size_t len, const ExportTime& t, bool allow
     bool templates_sent_here = false;
     for (int attempt = 0; attempt < 3; ++attempt) {
         if (!open_) {
+            sink_->poll_outcomes();
             if (allow_templates && !templates_sent_here && templates_due(t)) {
                 open_datagram(t, true);
                 write_options_data(t);
@@ -417,7 +418,13 @@ void Exporter::send_datagram()
     // IPFIX: message length (RFC 7011 §3.1); v9: Count of all records (RFC 3954 §5.1).
     WireWriter::patch_u16(buf_ + 2, cfg_.protocol == Protocol::ipfix ? uint16_t(len_)
                                                                       : dgram_records_);
-    const SendResult res = sink_->send(buf_, len_);
+    DatagramMeta meta;
+    meta.flows = dgram_flows_;
+    meta.packets = dgram_packets_;
+    meta.octets = dgram_octets_;
+    meta.nat_events = dgram_nat_events_;
+    meta.bytes = uint32_t(len_);
+    const SendResult res = sink_->send_counted(buf_, len_, meta);
     if (has_templates_) {
         ++counters_.template_sends;
         ever_sent_templates_ = true;
@@ -428,30 +435,61 @@ void Exporter::send_datagram()
     ++dgram_index_;
     ++v9_seq_;
     ipfix_seq_ += dgram_data_records_;
-    if (res == SendResult::ok) {
-        ++counters_.messages;
-        counters_.records += dgram_flows_;
-        counters_.octets += len_;
-        counters_.nat_events += dgram_nat_events_;
-        if (error_state_ && ++ok_streak_ >= 2) error_state_ = false;
-    } else {
-        ++counters_.not_sent_messages;
-        counters_.not_sent_flows += dgram_flows_;
-        counters_.not_sent_packets += dgram_packets_;
-        counters_.not_sent_octets += dgram_octets_;
-        counters_.not_sent_nat_events += dgram_nat_events_;
-        ok_streak_ = 0;
-        if (res == SendResult::again) {
-            ++counters_.send_again;
-        } else {
-            // The collector (or the path to it) is gone: resend templates until it is back.
-            error_state_ = true;
-            if (res == SendResult::refused) ++counters_.send_refused;
-            else ++counters_.send_error;
-        }
-    }
+    if (res != SendResult::queued) account(meta, res);
     open_ = false;
     len_ = 0;
+}
+
+void Exporter::account(const DatagramMeta& m, SendResult res)
+{
+    if (res == SendResult::ok) {
+        ++counters_.messages;
+        counters_.records += m.flows;
+        counters_.octets += m.bytes;
+        counters_.nat_events += m.nat_events;
+        if (error_state_ && ++ok_streak_ >= 2) error_state_ = false;
+        return;
+    }
+    ++counters_.not_sent_messages;
+    counters_.not_sent_flows += m.flows;
+    counters_.not_sent_packets += m.packets;
+    counters_.not_sent_octets += m.octets;
+    counters_.not_sent_nat_events += m.nat_events;
+    ok_streak_ = 0;
+    if (res == SendResult::again) {
+        ++counters_.send_again;
+    } else {
+        // The collector (or the path to it) is gone: resend templates until it is back.
+        error_state_ = true;
+        if (res == SendResult::refused) ++counters_.send_refused;
+        else ++counters_.send_error;
+    }
+}
+
+void Exporter::on_send_outcome(const DatagramMeta& m, SendResult res, bool was_counted)
+{
+    if (res == SendResult::queued) return;
+    if (was_counted) {
+        if (res == SendResult::ok) return;
+        // Counted as sent when it left; the collector's host refused it: it is not sent.
+        auto sub = [](uint64_t& c, uint64_t v) { c = c >= v ? c - v : 0; };
+        sub(counters_.messages, 1);
+        sub(counters_.records, m.flows);
+        sub(counters_.octets, m.bytes);
+        sub(counters_.nat_events, m.nat_events);
+    }
+    account(m, res);
+}
+
+uint32_t Exporter::datagrams_for(uint32_t records) const
+{
+    size_t rec = data_v4_.rec_len > data_v6_.rec_len ? data_v4_.rec_len : data_v6_.rec_len;
+    if (cfg_.nat_events && nat44_.rec_len > rec) rec = nat44_.rec_len;
+    if (rec == 0 || cfg_.max_datagram <= header_len_ + 2 * kSetHeader) return records;
+    // Worst case: a set header for each family and a template datagram now and then.
+    const size_t per = (cfg_.max_datagram - header_len_ - 2 * kSetHeader) / rec;
+    const uint64_t n = per ? (uint64_t(records) + per - 1) / per : records;
+    return uint32_t(n + n / 8 + 8);
 }
 
 void Exporter::add(const FlowRecord& r, const ExportTime& t)
@@ -497,6 +535,7 @@ void Exporter::send_options(const ExportTime& t)
 {
     if (!buf_) return;
     if (!open_) {
+        sink_->poll_outcomes();
         const bool tmpl = templates_due(t);
         open_datagram(t, tmpl);
     }

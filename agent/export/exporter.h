@@ -51,10 +51,10 @@ struct ExporterSeq {
     uint32_t ipfix = 0;  // data records sent (IPFIX header sequence of the next message)
 };
 
-class Exporter {
+class Exporter final : public SendFeedback {
 public:
     Exporter();
-    ~Exporter();
+    ~Exporter() override;
     Exporter(const Exporter&) = delete;
     Exporter& operator=(const Exporter&) = delete;
 
@@ -78,6 +78,10 @@ public:
         ipfix_seq_ = s.ipfix;
     }
     const ExporterConfig& config() const { return cfg_; }
+    // SendFeedback: a paced or refusing sink reports a datagram's fate after send() returned.
+    void on_send_outcome(const DatagramMeta& m, SendResult res, bool was_counted) override;
+    // Datagrams a flush of `records` flow records needs at most (for sizing a send queue).
+    uint32_t datagrams_for(uint32_t records) const;
     // Monotonic time templates were last sent (0: never yet), for `flowagent status`.
     MonoMs last_template_ms() const { return ever_sent_templates_ ? last_tmpl_ms_ : 0; }
 
@@ -90,6 +94,7 @@ private:
     bool open_ = false;
     void open_datagram(const ExportTime& t, bool templates);
     void send_datagram();
+    void account(const DatagramMeta& m, SendResult res);
     bool templates_due(const ExportTime& t) const;
     void write_templates();
     void write_options_data(const ExportTime& t);

@@ -95,6 +95,15 @@ public:
     // (active_timeout); both remove the flow.
     void expire(MonoMs now, RecordSink& sink);
     void flush(MonoMs now, EndReason reason, RecordSink& sink);
+    // A reload that changes only the timeouts: the flows stay, the next expire() applies the
+    // new ones. Status::bad_input (and nothing changed) for 0.
+    [[nodiscard]] Status set_timeouts(uint32_t active_ms, uint32_t inactive_ms)
+    {
+        if (active_ms == 0 || inactive_ms == 0) return Status::bad_input;
+        cfg_.active_timeout_ms = active_ms;
+        cfg_.inactive_timeout_ms = inactive_ms;
+        return Status::ok;
+    }
 
     // Calls v.on_flow() for every flow in buckets [from, from + n) (clipped to the table);
     // returns the bucket to continue from, bucket_count() when the walk is complete. Never

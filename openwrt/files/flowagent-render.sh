@@ -120,7 +120,8 @@ fa_collector() {
 	fa_key "$out" "$section" template_refresh template_refresh number &&
 	fa_key "$out" "$section" template_refresh_packets template_refresh_packets number &&
 	fa_bool "$out" "$section" nat_events nat_events &&
-	fa_bool "$out" "$section" biflow biflow ||
+	fa_bool "$out" "$section" biflow biflow &&
+	fa_key "$out" "$section" rate_limit rate_limit number ||
 		FA_RENDER_ERR=1
 }
 
@@ -157,7 +158,8 @@ flowagent_render() {
 	} >> "$tmp"
 	fa_key "$tmp" "$section" observation_domain observation_domain number &&
 	fa_key "$tmp" "$section" log_level log_level 'error warn info debug' &&
-	fa_key "$tmp" "$section" log log 'stderr syslog' || FA_RENDER_ERR=1
+	fa_key "$tmp" "$section" log log 'stderr syslog' &&
+	fa_key "$tmp" "$section" stop_timeout stop_timeout number || FA_RENDER_ERR=1
 
 	{ echo; echo "[flows]"; } >> "$tmp"
 	fa_key "$tmp" "$section" max_flows max_flows number &&

@@ -49,8 +49,6 @@ Source* make_source(SourceKind kind)
     return nullptr;
 }
 
-// Resolves every collector so that a typo fails before anything starts. The message names the
-// file, the line of `address =`, the collector and the value.
 // A config error: on stderr before logging is set up (start, --check-config), through the
 // logger at a reload, so that with `log = syslog` the reason reaches syslog too.
 void config_error(bool via_log, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -66,22 +64,6 @@ void config_error(bool via_log, const char* fmt, ...)
     } else {
         std::fprintf(stderr, "flowagent: error: %s\n", msg);
     }
-}
-
-bool check_collectors(const Config& cfg, bool via_log)
-{
-    for (int i = 0; i < cfg.collector_count; ++i) {
-        const CollectorConfig& c = cfg.collectors[i];
-        sockaddr_storage ss{};
-        socklen_t len = 0;
-        char err[256];
-        if (resolve_collector(c.host, c.port, &ss, &len, err, sizeof err) < 0) {
-            config_error(via_log, "%s:%d: [collector %s] address = %s:%u: %s", cfg.path,
-                         c.address_line, c.name, c.host, c.port, err);
-            return false;
-        }
-    }
-    return true;
 }
 
 uint64_t random_seed()
@@ -112,24 +94,75 @@ struct Carry {
     int event_fd = -1;  // Source::release_event_fd() of the old source, for the new one
 };
 
+void own_sockets_to_source(Runtime& rt)
+{
+    int own_fds[kMaxCollectors];
+    for (int i = 0; i < rt.cfg.collector_count; ++i) own_fds[i] = rt.transports[i].fd();
+    rt.source->set_own_sockets(own_fds, rt.cfg.collector_count);
+}
+
+// Collector i of rt.cfg: a numeric address opens now; a name goes to the resolver thread (the
+// loop asks). Nothing to do for a socket kept open or a name already waiting. Returns 0 or an
+// exit code.
+int open_collector(Runtime& rt, int i)
+{
+    const Config& cfg = rt.cfg;
+    const CollectorConfig& c = cfg.collectors[i];
+    if (!rt.transports[i].is_open() && !rt.res[i].waiting) {
+        sockaddr_storage ss;
+        socklen_t len = 0;
+        char err[256];
+        if (resolve_numeric(c.host, c.port, &ss, &len) == 0) {
+            if (rt.transports[i].open_addr(ss, len, err, sizeof err) < 0) {
+                FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
+                return kExitRuntime;
+            }
+        } else {
+            const uint32_t gen = rt.res[i].gen;
+            rt.res[i] = Resolution{};
+            rt.res[i].gen = gen;
+            rt.res[i].waiting = true;
+        }
+    }
+    FA_INFO("collector %s: %s %s, observation domain %u", c.name,
+            rt.transports[i].is_open() ? rt.transports[i].peer() : c.host,
+            c.protocol == Protocol::ipfix ? "IPFIX" : "NetFlow v9",
+            c.observation_domain ? c.observation_domain : cfg.observation_domain);
+    return 0;
+}
+
+// Late outcomes (datagrams an ICMP error quotes, paced ones) go to the collector's exporter.
+// The send queue holds a flush of the whole table, so that a stop or a flood is paced out at
+// rate_limit instead of sent as one burst; allocated here, kept across reloads. 0 or an exit
+// code.
+int attach_collector(Runtime& rt, int i)
+{
+    const Config& cfg = rt.cfg;
+    const CollectorConfig& c = cfg.collectors[i];
+    rt.transports[i].set_feedback(&rt.agent->exporter(i));
+    PacingConfig pc;
+    pc.rate = c.rate_limit;
+    pc.slots = rt.agent->exporter(i).datagrams_for(cfg.max_flows) + 64;
+    pc.slot_bytes = c.max_datagram;
+    if (!rt.transports[i].set_pacing(pc)) {
+        FA_ERROR("collector %s: cannot allocate the send queue (%u datagrams of %u bytes)",
+                 c.name, pc.slots, unsigned(pc.slot_bytes));
+        return kExitRuntime;
+    }
+    FA_INFO("collector %s: at most %u datagrams/s; send queue %u datagrams (%zu bytes)", c.name,
+            c.rate_limit, pc.slots, size_t(pc.slots) * pc.slot_bytes);
+    return 0;
+}
+
 // Brings a runtime up from a valid config. Returns 0 or an exit code.
 int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carry* carry)
 {
     const Config& cfg = rt.cfg;
     DatagramSink* sinks[kMaxCollectors];
     for (int i = 0; i < cfg.collector_count; ++i) {
-        char err[256];
-        const CollectorConfig& c = cfg.collectors[i];
-        if (!rt.transports[i].is_open() &&
-            rt.transports[i].open(c.host, c.port, err, sizeof err) < 0) {
-            FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
-            return kExitRuntime;
-        }
         rt.sinks[i].transport = &rt.transports[i];
         sinks[i] = &rt.sinks[i];
-        FA_INFO("collector %s: %s %s, observation domain %u", c.name, rt.transports[i].peer(),
-                c.protocol == Protocol::ipfix ? "IPFIX" : "NetFlow v9",
-                c.observation_domain ? c.observation_domain : cfg.observation_domain);
+        if (open_collector(rt, i) != 0) return kExitRuntime;
     }
 
     rt.source.reset(make_source(cfg.source));
@@ -153,6 +186,8 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
     }
     for (int i = 0; carry != nullptr && i < cfg.collector_count; ++i)
         if (carry->keep[i]) rt.agent->exporter(i).resume(carry->seq[i]);
+    for (int i = 0; i < cfg.collector_count; ++i)
+        if (attach_collector(rt, i) != 0) return kExitRuntime;
     int n = cfg.interface_count > 0
                 ? collect_interfaces(cfg.interfaces, cfg.interface_count, rt.ifaces, kMaxInterfaces)
                 : collect_all_interfaces(rt.ifaces, kMaxInterfaces);
@@ -160,9 +195,7 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
     rt.agent->set_interfaces(rt.ifaces, n);
     rt.agent->set_time(now_time(clock, agent_start));
 
-    int own_fds[kMaxCollectors];
-    for (int i = 0; i < cfg.collector_count; ++i) own_fds[i] = rt.transports[i].fd();
-    rt.source->set_own_sockets(own_fds, cfg.collector_count);
+    own_sockets_to_source(rt);
     int rc = rt.source->start(cfg);
     if (rc < 0) {
         FA_ERROR("source %s failed to start (%s)", source_name(cfg.source), std::strerror(-rc));
@@ -211,6 +244,77 @@ void log_summary(const Runtime& rt)
                 (unsigned long long)c.not_sent_messages, (unsigned long long)c.not_sent_flows,
                 (unsigned long long)c.send_refused, (unsigned long long)c.send_again,
                 (unsigned long long)c.send_error);
+        const TransportCounters& tc = rt.transports[i].tcounters();
+        FA_INFO("collector %s: ICMP errors %llu (%llu attributed to a datagram), resent after a "
+                "stale refusal %llu; send queue peak %llu of %u, full %llu, dropped at stop %llu",
+                rt.cfg.collectors[i].name, (unsigned long long)tc.icmp_errors,
+                (unsigned long long)tc.icmp_matched,
+                (unsigned long long)tc.resent_after_stale_refusal,
+                (unsigned long long)tc.queue_peak, rt.transports[i].pacing().slots,
+                (unsigned long long)tc.queue_overflow, (unsigned long long)tc.queue_dropped);
+    }
+}
+
+
+// Collector i goes on as one stream (socket, local port, sequence numbering) from config a to
+// b: same source (it decides the data template layouts and the sampling kind, which must not
+// change within one stream under the same IDs), name, address, protocol and observation domain.
+bool same_stream(const Config& a, const Config& b, int i)
+{
+    if (i >= a.collector_count || i >= b.collector_count || a.source != b.source) return false;
+    const CollectorConfig& x = a.collectors[i];
+    const CollectorConfig& y = b.collectors[i];
+    return std::strcmp(x.name, y.name) == 0 && std::strcmp(x.host, y.host) == 0 &&
+           x.port == y.port && x.protocol == y.protocol &&
+           (x.observation_domain ? x.observation_domain : a.observation_domain) ==
+               (y.observation_domain ? y.observation_domain : b.observation_domain);
+}
+
+// A new or changed collector resolves afresh; a stale answer is ignored (gen).
+void forget_name(Runtime& rt, int i)
+{
+    rt.resolver.cancel(i);
+    const uint32_t gen = rt.res[i].gen + 1;
+    rt.res[i] = Resolution{};
+    rt.res[i].gen = gen;
+}
+
+// Paces out what the collectors' send queues hold (those with drain[i]) until they are empty
+// or stop_timeout has passed; what is left is dropped and counted as not sent by the exporters,
+// and logged.
+void drain_collectors(Runtime& rt, const bool* drain)
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t now_ms = uint64_t(ts.tv_sec) * 1000u + uint64_t(ts.tv_nsec) / 1000000u;
+    const uint64_t deadline = now_ms + uint64_t(rt.cfg.stop_timeout_s) * 1000u;
+    for (;;) {
+        int wait_ms = -1;
+        for (int i = 0; i < rt.cfg.collector_count; ++i) {
+            if (!drain[i]) continue;
+            rt.transports[i].pump();
+            const int d = rt.transports[i].pump_delay_ms();
+            if (d >= 0 && (wait_ms < 0 || d < wait_ms)) wait_ms = d;
+        }
+        if (wait_ms < 0) break;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        const uint64_t t = uint64_t(ts.tv_sec) * 1000u + uint64_t(ts.tv_nsec) / 1000000u;
+        if (t >= deadline) break;
+        if (wait_ms < 1) wait_ms = 1;
+        if (uint64_t(wait_ms) > deadline - t) wait_ms = int(deadline - t);
+        timespec nap{wait_ms / 1000, long(wait_ms % 1000) * 1000000L};
+        nanosleep(&nap, nullptr);
+    }
+    for (int i = 0; i < rt.cfg.collector_count; ++i) {
+        if (!drain[i]) continue;
+        const uint32_t left = rt.transports[i].queued();
+        if (left != 0 && !rt.transports[i].is_open())
+            FA_WARN("collector %s: %s never resolved: %u datagrams queued for it counted as not "
+                    "sent", rt.cfg.collectors[i].name, rt.cfg.collectors[i].host, left);
+        else if (left != 0)
+            FA_WARN("collector %s: stop_timeout (%u s) passed with %u datagrams queued: counted "
+                    "as not sent", rt.cfg.collectors[i].name, rt.cfg.stop_timeout_s, left);
+        rt.transports[i].drop_queue();
     }
 }
 
@@ -230,27 +334,167 @@ void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
             carry->event_fd = rt.source->release_event_fd();
     }
     rt.agent->flush_all();
-    log_summary(rt);
+    // Which collectors go on (a reload that keeps them keeps their queue too) and which stop:
+    // those are paced out first, within stop_timeout.
+    bool keep_of[kMaxCollectors] = {};
+    bool drain[kMaxCollectors] = {};
     for (int i = 0; i < kMaxCollectors; ++i) {
         bool keep = false;
         if (next != nullptr && carry != nullptr && i < rt.cfg.collector_count &&
             i < next->collector_count) {
-            const CollectorConfig& a = rt.cfg.collectors[i];
-            const CollectorConfig& b = next->collectors[i];
-            // Same source too: it decides the data template layouts (MAC, NAT fields) and the
-            // sampling kind, which must not change within one stream under the same IDs.
-            keep = rt.cfg.source == next->source && std::strcmp(a.name, b.name) == 0 &&
-                   std::strcmp(a.host, b.host) == 0 &&
-                   a.port == b.port && a.protocol == b.protocol &&
-                   (a.observation_domain ? a.observation_domain : rt.cfg.observation_domain) ==
-                       (b.observation_domain ? b.observation_domain : next->observation_domain);
+            keep = same_stream(rt.cfg, *next, i);
             carry->keep[i] = keep;
             if (keep) carry->seq[i] = rt.agent->exporter(i).sequence();
         }
-        if (!keep) rt.transports[i].close();
+        keep_of[i] = keep;
+        drain[i] = !keep;
+        if (!keep) forget_name(rt, i);
+    }
+    drain_collectors(rt, drain);
+    // The ICMP errors the last datagrams drew are counted before the totals are logged.
+    for (int i = 0; i < rt.cfg.collector_count; ++i) rt.transports[i].read_errors();
+    log_summary(rt);
+    for (int i = 0; i < kMaxCollectors; ++i) {
+        rt.transports[i].set_feedback(nullptr);  // the exporter goes with the agent
+        if (!keep_of[i]) rt.transports[i].close();
     }
     rt.source.reset();
     rt.agent.reset();
+}
+
+// A reload from a to b can keep the flow table, the source and its kernel state (attached
+// programs, maps, the conntrack subscription): the same source on the same interfaces, the same
+// table size and full policy, the same sampling, the same conntrack and generator settings.
+bool table_kept(const Config& a, const Config& b)
+{
+    if (a.source != b.source || a.interface_count != b.interface_count ||
+        a.max_flows != b.max_flows || a.full_policy != b.full_policy ||
+        a.sampling_rate != b.sampling_rate || a.sampling_mode != b.sampling_mode ||
+        a.ct_rcvbuf != b.ct_rcvbuf || a.ct_both_directions != b.ct_both_directions ||
+        a.ct_mark != b.ct_mark || a.ct_zone != b.ct_zone || a.gen_flows != b.gen_flows ||
+        a.gen_packets_per_s != b.gen_packets_per_s || a.gen_duration_s != b.gen_duration_s)
+        return false;
+    if (std::strcmp(a.ct_state_file, b.ct_state_file) != 0) return false;
+    for (int i = 0; i < a.interface_count; ++i)
+        if (std::strcmp(a.interfaces[i], b.interfaces[i]) != 0) return false;
+    return true;
+}
+
+// Collector i's exporter goes on unchanged from a to b: the same stream and every exporter
+// setting the same (rate_limit is the transport's, applied in place).
+bool same_exporter(const Config& a, const Config& b, int i)
+{
+    if (!same_stream(a, b, i)) return false;
+    const CollectorConfig& x = a.collectors[i];
+    const CollectorConfig& y = b.collectors[i];
+    return x.max_datagram == y.max_datagram && x.template_refresh_s == y.template_refresh_s &&
+           x.template_refresh_datagrams == y.template_refresh_datagrams &&
+           x.nat_events == y.nat_events && x.biflow == y.biflow;
+}
+
+// The reload that keeps the table (table_kept): nothing is flushed, detached or drained; the
+// flows metered before the reload are exported once, whole, after it. Only collectors that
+// changed are redone (the pending datagram of a changed one goes to its old address, a removed
+// or moved one's queue is paced out within stop_timeout), then the timeouts, the JSON output
+// and rate limits apply in place. Returns 0 or an exit code.
+int reload_in_place(Runtime& rt, const Config& next, LinuxClock& clock, MonoMs agent_start)
+{
+    Agent& a = *rt.agent;
+    a.set_time(now_time(clock, agent_start));
+    bool keep_exporter[kMaxCollectors] = {};
+    bool resume_valid[kMaxCollectors] = {};
+    ExporterSeq resume[kMaxCollectors];
+    bool drain[kMaxCollectors] = {};
+    const int old_count = rt.cfg.collector_count;
+    for (int i = 0; i < kMaxCollectors; ++i) {
+        keep_exporter[i] = same_exporter(rt.cfg, next, i);
+        const bool stream = same_stream(rt.cfg, next, i);
+        if (stream && !keep_exporter[i]) {
+            resume_valid[i] = true;
+            resume[i] = a.exporter(i).sequence();
+        }
+        if (i < old_count && !keep_exporter[i]) a.exporter(i).flush(a.time());
+        drain[i] = i < old_count && !stream;
+    }
+    drain_collectors(rt, drain);
+    for (int i = 0; i < kMaxCollectors; ++i) {
+        if (!drain[i]) continue;
+        rt.transports[i].read_errors();
+        rt.transports[i].set_feedback(nullptr);
+        rt.transports[i].close();
+        forget_name(rt, i);
+    }
+    rt.cfg = next;
+    DatagramSink* sinks[kMaxCollectors];
+    for (int i = 0; i < next.collector_count; ++i) {
+        rt.sinks[i].transport = &rt.transports[i];
+        sinks[i] = &rt.sinks[i];
+        if (open_collector(rt, i) != 0) return kExitRuntime;
+    }
+    const bool packet_source = next.source == SourceKind::xdp || next.source == SourceKind::tc;
+    Status s = a.reconfigure(next, sinks, next.collector_count,
+                             next.print_json ? &rt.json : nullptr, keep_exporter, resume,
+                             resume_valid, packet_source, next.source == SourceKind::conntrack);
+    if (s != Status::ok) {
+        FA_ERROR("reload: collectors cannot be set up: %s", status_name(s));
+        return kExitRuntime;
+    }
+    for (int i = 0; i < next.collector_count; ++i)
+        if (attach_collector(rt, i) != 0) return kExitRuntime;
+    own_sockets_to_source(rt);
+    FA_INFO("started: source %s (reload in place: flow table with %u flows, source and kernel "
+            "state kept), max_flows %u, timeouts %u/%u s, sampling 1:%u",
+            source_name(next.source), a.table().size(), next.max_flows, next.active_timeout_s,
+            next.inactive_timeout_s, next.sampling_rate);
+    return 0;
+}
+
+// Every tick: collectors still waiting for their name ask the resolver when their back-off is
+// over.
+void ask_resolver(Runtime& rt, MonoMs now)
+{
+    for (int i = 0; i < rt.cfg.collector_count; ++i) {
+        Resolution& r = rt.res[i];
+        if (!r.waiting || r.in_flight || now < r.next_try) continue;
+        const CollectorConfig& c = rt.cfg.collectors[i];
+        rt.resolver.request(i, c.host, c.port, ++r.gen);
+        r.in_flight = true;
+    }
+}
+
+// The resolver thread's answers: open the collector's socket (its queue then drains at
+// rate_limit), or schedule the next try.
+void take_resolved(Runtime& rt, MonoMs now)
+{
+    ResolveResult res;
+    while (rt.resolver.take(res)) {
+        if (res.slot < 0 || res.slot >= rt.cfg.collector_count) continue;
+        Resolution& r = rt.res[res.slot];
+        if (!r.waiting || res.gen != r.gen) continue;  // a stale answer (reload, cancel)
+        r.in_flight = false;
+        const CollectorConfig& c = rt.cfg.collectors[res.slot];
+        UdpTransport& t = rt.transports[res.slot];
+        char err[256];
+        int rc = res.rc;
+        if (rc == 0) rc = t.open_addr(res.addr, res.addr_len, err, sizeof err);
+        else std::snprintf(err, sizeof err, "%s", res.err);
+        ++r.tries;
+        if (rc == 0) {
+            r.waiting = false;
+            FA_INFO("collector %s: %s resolved to %s after %u tries; %u datagrams waited in the "
+                    "send queue", c.name, c.host, t.peer(), r.tries, t.queued());
+            own_sockets_to_source(rt);
+            continue;
+        }
+        r.backoff_ms = r.backoff_ms == 0 ? 1000 : (r.backoff_ms >= 30000 ? 60000 : r.backoff_ms * 2);
+        r.next_try = now + r.backoff_ms;
+        if (r.tries == 1 || now - r.last_log >= 600000) {
+            r.last_log = now;
+            FA_WARN("collector %s: %s%s; metering goes on, records wait in the send queue (%u "
+                    "datagrams); retrying every %u s at most", c.name,
+                    r.tries == 1 ? "" : "still unresolved: ", err, t.pacing().slots, 60u);
+        }
+    }
 }
 
 } // namespace
@@ -281,8 +525,32 @@ bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_
         return false;
     }
     if (cli.print) cfg.print_json = true;
-    return check_collectors(cfg, via_log);
+    return true;
 }
+
+// --check-config: resolves every collector now. A name that does not resolve is a warning, not
+// an error: the agent starts anyway and retries it (a router boots before its WAN and DNS).
+bool check_collectors(const Config& cfg)
+{
+    for (int i = 0; i < cfg.collector_count; ++i) {
+        const CollectorConfig& c = cfg.collectors[i];
+        sockaddr_storage ss{};
+        socklen_t len = 0;
+        char err[256];
+        const int rc = resolve_collector(c.host, c.port, &ss, &len, err, sizeof err);
+        if (rc == -EINVAL) {
+            config_error(false, "%s:%d: [collector %s] address = %s:%u: %s", cfg.path,
+                         c.address_line, c.name, c.host, c.port, err);
+            return false;
+        }
+        if (rc < 0)
+            std::fprintf(stderr, "flowagent: warning: %s:%d: [collector %s] address = %s:%u: %s "
+                         "(now; the agent meters meanwhile and retries until it resolves)\n",
+                         cfg.path, c.address_line, c.name, c.host, c.port, err);
+    }
+    return true;
+}
+
 
 // [agent] log and log_level, with --log-level / -v over the config's level: at start and at
 // every reload (a reload that changed `log` moves the output; the command line still wins).
@@ -308,6 +576,17 @@ SendResult ObservedSink::send(const uint8_t* data, size_t len)
 {
     const SendResult r = transport->send(data, len);
     if (r != SendResult::ok) {
+        last_result = r;
+        last_errno = transport->last_errno();
+        last_error_ms = EventLoop::now_ms();
+    }
+    return r;
+}
+
+SendResult ObservedSink::send_counted(const uint8_t* data, size_t len, const DatagramMeta& m)
+{
+    const SendResult r = transport->send_counted(data, len, m);
+    if (r != SendResult::ok && r != SendResult::queued) {
         last_result = r;
         last_errno = transport->last_errno();
         last_error_ms = EventLoop::now_ms();
@@ -381,9 +660,56 @@ int Daemon::start(const CliOptions& cli, const Config& cfg)
     }
     loop_.arm(tick_, kTickMs);
     watch_source();
+    pacer_.cb = on_pacer;
+    pacer_.user = this;
     // Attached and connected: from here on only what the running source needs.
     (void)drop_privileges(rt_.cfg.source);
+    // After the drop: capabilities are per thread, and the resolver thread needs none.
+    err = rt_.resolver.start();
+    resolved_.fd = rt_.resolver.fd();
+    resolved_.events = EPOLLIN;
+    resolved_.cb = on_resolved;
+    resolved_.user = this;
+    if (err == 0) err = loop_.add(resolved_);
+    if (err < 0) {
+        FA_ERROR("resolver thread: %s", std::strerror(-err));
+        stop_runtime(rt_, clock_, agent_start_);
+        return kExitRuntime;
+    }
+    ask_resolver(rt_, clock_.mono_ms());
+    arm_pacer();
     return 0;
+}
+
+// One-shot at the earliest time a collector's queue can send again; cancelled when all are
+// empty (or wait for their name). Called after everything that may queue datagrams.
+void Daemon::arm_pacer()
+{
+    int wait_ms = -1;
+    for (int i = 0; i < rt_.cfg.collector_count; ++i) {
+        const int dl = rt_.transports[i].pump_delay_ms();
+        if (dl >= 0 && (wait_ms < 0 || dl < wait_ms)) wait_ms = dl;
+    }
+    if (wait_ms < 0) {
+        loop_.cancel(pacer_);
+        return;
+    }
+    loop_.arm(pacer_, uint32_t(wait_ms < 1 ? 1 : wait_ms));
+}
+
+void Daemon::on_pacer(Timer& t)
+{
+    Daemon& d = *static_cast<Daemon*>(t.user);
+    for (int i = 0; i < d.rt_.cfg.collector_count; ++i) d.rt_.transports[i].pump();
+    d.arm_pacer();
+}
+
+void Daemon::on_resolved(Watch& w, uint32_t revents)
+{
+    (void)revents;
+    Daemon& d = *static_cast<Daemon*>(w.user);
+    take_resolved(d.rt_, d.clock_.mono_ms());
+    d.arm_pacer();
 }
 
 int Daemon::run()
@@ -394,7 +720,10 @@ int Daemon::run()
     control_.close();
     loop_.remove(source_);
     loop_.remove(signals_);
+    loop_.remove(resolved_);
     loop_.cancel(tick_);
+    loop_.cancel(pacer_);
+    rt_.resolver.stop();
     if (signals_.fd >= 0) close(signals_.fd);
     signals_.fd = -1;
     return exit_code_;
@@ -418,6 +747,10 @@ void Daemon::on_tick(Timer& t)
     rt.source->on_tick(now, *rt.agent);
     rt.agent->set_source_drops(rt.source->drops());
     rt.agent->tick();
+    ask_resolver(rt, now);
+    // The pacer sends the queues; here the error queues are read (late refusals) at least.
+    for (int i = 0; i < rt.cfg.collector_count; ++i) rt.transports[i].pump();
+    d.arm_pacer();
     if (now - d.last_stats_ >= 60000) {
         d.last_stats_ = now;
         if (log_level() >= LogLevel::debug) log_summary(rt);
@@ -430,6 +763,7 @@ void Daemon::on_source(Watch& w, uint32_t revents)
     Daemon& d = *static_cast<Daemon*>(w.user);
     d.rt_.agent->set_time(now_time(d.clock_, d.agent_start_));
     d.rt_.source->on_readable(d.rt_.agent->time().mono_ms, *d.rt_.agent);
+    d.arm_pacer();
 }
 
 void Daemon::on_signal(Watch& w, uint32_t revents)
@@ -456,6 +790,20 @@ void Daemon::reload()
         FA_ERROR("reload: config invalid, keeping the running one");
         return;
     }
+    if (table_kept(rt_.cfg, next)) {
+        FA_INFO("reload: applying %s in place (same source, interfaces, [flows] size and "
+                "policy, [sampling])", cli_.config_path);
+        const bool control_moved = std::strcmp(rt_.cfg.control_socket, next.control_socket) != 0;
+        apply_logging(next, cli_);
+        if (reload_in_place(rt_, next, clock_, agent_start_) != 0) {
+            exit_code_ = kExitRuntime;
+            loop_.stop();
+            return;
+        }
+        if (control_moved) (void)open_control(false);
+        arm_pacer();
+        return;
+    }
     FA_INFO("reload: flushing and restarting with %s", cli_.config_path);
     loop_.remove(source_);
     Carry carry;
@@ -470,6 +818,7 @@ void Daemon::reload()
         return;
     }
     watch_source();
+    arm_pacer();
 }
 
 } // namespace fa
@@ -484,6 +833,7 @@ const char* send_result_name(SendResult r)
     case SendResult::refused: return "refused";
     case SendResult::again: return "again";
     case SendResult::error: return "error";
+    case SendResult::queued: return "queued";
     }
     return "?";
 }

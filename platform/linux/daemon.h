@@ -3,14 +3,18 @@
 // collector sockets), and what registers with the event loop (signals, the tick, the source).
 //
 // Logic:
-//  1. start(): allocate everything (flow table, export buffers), open the collectors' sockets,
-//     start the source (attach XDP/tc, subscribe to conntrack, or start the generator), then
-//     register with the loop: a signalfd watch for TERM/INT/HUP, the periodic 100 ms tick
-//     (drain the source, expire flows, send pending datagrams), the source's descriptor.
-//  2. TERM/INT: the loop stops; stop() drains, exports every flow with forced_end, logs the
-//     final statistics.
-//  3. HUP: re-read the config; if valid, flush everything and restart with it (collector
-//     sockets and sequence numbers carried over where unchanged); else keep going.
+//  1. start(): allocate everything (flow table, export buffers, send queues), open the sockets
+//     of collectors given by address, start the source (attach XDP/tc, subscribe to conntrack,
+//     or start the generator), then register with the loop: a signalfd watch for TERM/INT/HUP,
+//     the periodic 100 ms tick (drain the source, expire flows, send pending datagrams, ask
+//     the resolver), the source's descriptor, the pacer (a one-shot timer while a send queue
+//     holds datagrams) and the resolver thread's eventfd (collector names).
+//  2. TERM/INT: the loop stops; stop() drains, exports every flow with forced_end, paces the
+//     queues out within stop_timeout, logs the final statistics.
+//  3. HUP: re-read the config; if valid and the table can stay (table_kept), apply it in place
+//     (reload_in_place: only changed collectors are redone); else flush everything and restart
+//     with it (collector sockets and sequence numbers carried over where unchanged). Invalid:
+//     keep going.
 #pragma once
 #include <memory>
 
@@ -21,6 +25,7 @@
 #include "control_server.h"
 #include "event_loop.h"
 #include "ifinfo.h"
+#include "resolver.h"
 #include "source_linux.h"
 #include "udp_transport.h"
 
@@ -32,9 +37,14 @@ constexpr uint32_t kTickMs = 100;
 
 const char* source_name(SourceKind k);
 
-// Parses `path` and resolves every collector, so that a typo fails before anything starts.
-// Errors go to stderr (via_log false: start, --check-config) or to the logger (a reload).
+// Parses `path`. Errors go to stderr (via_log false: start, --check-config) or to the logger
+// (a reload). Names are not resolved here: that could block for a resolver that does not answer.
 bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_log);
+
+// --check-config: resolves every collector now. A name that does not resolve is a warning on
+// stderr (the agent starts anyway and retries it); false only for an address that can never
+// work (the message names file, line, collector and value).
+bool check_collectors(const Config& cfg);
 
 // [agent] log and log_level, with --log-level / -v over the config's level.
 void apply_logging(const Config& cfg, const CliOptions& cli);
@@ -44,11 +54,27 @@ public:
     void write_line(const char* line, size_t len) override;
 };
 
+// Collector names that did not resolve yet, per collector slot: asked of the resolver thread
+// with back-off (1 s doubling to 60 s); logged once, then at most every 10 minutes. Meanwhile
+// the exporter's datagrams wait in the collector's send queue.
+struct Resolution {
+    bool waiting = false;    // no address yet
+    bool in_flight = false;  // a request is with the resolver thread
+    uint32_t gen = 0;
+    uint32_t tries = 0;
+    uint32_t backoff_ms = 0;
+    MonoMs next_try = 0;
+    MonoMs last_log = 0;
+};
+
 // A collector's transport as the exporter sees it: remembers the last failed send and when,
 // for `flowagent status`.
+// Forwards the exporter's accounted path (pacing, refusal attribution) to the transport.
 class ObservedSink final : public DatagramSink {
 public:
     SendResult send(const uint8_t* data, size_t len) override;
+    SendResult send_counted(const uint8_t* data, size_t len, const DatagramMeta& m) override;
+    void poll_outcomes() override { transport->read_errors(); }
     UdpTransport* transport = nullptr;
     SendResult last_result = SendResult::ok;  // of the last failed send
     int last_errno = 0;
@@ -65,6 +91,8 @@ struct Runtime {
     StdoutLineSink json;
     InterfaceInfo ifaces[kMaxInterfaces];
     int iface_count = 0;
+    Resolution res[kMaxCollectors];
+    Resolver resolver;
 };
 
 class Daemon final : public ControlHandler {
@@ -92,6 +120,9 @@ private:
     static void on_signal(Watch& w, uint32_t revents);
     static void on_source(Watch& w, uint32_t revents);
     static void on_tick(Timer& t);
+    static void on_pacer(Timer& t);
+    static void on_resolved(Watch& w, uint32_t revents);
+    void arm_pacer();
     void reload();
     void watch_source();
     int open_control(bool at_start);
@@ -105,6 +136,8 @@ private:
     Watch signals_;
     Watch source_;
     Timer tick_;
+    Timer pacer_;     // one-shot at the next token while a collector's send queue holds datagrams
+    Watch resolved_;  // the resolver thread's eventfd
     ControlServer control_;
     int exit_code_ = 0;
 };

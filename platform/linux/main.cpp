@@ -3,7 +3,9 @@
 //
 // Logic:
 //  1. Parse the command line and the config; every error exits 2 naming file, line, key, value.
-//     Nothing is attached or opened before the whole config is valid (collectors resolved).
+//     Nothing is attached or opened before the whole config is valid. Names are not resolved
+//     here (that could block): --check-config warns about one that does not resolve; the
+//     daemon resolves them on its resolver thread.
 //  2. The Daemon (daemon.h) starts the runtime, registers signals, the tick and the source with
 //     the event loop (event_loop.h) and runs it until TERM/INT; then every flow is flushed.
 #include <cstdio>
@@ -39,6 +41,7 @@ int main(int argc, char** argv)
     static Config cfg;
     if (!load_config(cli.config_path, cli, cfg, false)) return kExitConfig;
     if (cli.check_config) {
+        if (!check_collectors(cfg)) return kExitConfig;
         std::printf("%s: config OK (source %s, %d collector%s)\n", cli.config_path,
                     source_name(cfg.source), cfg.collector_count,
                     cfg.collector_count == 1 ? "" : "s");

@@ -4,9 +4,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <new>
 
 #include <cstdarg>
 #include <cstdio>
@@ -28,10 +33,38 @@ __attribute__((format(printf, 3, 4))) void set_err(char* err, size_t err_len, co
     va_end(ap);
 }
 
+uint64_t mono_us()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000u + uint64_t(ts.tv_nsec) / 1000u;
+}
+
+// The bytes that tell two datagrams apart: the NetFlow v9 header (version, count, sysUptime,
+// unix_secs, sequence) or the IPFIX one (version, length, export time, sequence, domain).
+constexpr size_t kHead = 20;
+
+} // namespace
+
+namespace {
+int resolve(const char* host, uint16_t port, sockaddr_storage* out, socklen_t* out_len, char* err,
+            size_t err_len, bool numeric_only);
 } // namespace
 
 int resolve_collector(const char* host, uint16_t port, sockaddr_storage* out, socklen_t* out_len,
                       char* err, size_t err_len)
+{
+    return resolve(host, port, out, out_len, err, err_len, false);
+}
+
+int resolve_numeric(const char* host, uint16_t port, sockaddr_storage* out, socklen_t* out_len)
+{
+    return resolve(host, port, out, out_len, nullptr, 0, true);
+}
+
+namespace {
+int resolve(const char* host, uint16_t port, sockaddr_storage* out, socklen_t* out_len, char* err,
+            size_t err_len, bool numeric_only)
 {
     if (host == nullptr || host[0] == '\0') {
         set_err(err, err_len, "collector host is empty");
@@ -66,7 +99,7 @@ int resolve_collector(const char* host, uint16_t port, sockaddr_storage* out, so
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_DGRAM;
     hints.ai_protocol = IPPROTO_UDP;
-    hints.ai_flags = AI_NUMERICSERV;
+    hints.ai_flags = AI_NUMERICSERV | (numeric_only ? AI_NUMERICHOST : 0);
     addrinfo* res = nullptr;
     int rc = getaddrinfo(name, service, &hints, &res);
     if (rc != 0) {
@@ -91,6 +124,7 @@ int resolve_collector(const char* host, uint16_t port, sockaddr_storage* out, so
     }
     return result;
 }
+} // namespace
 
 void format_sockaddr(const sockaddr* sa, char* out, size_t out_len)
 {
@@ -117,18 +151,27 @@ UdpTransport::UdpTransport() = default;
 
 UdpTransport::~UdpTransport()
 {
+    feedback_ = nullptr;  // the exporter may be gone already
     close();
+    free_queue();
 }
 
 int UdpTransport::open(const char* host, uint16_t port, char* err, size_t err_len)
 {
-    close();
+    close_socket();
     sockaddr_storage ss;
     socklen_t ss_len = 0;
     int rc = resolve_collector(host, port, &ss, &ss_len, err, err_len);
     if (rc < 0) {
         return rc;
     }
+    return open_addr(ss, ss_len, err, err_len);
+}
+
+int UdpTransport::open_addr(const sockaddr_storage& ss, socklen_t ss_len, char* err,
+                            size_t err_len)
+{
+    close_socket();  // what is queued stays: it waited for this address
     char peer[sizeof(peer_)];
     format_sockaddr(reinterpret_cast<const sockaddr*>(&ss), peer, sizeof(peer));
 
@@ -147,6 +190,14 @@ int UdpTransport::open(const char* host, uint16_t port, char* err, size_t err_le
     if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &got_len) == 0) {
         sndbuf_ = got;
     }
+    // ICMP errors also go to the error queue, with the start of the datagram that drew them:
+    // that tells which datagram the collector's host refused (read_errors).
+    int on = 1;
+    if (ss.ss_family == AF_INET6) {
+        (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
+    } else {
+        (void)::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
+    }
     // connect() on UDP sends nothing; it fixes the peer so ICMP errors are reported to us.
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&ss), ss_len) < 0) {
         int e = errno;
@@ -156,6 +207,7 @@ int UdpTransport::open(const char* host, uint16_t port, char* err, size_t err_le
     }
     fd_ = fd;
     last_errno_ = 0;
+    ring_used_ = 0;
     std::memcpy(peer_, peer, sizeof(peer_));
     return 0;
 }
@@ -187,13 +239,249 @@ SendResult UdpTransport::send(const uint8_t* data, size_t len)
     }
 }
 
+SendResult UdpTransport::send_fresh(const uint8_t* data, size_t len)
+{
+    SendResult r = send(data, len);
+    // ECONNREFUSED from send(2) on a connected UDP socket is the pending error of an earlier
+    // datagram's ICMP port unreachable; this one was not sent. Account the earlier one from the
+    // error queue and send this one again (a few times: several errors may be pending).
+    for (int i = 0; i < 4 && r == SendResult::refused; ++i) {
+        read_errors();
+        ++tc_.resent_after_stale_refusal;
+        r = send(data, len);
+    }
+    return r;
+}
+
+void UdpTransport::remember(const uint8_t* data, size_t len, const DatagramMeta& m)
+{
+    Sent& s = ring_[ring_next_];
+    s.head_len = uint8_t(len < kHead ? len : kHead);
+    std::memcpy(s.head, data, s.head_len);
+    s.refused = false;
+    s.meta = m;
+    ring_next_ = (ring_next_ + 1) % kRing;
+    if (ring_used_ < kRing) ++ring_used_;
+}
+
+void UdpTransport::report(const DatagramMeta& m, SendResult res, bool was_counted)
+{
+    if (feedback_ != nullptr) feedback_->on_send_outcome(m, res, was_counted);
+}
+
+void UdpTransport::read_errors()
+{
+    if (fd_ < 0) return;
+    for (int guard = 0; guard < 1024; ++guard) {
+        uint8_t buf[kHead];
+        alignas(cmsghdr) uint8_t control[256];
+        iovec iov{buf, sizeof(buf)};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        ssize_t n = ::recvmsg(fd_, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return;  // EAGAIN: the queue is empty
+        }
+        sock_extended_err eeb{};
+        const sock_extended_err* ee = nullptr;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+            if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+                (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+                std::memcpy(&eeb, CMSG_DATA(c), sizeof(eeb));
+                ee = &eeb;
+            }
+        }
+        if (ee == nullptr || (ee->ee_origin != SO_EE_ORIGIN_ICMP &&
+                              ee->ee_origin != SO_EE_ORIGIN_ICMP6)) {
+            continue;
+        }
+        ++tc_.icmp_errors;
+        const size_t got = size_t(n) < kHead ? size_t(n) : kHead;
+        // Newest first: the datagram an ICMP error quotes was sent a round trip ago.
+        for (uint32_t k = 1; k <= ring_used_; ++k) {
+            Sent& s = ring_[(ring_next_ + kRing - k) % kRing];
+            if (s.refused || s.head_len < got || std::memcmp(s.head, buf, got) != 0) continue;
+            s.refused = true;
+            ++tc_.icmp_matched;
+            last_errno_ = int(ee->ee_errno);
+            report(s.meta, ee->ee_errno == ECONNREFUSED ? SendResult::refused
+                                                          : SendResult::error, true);
+            break;
+        }
+    }
+}
+
+bool UdpTransport::set_pacing(const PacingConfig& pc)
+{
+    PacingConfig want = pc;
+    if (want.rate != 0 && want.burst == 0) want.burst = want.rate / 100 ? want.rate / 100 : 1;
+    if (want.rate == 0 || want.slots == 0 || want.slot_bytes == 0) {
+        drop_queue();
+        free_queue();
+        pacing_ = want;
+        return true;
+    }
+    if (q_data_ == nullptr || want.slots > q_cap_ || want.slot_bytes > q_slot_bytes_) {
+        // At start, or a reload that grew the table: what is queued moves to the new queue.
+        const uint16_t bytes = want.slot_bytes > q_slot_bytes_ ? want.slot_bytes : q_slot_bytes_;
+        const uint32_t slots = want.slots > q_count_ ? want.slots : q_count_;
+        uint8_t* data = new (std::nothrow) uint8_t[size_t(slots) * bytes];
+        Slot* meta = new (std::nothrow) Slot[slots];
+        if (data == nullptr || meta == nullptr) {
+            delete[] data;
+            delete[] meta;
+            return false;  // the old queue, if any, stays
+        }
+        for (uint32_t i = 0; i < q_count_; ++i) {
+            const uint32_t from = (q_head_ + i) % q_cap_;
+            meta[i] = q_slots_[from];
+            std::memcpy(data + size_t(i) * bytes, q_data_ + size_t(from) * q_slot_bytes_,
+                        meta[i].len);
+        }
+        const uint32_t count = q_count_;
+        free_queue();
+        q_data_ = data;
+        q_slots_ = meta;
+        q_cap_ = slots;
+        q_slot_bytes_ = bytes;
+        q_head_ = 0;
+        q_count_ = count;
+    }
+    if (pacing_.rate != want.rate || pacing_.burst != want.burst) {
+        tokens_ = double(want.burst);
+        tokens_us_ = mono_us();
+    }
+    pacing_ = want;
+    return true;
+}
+
+void UdpTransport::free_queue()
+{
+    delete[] q_data_;
+    delete[] q_slots_;
+    q_data_ = nullptr;
+    q_slots_ = nullptr;
+    q_cap_ = q_head_ = q_count_ = 0;
+    q_slot_bytes_ = 0;
+}
+
+bool UdpTransport::take_token(uint64_t now_us)
+{
+    if (now_us > tokens_us_) {
+        tokens_ += double(now_us - tokens_us_) * pacing_.rate / 1e6;
+        if (tokens_ > double(pacing_.burst)) tokens_ = double(pacing_.burst);
+        tokens_us_ = now_us;
+    }
+    if (tokens_ < 1.0) return false;
+    tokens_ -= 1.0;
+    return true;
+}
+
+SendResult UdpTransport::send_counted(const uint8_t* data, size_t len, const DatagramMeta& m)
+{
+    read_errors();
+    if (q_data_ == nullptr || pacing_.rate == 0) {
+        SendResult r = send_fresh(data, len);
+        if (r == SendResult::ok) remember(data, len, m);
+        return r;
+    }
+    pump();
+    // Not open yet (the collector's name does not resolve yet): the queue keeps what it can
+    // hold until open_addr().
+    if (fd_ >= 0 && q_count_ == 0 && take_token(mono_us())) {
+        SendResult r = send_fresh(data, len);
+        if (r == SendResult::ok) remember(data, len, m);
+        if (r != SendResult::again) return r;
+        tokens_ += 1.0;  // the socket buffer is full: queue it instead
+    }
+    if (q_count_ >= q_cap_ || len > q_slot_bytes_) {
+        ++tc_.queue_overflow;
+        return SendResult::again;
+    }
+    const uint32_t at = (q_head_ + q_count_) % q_cap_;
+    std::memcpy(q_data_ + size_t(at) * q_slot_bytes_, data, len);
+    q_slots_[at].meta = m;
+    q_slots_[at].len = uint16_t(len);
+    ++q_count_;
+    if (q_count_ > tc_.queue_peak) tc_.queue_peak = q_count_;
+    return SendResult::queued;
+}
+
+void UdpTransport::pump()
+{
+    read_errors();
+    if (q_count_ == 0 || fd_ < 0) return;
+    const uint64_t now = mono_us();
+    while (q_count_ > 0 && take_token(now)) {
+        const uint8_t* d = q_data_ + size_t(q_head_) * q_slot_bytes_;
+        const Slot& sl = q_slots_[q_head_];
+        SendResult r = send_fresh(d, sl.len);
+        if (r == SendResult::again) {
+            tokens_ += 1.0;  // socket buffer full: keep it for the next pump
+            return;
+        }
+        if (r == SendResult::ok) remember(d, sl.len, sl.meta);
+        report(sl.meta, r, false);
+        q_head_ = (q_head_ + 1) % q_cap_;
+        --q_count_;
+    }
+}
+
+int UdpTransport::pump_delay_ms() const
+{
+    if (q_count_ == 0 || fd_ < 0) return -1;
+    if (tokens_ >= 1.0 || pacing_.rate == 0) return 0;
+    const double us = (1.0 - tokens_) * 1e6 / pacing_.rate;
+    const uint64_t since = mono_us() - tokens_us_;
+    if (double(since) >= us) return 0;
+    return int((us - double(since)) / 1000.0) + 1;
+}
+
+void UdpTransport::drain_until(uint64_t deadline_ms)
+{
+    for (;;) {
+        pump();
+        if (q_count_ == 0) break;
+        const uint64_t now_ms = mono_us() / 1000u;
+        if (now_ms >= deadline_ms) break;
+        int d = pump_delay_ms();
+        if (d <= 0) d = 1;
+        if (uint64_t(d) > deadline_ms - now_ms) d = int(deadline_ms - now_ms);
+        timespec ts{d / 1000, long(d % 1000) * 1000000L};
+        nanosleep(&ts, nullptr);
+    }
+    drop_queue();
+    read_errors();
+}
+
+void UdpTransport::drop_queue()
+{
+    while (q_count_ > 0) {
+        report(q_slots_[q_head_].meta, SendResult::again, false);
+        ++tc_.queue_dropped;
+        q_head_ = (q_head_ + 1) % q_cap_;
+        --q_count_;
+    }
+}
+
 void UdpTransport::close()
+{
+    drop_queue();
+    close_socket();
+}
+
+void UdpTransport::close_socket()
 {
     if (fd_ >= 0) {
         ::close(fd_);
         fd_ = -1;
     }
     sndbuf_ = 0;
+    ring_used_ = 0;
     std::memset(peer_, 0, sizeof(peer_));
 }
 

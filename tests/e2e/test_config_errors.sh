@@ -3,7 +3,8 @@
 # shellcheck source-path=SCRIPTDIR
 # Bad input proof for the config: runs the real binary `flowagent --check-config -c FILE` on
 # broken config files written here and asserts exit status 2 and that stderr names the problem
-# (FILE:LINE, key, value). A good config must exit 0. Needs no root and no network: the only
+# (FILE:LINE, key, value). A good config must exit 0; so must one whose collector name does not
+# resolve (a warning). Needs no root and no network: the only
 # name looked up is under .invalid, which RFC 6761 §6.4 guarantees never resolves.
 set -euo pipefail
 # `printf ... | bad ...` must run `bad` in this shell, or its failure count would be lost in a
@@ -96,7 +97,14 @@ printf '%s\ncolour = blue\n' "$HEAD" | bad unknown_key :6: "[collector main] col
 with_address 127.0.0.1:70000 | bad bad_port :4: "address = 127.0.0.1:70000" "bad port"
 with_address 127.0.0.1:0 | bad port_zero :4: "address = 127.0.0.1:0" "bad port"
 with_address 127.0.0.1 | bad no_port :4: "address = 127.0.0.1" "missing port"
-with_address no-such-host.invalid:2055 | bad unresolvable :4: "no-such-host.invalid"
+# A name that does not resolve is a warning, not an error (issue 12: a router boots before its
+# WAN and DNS; the agent retries the name): exit 0, and stderr names the line and the name.
+with_address no-such-host.invalid:2055 >"$D/unresolvable.ini"
+expect_good "unresolvable name" "$D/unresolvable.ini"
+if ! grep -qF "warning: $D/unresolvable.ini:4: [collector main] address = no-such-host.invalid:2055" "$D/err"; then
+    fa_log "FAIL unresolvable name: no warning naming line 4 and the name; stderr: $ERR"
+    failures=$((failures + 1))
+fi
 printf '%s\n[flows]\nmax_flows = 0\n' "$HEAD" | bad zero :7: "[flows] max_flows = 0" "zero"
 printf '%s\n[flows]\nactive_timeout = -1\n' "$HEAD" |
     bad negative :7: "active_timeout = -1" "negative"

@@ -6,8 +6,9 @@
 # one-packet UDP connections at a steady pace (ports 1, 2, ..., about one per half
 # millisecond) and the agent is reloaded (SIGHUP) three times; the client runs until the
 # third restart is logged, so every reload happens while connections open, and reports N, the
-# connections it opened. A reload stops one listener and starts the next; connections opened
-# in between must not lose their create: the event socket is handed over, still subscribed.
+# connections it opened. A reload that changes the table (here max_flows) stops one listener
+# and starts the next; connections opened in between must not lose their create: the event
+# socket is handed over, still subscribed.
 # Checked in nfdump: exactly one create (ADD) per destination port 1..N, N in all.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
@@ -24,16 +25,21 @@ mkdir -p "$W/nel"
 bg_start NF ip netns exec "$R" nfcapd -4 -w "$W/nel" -p $P -b 127.0.0.1 -B 4000000 \
     >"$W/nfcapd.log" 2>&1
 wait_for 10 "in_r ss -Hlun 'sport = :$P' | grep -q ." || fa_fail "nfcapd did not bind"
-cat >"$W/agent.ini" <<INI
+# Each reload changes max_flows, so that it restarts the listener (a reload that keeps the table
+# keeps the listener as it is, and hands nothing over).
+ini() {
+    cat >"$W/agent.ini" <<INI
 [agent]
 source = conntrack
 [flows]
-max_flows = 131072
+max_flows = $1
 [collector nel]
 address = 127.0.0.1:$P
 protocol = ipfix
 nat_events = yes
 INI
+}
+ini 131072
 bg_start AGENT ip netns exec "$R" "$B/flowagent" -c "$W/agent.ini" 2>"$W/agent.log"
 starts() { grep -c 'started:' "$W/agent.log" 2>/dev/null || true; }
 wait_for 10 "[ \$(starts) -ge 1 ]" || fa_fail "agent did not start: $(cat "$W/agent.log")"
@@ -55,6 +61,7 @@ print(p)" >"$W/client.out"
 for k in 2 3 4; do
     sleep 0.3
     kill -0 "$CLIENT" 2>/dev/null || fa_fail "the client stopped before reload $((k - 1))"
+    ini $((131072 + k * 1024))
     kill -HUP "$AGENT"
     wait_for 10 "[ \$(starts) -ge $k ]" || fa_fail "no restart after SIGHUP $((k - 1)): $(tail -5 "$W/agent.log")"
 done

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdarg>
@@ -300,7 +301,9 @@ std::vector<FileRecord> read_records(const char* path)
 }
 
 volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_round = 0;
 [[maybe_unused]] void on_signal(int) { g_stop = 1; }
+[[maybe_unused]] void on_usr1(int) { g_round = 1; }
 
 void usage()
 {
@@ -309,6 +312,9 @@ void usage()
         "       [--odid N] [--sampling-rate N] [--sampling-mode random|deterministic]\n"
         "       [--sampling-kind packet|flow] [--mtu N] [--mac] [--iface IDX:NAME:DESCR]...\n"
         "       [--nat] [--biflow] [--nat-events] [--repeat-every-ms MS --duration-s S]\n"
+        "       [--rounds-on-signal] [--rate DATAGRAMS_PER_S]\n"
+        "--rounds-on-signal: export nothing at start; one round per SIGUSR1 (stderr logs\n"
+        "'round=N ...' when it is out), until SIGTERM. --rate: pace through the transport's queue.\n"
         "Prints exporter counters as key=value lines on stdout.\n");
 }
 
@@ -339,6 +345,8 @@ int main(int argc, char** argv)
     const char* mode = "random";
     const char* kind = "packet";
     bool with_mac = false, with_nat = false, biflow = false, nat_events = false;
+    bool on_signal_rounds = false;
+    uint64_t pace_rate = 0;
     std::vector<std::string> iface_args;
     for (int i = 1; i < argc; ++i) {
         const char* a = argv[i];
@@ -386,6 +394,10 @@ int main(int argc, char** argv)
             repeat_ms = num(a, 3600000);
         } else if (!std::strcmp(a, "--duration-s")) {
             duration_s = num(a, 86400);
+        } else if (!std::strcmp(a, "--rounds-on-signal")) {
+            on_signal_rounds = true;
+        } else if (!std::strcmp(a, "--rate")) {
+            pace_rate = num(a, 10000000);
         } else if (!std::strcmp(a, "-h") || !std::strcmp(a, "--help")) {
             usage();
             return 0;
@@ -440,7 +452,7 @@ int main(int argc, char** argv)
                  recs.size(), udp.peer(), udp.sndbuf());
 
 #ifndef FA_HAVE_EXPORTER
-    (void)odid; (void)mtu; (void)with_mac; (void)g_stop;
+    (void)odid; (void)mtu; (void)with_mac; (void)g_stop; (void)on_signal_rounds; (void)pace_rate;
     std::fprintf(stderr, "fa_export_records: built without agent/export/exporter.h\n");
     return 3;
 #else
@@ -509,8 +521,18 @@ int main(int argc, char** argv)
                      fa::status_name(st));
         return 1;
     }
+    // Late outcomes (paced sends, datagrams an ICMP error quotes) are counted by the exporter.
+    udp.set_feedback(&ex);
+    if (pace_rate > 0) {
+        fa::PacingConfig pc;
+        pc.rate = uint32_t(pace_rate);
+        pc.slots = ex.datagrams_for(uint32_t(recs.size())) + 64;
+        pc.slot_bytes = uint16_t(mtu);
+        if (!udp.set_pacing(pc)) die("cannot allocate the send queue");
+    }
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
+    signal(SIGUSR1, on_usr1);
 
     uint64_t rounds = 0;
     auto export_all = [&]() {
@@ -538,28 +560,55 @@ int main(int argc, char** argv)
         ex.flush(t);
         ++rounds;
     };
+    auto progress = [&]() {
+        // Progress for tests that act on the exporter's state (collector restart).
+        const fa::ExporterCounters& pc = ex.counters();
+        std::fprintf(stderr, "round=%" PRIu64 " messages=%" PRIu64 " send_refused=%" PRIu64
+                     " send_again=%" PRIu64 " send_error=%" PRIu64 "\n", rounds,
+                     pc.messages, pc.send_refused, pc.send_again, pc.send_error);
+    };
+    auto nap = [](uint64_t ms) {
+        timespec ts = {time_t(ms / 1000), long(ms % 1000) * 1000000L};
+        nanosleep(&ts, nullptr);
+    };
     ex.send_options(now());
-    export_all();
+    if (on_signal_rounds) {
+        while (!g_stop) {
+            if (g_round) {
+                g_round = 0;
+                export_all();
+                // Unpaced, nothing reads the error queue between rounds: the next round meets
+                // the ICMP errors of this one the way an agent's next export does.
+                if (pace_rate > 0) udp.drain_until(real_mono_ms() + 10000);
+                progress();
+            }
+            if (pace_rate > 0) udp.pump();
+            nap(5);
+        }
+    } else {
+        export_all();
+    }
     if (repeat_ms > 0) {
         const uint64_t until = real_mono_ms() + duration_s * 1000u;
         uint64_t next = real_mono_ms() + repeat_ms;
         while (!g_stop && real_mono_ms() < until) {
             uint64_t r = real_mono_ms();
             if (r < next) {
-                uint64_t wait = next - r;
-                timespec ts = {time_t(wait / 1000), long(wait % 1000) * 1000000L};
-                nanosleep(&ts, nullptr);
+                udp.pump();
+                nap(std::min<uint64_t>(next - r, 5));
                 continue;
             }
             next += repeat_ms;
             export_all();
-            // Progress for tests that act on the exporter's state (collector restart).
-            const fa::ExporterCounters& pc = ex.counters();
-            std::fprintf(stderr, "round=%" PRIu64 " messages=%" PRIu64 " send_refused=%" PRIu64
-                         " send_again=%" PRIu64 " send_error=%" PRIu64 "\n", rounds,
-                         pc.messages, pc.send_refused, pc.send_again, pc.send_error);
+            progress();
         }
     }
+    // The final statistics (so the collector sees the not-sent totals), everything queued out,
+    // and the ICMP errors those last datagrams drew.
+    ex.send_options(now());
+    udp.drain_until(real_mono_ms() + 10000);
+    nap(50);
+    udp.read_errors();
     const fa::ExporterCounters& c = ex.counters();
     std::printf("rounds=%" PRIu64 "\nmessages=%" PRIu64 "\nrecords=%" PRIu64
                 "\noctets=%" PRIu64 "\nnot_sent_messages=%" PRIu64 "\nnot_sent_flows=%" PRIu64
@@ -567,6 +616,12 @@ int main(int argc, char** argv)
                 "\ntemplate_sends=%" PRIu64 "\nnat_events=%" PRIu64 "\n",
                 rounds, c.messages, c.records, c.octets, c.not_sent_messages, c.not_sent_flows,
                 c.send_refused, c.send_again, c.send_error, c.template_sends, c.nat_events);
+    const fa::TransportCounters& tc = udp.tcounters();
+    std::printf("resent_after_stale_refusal=%" PRIu64 "\nicmp_errors=%" PRIu64
+                "\nicmp_matched=%" PRIu64 "\nqueue_overflow=%" PRIu64 "\nqueue_dropped=%" PRIu64
+                "\nqueue_peak=%" PRIu64 "\n", tc.resent_after_stale_refusal, tc.icmp_errors,
+                tc.icmp_matched, tc.queue_overflow, tc.queue_dropped, tc.queue_peak);
+    udp.set_feedback(nullptr);
     return 0;
 #endif
 }

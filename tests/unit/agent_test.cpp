@@ -266,3 +266,70 @@ TEST(Agent, NatEventJsonOnlyWhenExported)
     LONGS_EQUAL(0, json.lines.size());
     LONGS_EQUAL(0, c0.records(262, 34));
 }
+
+// A reload that keeps the table (Agent::reconfigure): the flows metered before it are not
+// flushed or split; they leave once, whole, with the counts of before and after the reload. A
+// kept collector's exporter goes on (same numbering); a changed one's pending datagram goes to
+// its old sink and its new exporter to the new sink; new timeouts apply to the kept flows.
+TEST(Agent, ReconfigureKeepsFlowsWhole)
+{
+    Config cfg;
+    cfg.source = SourceKind::generator;
+    cfg.max_flows = 1024;
+    cfg.active_timeout_s = 60;
+    cfg.inactive_timeout_s = 30;
+    cfg.collector_count = 2;
+    cfg.collectors[0].protocol = Protocol::ipfix;
+    cfg.collectors[1].protocol = Protocol::v9;
+    Capture keep0, old1, new1;
+    DatagramSink* sinks[2] = {&keep0, &old1};
+    Agent a;
+    CHECK(a.init(cfg, sinks, 2, nullptr, 1, false, false, SamplingKind::packet) == Status::ok);
+    ExportTime t;
+    t.mono_ms = 10000;
+    t.wall_offset_ms = 1700000000000;
+    a.set_time(t);
+    auto delta = [](uint32_t i, MonoMs at) {
+        FlowDelta d;
+        std::memset(&d.key, 0, sizeof d.key);
+        d.key.set_v4(d.key.src, 0x0a000000u + i);
+        d.key.set_v4(d.key.dst, 0xc0000201);
+        d.key.src_port = uint16_t(1000 + i);
+        d.key.dst_port = 53;
+        d.key.proto = 17;
+        d.packets = 1;
+        d.octets = 100;
+        d.first_ms = d.last_ms = at;
+        return d;
+    };
+    for (uint32_t i = 0; i < 20; ++i) a.on_delta(delta(i, 9000));
+    a.tick();  // templates and options out; no flow is due
+    const size_t sent0 = keep0.dgrams.size();
+    const uint64_t tmpl0 = a.exporter(0).counters().template_sends;
+
+    Config next = cfg;
+    next.active_timeout_s = 45;
+    next.inactive_timeout_s = 5;
+    next.collectors[1].template_refresh_s = 300;  // collector 1 changed: a new exporter
+    DatagramSink* next_sinks[2] = {&keep0, &new1};
+    const bool keep[2] = {true, false};
+    CHECK(a.reconfigure(next, next_sinks, 2, nullptr, keep, nullptr, nullptr, false, false) ==
+          Status::ok);
+    LONGS_EQUAL(20, a.table().size());  // nothing flushed
+    LONGS_EQUAL(sent0, keep0.dgrams.size());
+    CHECK(a.exporter(0).counters().template_sends == tmpl0);  // the same exporter
+    CHECK(a.exporter(1).counters().messages == 0);           // a new one
+
+    for (uint32_t i = 0; i < 20; ++i) a.on_delta(delta(i, 10000));  // the same flows again
+    t.mono_ms = 16000;  // 6 s idle: expired by the new inactive timeout (5 s), not the old 30
+    a.set_time(t);
+    a.tick();
+    LONGS_EQUAL(0, a.table().size());
+    // One record per flow with both packets, to the kept and to the new collector.
+    CHECK(a.exporter(0).counters().records == 20);
+    CHECK(a.exporter(1).counters().records == 20);
+    CHECK(a.stats().records == 20);
+    CHECK(a.stats().record_packets == 40);
+    LONGS_EQUAL(20, new1.records(256, 53));
+    LONGS_EQUAL(0, old1.records(256, 53));
+}

@@ -73,6 +73,7 @@ TEST(ConfigParse, FullFileRoundTripsIntoEveryField)
     UNSIGNED_LONGS_EQUAL(7, c.observation_domain);
     CHECK(c.log_level == LogLevel::debug);
     CHECK(c.log_syslog);
+    UNSIGNED_LONGS_EQUAL(12, c.stop_timeout_s);
     UNSIGNED_LONGS_EQUAL(1024, c.max_flows);
     UNSIGNED_LONGS_EQUAL(120, c.active_timeout_s);
     UNSIGNED_LONGS_EQUAL(30, c.inactive_timeout_s);
@@ -92,7 +93,8 @@ TEST(ConfigParse, FullFileRoundTripsIntoEveryField)
     UNSIGNED_LONGS_EQUAL(50, m.template_refresh_datagrams);
     CHECK(m.nat_events);
     CHECK(!m.biflow);
-    LONGS_EQUAL(21, m.address_line);
+    UNSIGNED_LONGS_EQUAL(250, m.rate_limit);
+    LONGS_EQUAL(22, m.address_line);
 
     // backup: defaults, observation domain inherited from [agent], IPv6 without brackets
     const CollectorConfig& b = c.collectors[1];
@@ -106,7 +108,8 @@ TEST(ConfigParse, FullFileRoundTripsIntoEveryField)
     UNSIGNED_LONGS_EQUAL(20, b.template_refresh_datagrams);
     CHECK(!b.nat_events);
     CHECK(b.biflow);
-    LONGS_EQUAL(31, b.address_line);
+    UNSIGNED_LONGS_EQUAL(1000, b.rate_limit);
+    LONGS_EQUAL(33, b.address_line);
 
     const CollectorConfig& l = c.collectors[2];
     STRCMP_EQUAL("lab", l.name);
@@ -114,7 +117,7 @@ TEST(ConfigParse, FullFileRoundTripsIntoEveryField)
     UNSIGNED_LONGS_EQUAL(9995, l.port);
     CHECK(l.protocol == Protocol::v9);
     UNSIGNED_LONGS_EQUAL(1800, l.template_refresh_s);  // v9 default
-    LONGS_EQUAL(36, l.address_line);
+    LONGS_EQUAL(38, l.address_line);
 
     CHECK(c.print_json);
     UNSIGNED_LONGS_EQUAL(262144, c.ct_rcvbuf);
@@ -138,6 +141,8 @@ TEST(ConfigParse, MinimalConfigGetsDocumentedDefaults)
     UNSIGNED_LONGS_EQUAL(1, c.observation_domain);
     CHECK(c.log_level == LogLevel::info);
     CHECK(!c.log_syslog);
+    UNSIGNED_LONGS_EQUAL(5, c.stop_timeout_s);
+    UNSIGNED_LONGS_EQUAL(1000, c.collectors[0].rate_limit);
     UNSIGNED_LONGS_EQUAL(65536, c.max_flows);
     UNSIGNED_LONGS_EQUAL(60, c.active_timeout_s);
     UNSIGNED_LONGS_EQUAL(15, c.inactive_timeout_s);
@@ -268,6 +273,9 @@ const BadRow kBad[] = {
     {OK_HEAD "template_refresh = 86401\n", {"t.ini:6: ", "template_refresh = 86401", "too large"}},
     {OK_HEAD "template_refresh_packets = 0\n",
      {"t.ini:6: ", "template_refresh_packets = 0", "zero"}},
+    {OK_HEAD "rate_limit = 0\n", {"t.ini:6: ", "rate_limit = 0", "zero"}},
+    {OK_HEAD "rate_limit = 1000001\n", {"t.ini:6: ", "rate_limit = 1000001", "1..1000000"}},
+    {"[agent]\nstop_timeout = 601\n", {"t.ini:2: ", "stop_timeout = 601", "0..600"}},
     {"[generator]\npackets_per_second = 0\n", {"t.ini:2: ", "packets_per_second = 0", "zero"}},
     {"[generator]\nduration = -1\n", {"t.ini:2: ", "[generator] duration = -1", "negative"}},
     // enums and booleans

@@ -693,6 +693,49 @@ TEST(Exporter, CollectorErrorResendsTemplatesAndCountsNotSent)
     LONGS_EQUAL(6, c.records);
 }
 
+// Outcomes learned after send() returned: a queued datagram is counted only when its fate is
+// reported; a datagram counted as sent and then quoted by an ICMP error moves to not sent; the
+// next datagram opened after that refusal carries the templates again.
+TEST(Exporter, LateOutcomesMoveCountsAndResendTemplates)
+{
+    Harness h;
+    CHECK(h.init(Protocol::v9) == Status::ok);
+    h.script = {SendResult::ok, SendResult::ok, SendResult::queued};
+    h.send({v4_rec()});                   // 0: ok (templates)
+    h.send({v4_rec(), v4_rec()});         // 1: ok, no templates
+    h.send({v4_rec()});                   // 2: queued: counted nowhere yet
+    const ExporterCounters& c = h.ex.counters();
+    LONGS_EQUAL(2, c.messages);
+    LONGS_EQUAL(3, c.records);
+    LONGS_EQUAL(0, c.not_sent_messages);
+    DatagramMeta m1;
+    m1.flows = 2;
+    m1.packets = 20;
+    m1.octets = 3000;
+    m1.bytes = uint32_t(h.dgrams[1].size());
+    h.ex.on_send_outcome(m1, SendResult::refused, true);  // datagram 1 drew an ICMP error
+    LONGS_EQUAL(1, c.messages);
+    LONGS_EQUAL(1, c.records);
+    LONGS_EQUAL(h.dgrams[0].size(), c.octets);
+    LONGS_EQUAL(1, c.not_sent_messages);
+    LONGS_EQUAL(2, c.not_sent_flows);
+    LONGS_EQUAL(20, c.not_sent_packets);
+    LONGS_EQUAL(3000, c.not_sent_octets);
+    LONGS_EQUAL(1, c.send_refused);
+    DatagramMeta m2;
+    m2.flows = 1;
+    m2.bytes = uint32_t(h.dgrams[2].size());
+    h.ex.on_send_outcome(m2, SendResult::ok, false);  // the queued one left
+    LONGS_EQUAL(2, c.messages);
+    LONGS_EQUAL(2, c.records);
+    h.send({v4_rec()});                   // 3: after the refusal: templates again
+    Decoder dec;
+    LONGS_EQUAL(6, dec.parse(h.dgrams[0]).tmpl_records);
+    LONGS_EQUAL(0, dec.parse(h.dgrams[1]).tmpl_records);
+    LONGS_EQUAL(6, dec.parse(h.dgrams[3]).tmpl_records);
+    LONGS_EQUAL(3, dec.parse(h.dgrams[3]).seq);  // the queued one took its sequence number
+}
+
 TEST(Exporter, RejectsDatagramTooSmallForTemplates)
 {
     Harness h;
