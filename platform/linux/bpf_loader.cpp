@@ -293,6 +293,8 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     }
     max_flows_ = opt.max_flows;
     gen_ = 0;
+    FA_INFO("bpf: flow cache %u slots x %d CPUs, drained through %s", 1u << cache_bits_, ncpu_,
+            cache_mmap_ ? "mmap" : "map syscalls");
     // FA_BPF_NO_BATCH (tests): take the key-by-key paths that kernels before 5.6 need.
     batch_ok_ = std::getenv("FA_BPF_NO_BATCH") == nullptr;
     // The one allocation: fixed drain buffers (kDrainChunk map entries, 64 KiB, and

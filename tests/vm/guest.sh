@@ -38,9 +38,9 @@ export FA_BPF_OBJECT=/usr/lib/flowagent/fa_flow.bpf.o
 log() { echo "fa-vm: $*"; echo "$*" >> /out/guest.log; }
 up() { cut -d' ' -f1 /proc/uptime; }
 log "init at $(up) s, kernel $(uname -r) $(uname -m)"
-for m in $(cat /etc/modules.order); do
+while read -r m; do
     insmod "/lib/modules/$m.ko" 2>>/out/insmod.log || log "insmod $m failed"
-done
+done < /etc/modules.order
 
 # wait_for SECONDS CONDITION: polls every 0.2 s (the guest is slow under TCG).
 wait_for() {
@@ -66,7 +66,7 @@ start_agent() {
     done
     bg_in_ns "$ns" flowagent -c "$d/agent.ini" > "$d/agent.out" 2> "$d/agent.log" &
     agent=$!
-    wait_for 60 "grep -q started '$d/agent.log' || ! kill -0 $agent 2>/dev/null"
+    wait_for 60 "grep -qs started '$d/agent.log' || ! kill -0 $agent 2>/dev/null"
     grep -q started "$d/agent.log" || { log "agent did not start: $(cat "$d/agent.log")"; return 1; }
 }
 
@@ -99,6 +99,7 @@ case_bpf() {
     fi
     proto=ipfix
     [ "$mode" = tc ] && proto=v9
+    # shellcheck source=tests/e2e/lib/veth_pair.sh
     . /vm/veth_pair.sh
     veth_pair_up fa-A fa-B || { log "$mode: veth pair failed"; return 1; }
     echo "$mac_a $mac_b $ifindex" > "$d/meta"
@@ -123,16 +124,16 @@ INI
     bg_in_ns fa-B vmtool tcp-server 10.77.0.2 9100 0 > "$d/srv.out" 2>&1 &
     srv=$!
     wait_for 30 "grep -q ready '$d/srv.out'"
-    in_ns fa-A vmtool udp 10.77.0.1 10.77.0.2 9000 200 300 || log "udp v4 failed"
-    in_ns fa-A vmtool udp fd77::1 fd77::2 9001 100 500 || log "udp v6 failed"
-    in_ns fa-A vmtool tcp-client 10.77.0.1 10.77.0.2 9100 1000 || log "tcp client failed"
+    in_ns fa-A timeout 60 vmtool udp 10.77.0.1 10.77.0.2 9000 200 300 || log "udp v4 failed"
+    in_ns fa-A timeout 60 vmtool udp fd77::1 fd77::2 9001 100 500 || log "udp v6 failed"
+    in_ns fa-A timeout 60 vmtool tcp-client 10.77.0.1 10.77.0.2 9100 1000 || log "tcp client failed"
     wait "$srv" || log "tcp server failed"
-    in_ns fa-A ping -A -q -c 5 10.77.0.2 > /dev/null || log "ping failed"
-    in_ns fa-A ping -6 -A -q -c 4 fd77::2 > /dev/null || log "ping6 failed"
+    in_ns fa-A ping -A -q -w 30 -c 5 10.77.0.2 > /dev/null || log "ping failed"
+    in_ns fa-A ping -6 -A -q -w 30 -c 4 fd77::2 > /dev/null || log "ping6 failed"
     # 802.1Q VLAN 42, IPv4/UDP 10.78.0.1:9002 -> 10.78.0.2:9002, IP total length 128.
     frame=$(echo "$mac_b$mac_a" | tr -d ':')8100002a08004500008000010000401100000a4e00010a4e0002
     frame=${frame}23322332006c0000$(printf '76%.0s' $(seq 100))
-    in_ns fa-A vmtool raw va "$frame" 50 || log "raw VLAN frames failed"
+    in_ns fa-A timeout 60 vmtool raw va "$frame" 50 || log "raw VLAN frames failed"
     sleep 2
     stop_agent "$d"
     kill -TERM "$cap"
@@ -148,12 +149,16 @@ INI
 case_ct() {
     local d=/out/ct c1 c2 us ts
     mkdir -p "$d"
+    # shellcheck source=tests/e2e/lib/nat_topo.sh
     . /vm/nat_topo.sh
     nat_topo_up fa-c fa-r fa-s 1 fa_nat || { log "ct: topology failed"; return 1; }
     # Source ports outside the client's, so a post-NAT port equal to the pre-NAT one is wrong.
-    in_ns fa-r nft flush chain ip fa_nat post &&
-        in_ns fa-r nft add rule ip fa_nat post oifname vr1 masquerade to :20000-20999 ||
+    if ! { in_ns fa-r nft flush chain ip fa_nat post &&
+           in_ns fa-r nft add rule ip fa_nat post oifname vr1 meta l4proto '{ tcp, udp }' \
+               masquerade to :20000-20999 &&
+           in_ns fa-r nft add rule ip fa_nat post oifname vr1 masquerade; }; then
         log "ct: masquerade port range failed"
+    fi
     bg_in_ns fa-r vmtool capture vr0 "$d/vr0.pcap" > "$d/vr0.out" 2>&1 &
     c1=$!
     bg_in_ns fa-r vmtool capture vr1 "$d/vr1.pcap" > "$d/vr1.out" 2>&1 &
@@ -182,9 +187,9 @@ INI
     bg_in_ns fa-s vmtool tcp-server 10.2.0.2 8080 7000 > "$d/tcp-srv.out" 2>&1 &
     ts=$!
     wait_for 30 "grep -q ready '$d/udp-srv.out' && grep -q ready '$d/tcp-srv.out'"
-    in_ns fa-c ping -A -q -c 5 10.2.0.2 > /dev/null || log "ct: ping failed"
-    in_ns fa-c vmtool udp 10.1.0.2 10.2.0.2 9999 10 100 40001 || log "ct: udp failed"
-    in_ns fa-c vmtool tcp-client 10.1.0.2 10.2.0.2 8080 3000 40010 || log "ct: tcp failed"
+    in_ns fa-c ping -A -q -w 30 -c 5 10.2.0.2 > /dev/null || log "ct: ping failed"
+    in_ns fa-c timeout 60 vmtool udp 10.1.0.2 10.2.0.2 9999 10 100 40001 || log "ct: udp failed"
+    in_ns fa-c timeout 60 vmtool tcp-client 10.1.0.2 10.2.0.2 8080 3000 40010 || log "ct: tcp failed"
     wait "$ts" || log "ct: tcp server failed"
     wait "$us" || log "ct: udp server failed"
     sleep 2
@@ -198,7 +203,11 @@ INI
 }
 
 cases=$(sed -n 's/.*fa_cases=\([^ ]*\).*/\1/p' /proc/cmdline)
-[ -f /proc/sys/net/core/bpf_jit_enable ] && log "BPF JIT: available" || log "BPF JIT: none (interpreter)"
+if [ -f /proc/sys/net/core/bpf_jit_enable ]; then
+    log "BPF JIT: available"
+else
+    log "BPF JIT: none (interpreter)"
+fi
 for c in $(echo "$cases" | tr ',' ' '); do
     t=$(up)
     log "case $c start at $t s"
