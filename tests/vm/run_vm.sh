@@ -174,9 +174,10 @@ for c in ${cases//,/ }; do
             "$d/truth.csv" "$d/nfdump.txt" >"$d/check.txt" || ok=0
     fi
     flows=$(sed -n 's/^\([a-z]*\): \([0-9]*\) flows, .*mismatches: \([0-9]*\)$/\2 \3/p' "$d/check.txt" | tail -1)
-    read -r total bad <<<"${flows:-0 0}"
+    read -r total _ <<<"${flows:-0 0}"
+    exact=$(grep -c '^ok ' "$d/check.txt" || true)
     t=$(sed -n "s/^case $c done in \([0-9.]*\) s$/\1/p" "$work/result/guest.log")
-    line="$target $name: flows exact $((total - bad))/$total, agent RSS $(rss_of "$d"), case ${t:-?} s"
+    line="$target $name: flows exact $exact/$total, agent RSS $(rss_of "$d"), case ${t:-?} s"
     if [ "$ok" = 1 ] && [ "$total" -gt 0 ]; then
         summary+=("$line: ok")
     else
