@@ -148,7 +148,7 @@ if [ -z "${FA_SKIP_CROSS:-}" ] && [ -f .ci/cross.sh ]; then
     fi
 fi
 
-# The cross-built agent on router kernels (mipsel Malta and big-endian s390x, Linux 6.1)
+# The cross-built agent on Debian's 6.1 kernels (mipsel Malta, big-endian s390x, arm64, amd64)
 # under qemu-system: xdp, tc and conntrack end to end, judged by nfdump/tshark on the host.
 if [ -z "${FA_SKIP_VM:-}" ]; then
     stage "router kernels under qemu-system (tests/vm)"

@@ -15,10 +15,13 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 case $cpu in
     arm64) t=aarch64-linux-gnu ;; armhf) t=arm-linux-gnueabihf ;;
     mipsel) t=mipsel-linux-gnu ;; mips) t=mips-linux-gnu ;; s390x) t=s390x-linux-gnu ;;
+    amd64) t="" ;;  # native: the host's compiler and libraries (SYSROOTS unused)
     *) echo "build_full: unknown CPU '$cpu'" >&2; exit 2 ;;
 esac
-if ! cmake -S "$src" -B "$b" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$src/toolchains/$t.cmake" \
-        -DFA_TARGET_SYSROOT="$sysroots/$cpu" -DCMAKE_BUILD_TYPE=MinSizeRel \
+cross=()
+[ -z "$t" ] || cross=(-DCMAKE_TOOLCHAIN_FILE="$src/toolchains/$t.cmake"
+                      -DFA_TARGET_SYSROOT="$sysroots/$cpu")
+if ! cmake -S "$src" -B "$b" -G Ninja "${cross[@]}" -DCMAKE_BUILD_TYPE=MinSizeRel \
         -DFA_BUILD_TESTS=OFF -DFA_WERROR=ON >"$b.cmake.log" 2>&1; then
     tail -20 "$b.cmake.log"; echo "build_full: configure $cpu failed" >&2; exit 1
 fi

@@ -62,7 +62,7 @@ start_agent() {
         grep -q "127.0.0.1:$p" "$d/agent.ini" || continue
         bg_in_ns "$ns" vmtool collect "$p" "$d/col$p.pcap" > "$d/col$p.out" 2>&1 &
         eval "col_$p=\$!"
-        wait_for 30 "grep -q collecting '$d/col$p.out'" || log "collector $p did not start"
+        wait_for 30 "grep -qs collecting '$d/col$p.out'" || log "collector $p did not start"
     done
     bg_in_ns "$ns" flowagent -c "$d/agent.ini" > "$d/agent.out" 2> "$d/agent.log" &
     agent=$!
@@ -108,7 +108,7 @@ case_bpf() {
     [ "$mode" = xdp ] && ip -n fa-A link set va mtu 9000
     bg_in_ns fa-B vmtool capture vb "$d/cap.pcap" > "$d/cap.out" 2>&1 &
     cap=$!
-    wait_for 30 "grep -q capturing '$d/cap.out'" || log "capture did not start"
+    wait_for 30 "grep -qs capturing '$d/cap.out'" || log "capture did not start"
     cat > "$d/agent.ini" <<INI
 [agent]
 source = $mode
@@ -123,7 +123,7 @@ INI
     start_agent fa-B "$d" || return 1
     bg_in_ns fa-B vmtool tcp-server 10.77.0.2 9100 0 > "$d/srv.out" 2>&1 &
     srv=$!
-    wait_for 30 "grep -q ready '$d/srv.out'"
+    wait_for 30 "grep -qs ready '$d/srv.out'"
     in_ns fa-A timeout 60 vmtool udp 10.77.0.1 10.77.0.2 9000 200 300 || log "udp v4 failed"
     in_ns fa-A timeout 60 vmtool udp fd77::1 fd77::2 9001 100 500 || log "udp v6 failed"
     in_ns fa-A timeout 60 vmtool tcp-client 10.77.0.1 10.77.0.2 9100 1000 || log "tcp client failed"
@@ -163,7 +163,7 @@ case_ct() {
     c1=$!
     bg_in_ns fa-r vmtool capture vr1 "$d/vr1.pcap" > "$d/vr1.out" 2>&1 &
     c2=$!
-    wait_for 30 "grep -q capturing '$d/vr0.out' && grep -q capturing '$d/vr1.out'" ||
+    wait_for 30 "grep -qs capturing '$d/vr0.out' && grep -qs capturing '$d/vr1.out'" ||
         log "ct: capture did not start"
     cat > "$d/agent.ini" <<INI
 [agent]
@@ -186,7 +186,7 @@ INI
     us=$!
     bg_in_ns fa-s vmtool tcp-server 10.2.0.2 8080 7000 > "$d/tcp-srv.out" 2>&1 &
     ts=$!
-    wait_for 30 "grep -q ready '$d/udp-srv.out' && grep -q ready '$d/tcp-srv.out'"
+    wait_for 30 "grep -qs ready '$d/udp-srv.out' && grep -qs ready '$d/tcp-srv.out'"
     in_ns fa-c ping -A -q -w 30 -c 5 10.2.0.2 > /dev/null || log "ct: ping failed"
     in_ns fa-c timeout 60 vmtool udp 10.1.0.2 10.2.0.2 9999 10 100 40001 || log "ct: udp failed"
     in_ns fa-c timeout 60 vmtool tcp-client 10.1.0.2 10.2.0.2 8080 3000 40010 || log "ct: tcp failed"

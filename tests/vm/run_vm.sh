@@ -4,7 +4,9 @@
 # The whole agent on a router-class kernel under qemu-system (TCG), judged on the host.
 #
 #   tests/vm/run_vm.sh TARGET        TARGET: mipsel (Malta, Linux 6.1, 32-bit little-endian,
-#                                    BPF JIT) or s390x (Linux 6.1, 64-bit big-endian, no JIT)
+#                                    BPF JIT), s390x (Linux 6.1, 64-bit big-endian, no JIT),
+#                                    arm64 (virt, Linux 6.1) or amd64 (Linux 6.1 on the host's
+#                                    CPU architecture, TCG: the paths of kernels before 6.6)
 #
 # 1. Debian's kernel package and the target's busybox-static, iproute2 and nftables (with their
 #    libraries) through a private apt configuration (tests/vm/fetch_debs.sh; cached in the
@@ -48,7 +50,17 @@ case $target in
         qemu=(qemu-system-s390x -M s390-ccw-virtio -m 512 -nographic -nic none)
         default_cases=xdp:0,tc:0,ct
         drain=mmap ;;  # BPF_F_MMAPABLE arrays: the mmap drain, big-endian
-    *) fa_fail "unknown target '$target' (mipsel or s390x)" ;;
+    arm64)
+        triple=aarch64-linux-gnu kpkg=linux-image-arm64 console=ttyAMA0
+        qemu=(qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512 -nographic -nic none)
+        default_cases=xdp:1,tc:1,ct
+        drain=mmap ;;
+    amd64)  # the host's CPU on Debian's 6.1 kernel: no tcx, the older-kernel paths
+        triple=x86_64-linux-gnu kpkg=linux-image-amd64 console=ttyS0
+        qemu=(qemu-system-x86_64 -m 512 -nographic -nic none)
+        default_cases=xdp:1,tc:1,ct
+        drain=mmap ;;
+    *) fa_fail "unknown target '$target' (mipsel, s390x, arm64 or amd64)" ;;
 esac
 cases=${FA_VM_CASES:-$default_cases}
 vm=${FA_VM_DIR:-$src/build-vm}
@@ -66,7 +78,12 @@ bash "$here/fetch_debs.sh" "$target" "$vm/debs-$target" "$kpkg" busybox-static i
 debroot=$vm/debs-$target/root
 
 step "agent for $target (MinSizeRel)"
-bash "$src/tests/cross/make_sysroot.sh" "$target" "$cross/sysroots" full >/dev/null
+if [ "$target" = amd64 ]; then
+    sysroot=/   # a native build: the host's own libraries
+else
+    bash "$src/tests/cross/make_sysroot.sh" "$target" "$cross/sysroots" full >/dev/null
+    sysroot=$cross/sysroots/$target
+fi
 agent=$cross/full-$target
 bash "$src/tests/cross/build_full.sh" "$target" "$agent" "$cross/sysroots" ||
     fa_fail "agent build for $target"
@@ -87,7 +104,7 @@ mkdir -p "$work/result"
 step "initramfs"
 # shellcheck disable=SC2086 # INITRAMFS_EXTRA is a list of paths
 bash "$here/make_initramfs.sh" "$work/initramfs.gz" "$debroot" "$moddir" "$agent" \
-    "$cross/sysroots/$target" "$vmtool" ${INITRAMFS_EXTRA:-}
+    "$sysroot" "$vmtool" ${INITRAMFS_EXTRA:-}
 
 step "boot $(basename "$kernel") under ${qemu[0]} (cases $cases)"
 t_boot=$(date +%s%N)
