@@ -106,17 +106,21 @@ static void catch_term(void) {
     sigaction(SIGINT, &sa, NULL);
 }
 
-// Reads fd until SIGTERM, then until it has nothing queued; calls fn per message.
-static void read_loop(int fd, void (*fn)(const unsigned char*, ssize_t, void*), void* ctx,
-                      unsigned char* buf, size_t len) {
+// True when fd has a message; false once SIGTERM came and nothing is queued any more.
+static int next_message(int fd) {
     for (;;) {
         struct pollfd p = {fd, POLLIN, 0};
         int n = poll(&p, 1, stop ? 0 : 200);
         if (n < 0 && errno != EINTR) die("poll");
-        if (n <= 0) {
-            if (stop) return;
-            continue;
-        }
+        if (n > 0) return 1;
+        if (stop) return 0;
+    }
+}
+
+// Reads fd until SIGTERM, then until it has nothing queued; calls fn per message.
+static void read_loop(int fd, void (*fn)(const unsigned char*, ssize_t, void*), void* ctx,
+                      unsigned char* buf, size_t len) {
+    while (next_message(fd)) {
         ssize_t got = recv(fd, buf, len, MSG_DONTWAIT);
         if (got < 0) {
             if (errno == EAGAIN || errno == EINTR) continue;
@@ -133,14 +137,7 @@ enum { kSnap = 160 };
 static void capture_loop(int fd, FILE* f) {
     static unsigned char buf[65536 + 4];
     union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(struct tpacket_auxdata))]; } ctl;
-    for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        int n = poll(&p, 1, stop ? 0 : 200);
-        if (n < 0 && errno != EINTR) die("poll");
-        if (n <= 0) {
-            if (stop) return;
-            continue;
-        }
+    while (next_message(fd)) {
         struct iovec iov = {buf + 4, sizeof buf - 4};
         struct msghdr m;
         memset(&m, 0, sizeof m);
