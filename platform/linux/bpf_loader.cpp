@@ -170,8 +170,19 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     err = obj_ == nullptr ? -errno : int(libbpf_get_error(obj_));
     if (obj_ == nullptr || err != 0) {
         obj_ = nullptr;
-        FA_ERROR("bpf: cannot open object %s: %s", path, std::strerror(-err));
-        return err != 0 ? err : -EINVAL;
+        if (err == -LIBBPF_ERRNO__ENDIAN) {
+            FA_ERROR("bpf: object %s has the other byte order than this CPU (%s-endian): build "
+                     "it for this target (FA_BPF_TARGET=%s)", path,
+                     __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "big" : "little",
+                     __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "bpfeb" : "bpfel");
+        } else {
+            char why[128];
+            libbpf_strerror(err, why, sizeof(why));  // libbpf's own codes (4000...) too
+            FA_ERROR("bpf: cannot open object %s: %s", path, why);
+        }
+        // libbpf's own codes (4000 and up) mean nothing to strerror() in the caller's log.
+        if (err == -LIBBPF_ERRNO__ENDIAN) return -ENOEXEC;
+        return err != 0 && err > -__LIBBPF_ERRNO__START ? err : -EINVAL;
     }
 
     // .rodata: the ABI check, then the sampling settings.
