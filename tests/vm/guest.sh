@@ -202,6 +202,19 @@ INI
     ip netns del fa-s
 }
 
+# The programs in the other byte order (make_initramfs.sh EXTRA): the agent must refuse them.
+case_endian() {
+    local d=/out/endian rc=0
+    mkdir -p "$d"
+    printf '[agent]\nsource = xdp\ninterfaces = lo\n[collector c]\naddress = 127.0.0.1:4739\n' \
+        > "$d/agent.ini"
+    ip netns add fa-e && ip -n fa-e link set lo up || log "endian: netns failed"
+    FA_BPF_OBJECT=/other-endian.bpf.o in_ns fa-e timeout 60 flowagent -c "$d/agent.ini" \
+        > "$d/agent.out" 2> "$d/agent.log" || rc=$?
+    echo "$rc" > "$d/agent.rc"
+    ip netns del fa-e
+}
+
 cases=$(sed -n 's/.*fa_cases=\([^ ]*\).*/\1/p' /proc/cmdline)
 if [ -f /proc/sys/net/core/bpf_jit_enable ]; then
     log "BPF JIT: available"
@@ -214,6 +227,7 @@ for c in $(echo "$cases" | tr ',' ' '); do
     case $c in
         xdp:*|tc:*) case_bpf "${c%%:*}" "${c#*:}" ;;
         ct) case_ct ;;
+        endian) case_endian ;;
         *) log "unknown case $c" ;;
     esac
     log "case $c done in $(awk -v a="$t" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }') s"

@@ -20,6 +20,8 @@
 #      packets, bytes, addresses, ports, ifIndex and TCP flags must equal the in-VM capture of
 #      the metered interface decoded by tshark (tests/e2e/lib/check_agent_bpf.py), with zero
 #      sequence failures (nfdump -I);
+#    - endian: the same programs built for the other byte order must be refused, with a
+#      message naming it (the agent exits non-zero);
 #    - ct: conntrack on a masquerading router: per direction packets and bytes equal the capture
 #      on the router's client side, post-NAT address and port equal the capture on its server
 #      side, one NAT create event per connection, biflow counters (tests/vm/check_ct.py), zero
@@ -43,22 +45,22 @@ case $target in
     mipsel)
         triple=mipsel-linux-gnu kpkg=linux-image-4kc-malta console=ttyS0
         qemu=(qemu-system-mipsel -M malta -cpu 24Kf -m 256 -vga none -nographic -nic none)
-        default_cases=xdp:1,tc:1,xdp:0,tc:0,ct
+        default_cases=xdp:1,tc:1,xdp:0,tc:0,ct,endian
         drain="map syscalls" ;;  # MIPS caches may alias: never mmap (bpf_loader.cpp)
     s390x)
         triple=s390x-linux-gnu kpkg=linux-image-s390x console=ttysclp0
         qemu=(qemu-system-s390x -M s390-ccw-virtio -m 512 -nographic -nic none)
-        default_cases=xdp:0,tc:0,ct
+        default_cases=xdp:0,tc:0,ct,endian
         drain=mmap ;;  # BPF_F_MMAPABLE arrays: the mmap drain, big-endian
     arm64)
         triple=aarch64-linux-gnu kpkg=linux-image-arm64 console=ttyAMA0
         qemu=(qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512 -nographic -nic none)
-        default_cases=xdp:1,tc:1,ct
+        default_cases=xdp:1,tc:1,ct,endian
         drain=mmap ;;
     amd64)  # the host's CPU on Debian's 6.1 kernel: no tcx, the older-kernel paths
         triple=x86_64-linux-gnu kpkg=linux-image-amd64 console=ttyS0
         qemu=(qemu-system-x86_64 -m 512 -nographic -nic none)
-        default_cases=xdp:1,tc:1,ct
+        default_cases=xdp:1,tc:1,ct,endian
         drain=mmap ;;
     *) fa_fail "unknown target '$target' (mipsel, s390x, arm64 or amd64)" ;;
 esac
@@ -87,6 +89,18 @@ fi
 agent=$cross/full-$target
 bash "$src/tests/cross/build_full.sh" "$target" "$agent" "$cross/sysroots" ||
     fa_fail "agent build for $target"
+# The same programs in the other byte order (the build's own clang command, -target swapped):
+# the endian case checks that the agent refuses them with a clear message.
+mkdir -p "$vm/other-$target"
+other=$vm/other-$target/other-endian.bpf.o   # /other-endian.bpf.o in the initramfs
+cmd=$(ninja -C "$agent" -t commands bpf/fa_flow.tmp.o | tail -1)
+case $cmd in
+    *"-target bpfeb "*) cmd=${cmd/-target bpfeb /-target bpfel } ;;
+    *"-target bpfel "*) cmd=${cmd/-target bpfel /-target bpfeb } ;;
+    *) fa_fail "no BPF compile command in $agent" ;;
+esac
+cmd=${cmd%% -o *}
+(eval "$cmd -o '$other'") || fa_fail "other-endian BPF object"
 vmtool=$vm/vmtool-$target
 "$triple-gcc" -static -Os -Wall -Wextra -Werror -o "$vmtool" "$here/vmtool.c" ||
     fa_fail "vmtool build"
@@ -104,7 +118,7 @@ mkdir -p "$work/result"
 step "initramfs"
 # shellcheck disable=SC2086 # INITRAMFS_EXTRA is a list of paths
 bash "$here/make_initramfs.sh" "$work/initramfs.gz" "$debroot" "$moddir" "$agent" \
-    "$sysroot" "$vmtool" ${INITRAMFS_EXTRA:-}
+    "$sysroot" "$vmtool" "$other" ${INITRAMFS_EXTRA:-}
 
 step "boot $(basename "$kernel") under ${qemu[0]} (cases $cases)"
 t_boot=$(date +%s%N)
@@ -134,11 +148,11 @@ nfcapd_replay() {
     nfcapd_stop "$pid"
     echo "$n"
 }
-rss_of() { awk '{ printf "%d kB (peak %d kB)", $1, $2 }' "$1/rss"; }
+rss_of() { [ -f "$1/rss" ] || { echo "-"; return; }; awk '{ printf "%d kB (peak %d kB)", $1, $2 }' "$1/rss"; }
 
 for c in ${cases//,/ }; do
     case $c in
-        ct) d=$work/result/ct ;;
+        ct|endian) d=$work/result/$c ;;
         *) d=$work/result/${c%%:*}-jit${c#*:} ;;
     esac
     name=${d##*/}
@@ -148,9 +162,19 @@ for c in ${cases//,/ }; do
         fail=1
         continue
     fi
-    [ "$(cat "$d/agent.rc")" = 0 ] || { fa_log "$name: agent exited $(cat "$d/agent.rc"): $(cat "$d/agent.log")"; fail=1; }
+    [ "$c" = endian ] || [ "$(cat "$d/agent.rc")" = 0 ] || { fa_log "$name: agent exited $(cat "$d/agent.rc"): $(cat "$d/agent.log")"; fail=1; }
     ok=1
-    if [ "$c" = ct ]; then
+    if [ "$c" = endian ]; then
+        # The agent must refuse the other byte order's object, saying so, and exit non-zero.
+        echo "endian: 1 flows, refusal expected, mismatches: 0" >"$d/check.txt"
+        if [ "$(cat "$d/agent.rc")" = 0 ] ||
+            ! grep -q 'has the other byte order than this CPU' "$d/agent.log"; then
+            fa_log "$name: the other-endian object was not refused clearly: $(cat "$d/agent.log")"
+            ok=0
+        else
+            echo "ok  refused: $(grep -m1 'other byte order' "$d/agent.log")" >>"$d/check.txt"
+        fi
+    elif [ "$c" = ct ]; then
         for p in 4739 4740; do
             n=$(nfcapd_replay "$d/col$p.pcap" "$d/nf$p")
             nfdump_all "$d/nf$p" -q -N \
