@@ -55,12 +55,12 @@ case $target in
     arm64)
         triple=aarch64-linux-gnu kpkg=linux-image-arm64 console=ttyAMA0
         qemu=(qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512 -nographic -nic none)
-        default_cases=xdp:1,tc:1,ct,endian
+        default_cases=xdp:1,tc:1,xdp:0,tc:0,ct,endian
         drain=mmap ;;
     amd64)  # the host's CPU on Debian's 6.1 kernel: no tcx, the older-kernel paths
         triple=x86_64-linux-gnu kpkg=linux-image-amd64 console=ttyS0
         qemu=(qemu-system-x86_64 -m 512 -nographic -nic none)
-        default_cases=xdp:1,tc:1,ct,endian
+        default_cases=xdp:1,tc:1,xdp:0,tc:0,ct,endian
         drain=mmap ;;
     *) fa_fail "unknown target '$target' (mipsel, s390x, arm64 or amd64)" ;;
 esac
