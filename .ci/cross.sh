@@ -99,14 +99,8 @@ for cpu in $full_cpus; do
     step "full agent for $cpu (MinSizeRel)"
     t=$(triple_of "$cpu")
     b=$out/full-$cpu
-    if ! cmake -S "$src" -B "$b" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$src/toolchains/$t.cmake" \
-            -DFA_TARGET_SYSROOT="$out/sysroots/$cpu" -DCMAKE_BUILD_TYPE=MinSizeRel \
-            -DFA_BUILD_TESTS=OFF -DFA_WERROR=ON >"$b.cmake.log" 2>&1; then
-        tail -20 "$b.cmake.log"; fail "configure full $cpu"; continue
-    fi
-    if ! cmake --build "$b" -j "$jobs" >"$b.build.log" 2>&1; then
-        tail -40 "$b.build.log"; fail "build full $cpu"; continue
-    fi
+    FA_JOBS=$jobs bash tests/cross/build_full.sh "$cpu" "$b" "$out/sysroots" ||
+        { fail "build full $cpu"; continue; }
     "$t-strip" -o "$b/flowagent.stripped" "$b/flowagent" || { fail "strip $cpu"; continue; }
     size=$(stat -c %s "$b/flowagent.stripped")
     needed=$("$t-readelf" -d "$b/flowagent.stripped" |

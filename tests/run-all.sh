@@ -7,7 +7,8 @@
 #   tests/run-all.sh              # as root
 #
 # Root is needed for the eBPF, namespace and conntrack tests; as non-root those tests skip.
-# Environment: FA_SKIP_DEPS=1 (no apt), FA_SKIP_CROSS=1 (no cross/qemu stage), FA_JOBS=N.
+# Environment: FA_SKIP_DEPS=1 (no apt), FA_SKIP_CROSS=1 (no cross/qemu stage), FA_SKIP_VM=1
+# (no qemu-system stage), FA_JOBS=N.
 # Stages: build, ctest, a fully static build (FA_STATIC; as root also its RSS), the unit tests
 # under ASan + UBSan, the parsers of untrusted input under libFuzzer (20 s each), the core unit
 # tests under qemu-user.
@@ -144,6 +145,17 @@ fi
 if [ -z "${FA_SKIP_CROSS:-}" ] && [ -f .ci/cross.sh ]; then
     stage "core unit tests on other CPUs (qemu-user)"
     if bash .ci/cross.sh; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+fi
+
+# The cross-built agent on Debian's 6.1 kernels (mipsel Malta, big-endian s390x, arm64, amd64)
+# under qemu-system: xdp, tc and conntrack end to end, judged by nfdump/tshark on the host.
+if [ -z "${FA_SKIP_VM:-}" ]; then
+    stage "router kernels under qemu-system (tests/vm)"
+    if bash tests/vm/run.sh; then
         passed=$((passed + 1))
     else
         failed=$((failed + 1))

@@ -170,8 +170,19 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     err = obj_ == nullptr ? -errno : int(libbpf_get_error(obj_));
     if (obj_ == nullptr || err != 0) {
         obj_ = nullptr;
-        FA_ERROR("bpf: cannot open object %s: %s", path, std::strerror(-err));
-        return err != 0 ? err : -EINVAL;
+        if (err == -LIBBPF_ERRNO__ENDIAN) {
+            FA_ERROR("bpf: object %s has the other byte order than this CPU (%s-endian): build "
+                     "it for this target (FA_BPF_TARGET=%s)", path,
+                     __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "big" : "little",
+                     __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "bpfeb" : "bpfel");
+        } else {
+            char why[128];
+            libbpf_strerror(err, why, sizeof(why));  // libbpf's own codes (4000...) too
+            FA_ERROR("bpf: cannot open object %s: %s", path, why);
+        }
+        // libbpf's own codes (4000 and up) mean nothing to strerror() in the caller's log.
+        if (err == -LIBBPF_ERRNO__ENDIAN) return -ENOEXEC;
+        return err != 0 && err > -__LIBBPF_ERRNO__START ? err : -EINVAL;
     }
 
     // .rodata: the ABI check, then the sampling settings.
@@ -293,6 +304,8 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     }
     max_flows_ = opt.max_flows;
     gen_ = 0;
+    FA_INFO("bpf: flow cache %u slots x %d CPUs, drained through %s", 1u << cache_bits_, ncpu_,
+            cache_mmap_ ? "mmap" : "map syscalls");
     // FA_BPF_NO_BATCH (tests): take the key-by-key paths that kernels before 5.6 need.
     batch_ok_ = std::getenv("FA_BPF_NO_BATCH") == nullptr;
     // The one allocation: fixed drain buffers (kDrainChunk map entries, 64 KiB, and

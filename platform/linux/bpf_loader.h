@@ -45,6 +45,7 @@ public:
     // negative errno after logging what to do.
     int load(const BpfLoadOptions& opt);
     void close();
+    bool loaded() const { return flows_fd_ >= 0; }
 
     int prog_fd(BpfHook hook) const;
     int flows_fd() const { return flows_fd_; }

@@ -87,6 +87,7 @@ public:
     void stop(MonoMs now, SourceSink& sink) override
     {
         (void)now;
+        if (!obj_.loaded()) return;  // start failed: nothing attached, nothing to drain
         att_.detach_all();
         // Detached: no new runs start. Two drains flip through both generations, so entries
         // written under either one (up to the last run before detach) are delivered.
