@@ -483,7 +483,9 @@ void Exporter::on_send_outcome(const DatagramMeta& m, SendResult res, bool was_c
 
 uint32_t Exporter::datagrams_for(uint32_t records) const
 {
-    size_t rec = data_v4_.rec_len > data_v6_.rec_len ? data_v4_.rec_len : data_v6_.rec_len;
+    size_t rec = 0;
+    for (const TemplateDesc& td : data_)
+        if (td.rec_len > rec) rec = td.rec_len;
     if (cfg_.nat_events && nat44_.rec_len > rec) rec = nat44_.rec_len;
     if (rec == 0 || cfg_.max_datagram <= header_len_ + 2 * kSetHeader) return records;
     // Worst case: a set header for each family and a template datagram now and then.

@@ -330,6 +330,8 @@ TEST(Agent, ReconfigureKeepsFlowsWhole)
     CHECK(a.exporter(1).counters().records == 20);
     CHECK(a.stats().records == 20);
     CHECK(a.stats().record_packets == 40);
-    LONGS_EQUAL(20, new1.records(256, 53));
-    LONGS_EQUAL(0, old1.records(256, 53));
+    // The generator's v4 layout (tcpControlBits, flowDirection, ingressInterface): ID 1024 + 50,
+    // v9 record 4+4+2+2+1+1+2+4+1+8+8+4+4+1 = 46 bytes.
+    LONGS_EQUAL(20, new1.records(1074, 46));
+    LONGS_EQUAL(0, old1.records(1074, 46));
 }

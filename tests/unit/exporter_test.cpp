@@ -730,9 +730,11 @@ TEST(Exporter, LateOutcomesMoveCountsAndResendTemplates)
     LONGS_EQUAL(2, c.records);
     h.send({v4_rec()});                   // 3: after the refusal: templates again
     Decoder dec;
-    LONGS_EQUAL(6, dec.parse(h.dgrams[0]).tmpl_records);
+    // Every template of the first datagram again (how many depends on the source's layouts).
+    const size_t first_tmpl = dec.parse(h.dgrams[0]).tmpl_records;
+    CHECK(first_tmpl >= 4);  // at least data v4 and v6 and the options templates
     LONGS_EQUAL(0, dec.parse(h.dgrams[1]).tmpl_records);
-    LONGS_EQUAL(6, dec.parse(h.dgrams[3]).tmpl_records);
+    LONGS_EQUAL(first_tmpl, dec.parse(h.dgrams[3]).tmpl_records);
     LONGS_EQUAL(3, dec.parse(h.dgrams[3]).seq);  // the queued one took its sequence number
 }
 
