@@ -60,7 +60,7 @@ run_ctest build
 static_build() {
     local dir=build-static bin=build-static/flowagent ok="$work/static-ok.ini" bad="$work/static-bad.ini"
     if ! { cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel -DFA_WERROR=ON \
-               -DFA_BUILD_TESTS=OFF -DFA_STATIC=ON >/dev/null &&
+               -DFA_BUILD_TESTS=OFF -DFA_STATIC=ON -DFA_WITH_CONNTRACK=OFF >/dev/null &&
            cmake --build "$dir" -j "$jobs" --target flowagent; }; then
         echo "run-all: static build failed"
         return 1

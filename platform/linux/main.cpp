@@ -8,6 +8,7 @@
 //     daemon resolves them on its resolver thread.
 //  2. The Daemon (daemon.h) starts the runtime, registers signals, the tick and the source with
 //     the event loop (event_loop.h) and runs it until TERM/INT; then every flow is flushed.
+#include <new>
 #include <cstdio>
 
 #include "app/cli.h"
@@ -38,7 +39,10 @@ int main(int argc, char** argv)
         return kExitConfig;
     }
 
-    static Config cfg;
+    // Built in zeroed static storage (.bss): a `static Config` with its default member
+    // initialisers is 3.7 KB of initialised data in the binary (the router size budget).
+    alignas(Config) static unsigned char cfg_storage[sizeof(Config)];
+    Config& cfg = *new (cfg_storage) Config();
     if (!load_config(cli.config_path, cli, cfg, false)) return kExitConfig;
     if (cli.check_config) {
         if (!check_collectors(cfg)) return kExitConfig;

@@ -29,6 +29,7 @@ class FixedClock final : public fa::Clock {
 public:
     fa::MonoMs mono_ms() override { return 1000; }
     int64_t wall_offset_ms() override { return 0; }
+    int64_t boot_offset_ms() override { return 0; }
 };
 
 } // namespace
