@@ -154,9 +154,12 @@ int attach_collector(Runtime& rt, int i)
     return 0;
 }
 
-// Brings a runtime up from a valid config. Returns 0 or an exit code.
-int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carry* carry)
+// Brings a runtime up from a valid config. `started`: a source already started (it took over
+// the old one's interfaces at a reload), owned from here on. Returns 0 or an exit code.
+int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carry* carry,
+                  Source* started = nullptr)
 {
+    if (started != nullptr) rt.source.reset(started);
     const Config& cfg = rt.cfg;
     DatagramSink* sinks[kMaxCollectors];
     for (int i = 0; i < cfg.collector_count; ++i) {
@@ -165,13 +168,14 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
         if (open_collector(rt, i) != 0) return kExitRuntime;
     }
 
-    rt.source.reset(make_source(cfg.source));
+    if (started == nullptr) rt.source.reset(make_source(cfg.source));
     if (!rt.source) {
         FA_ERROR("source %s is not available in this build", source_name(cfg.source));
         if (carry != nullptr && carry->event_fd >= 0) close(carry->event_fd);
         return kExitRuntime;
     }
-    if (carry != nullptr) rt.source->adopt_event_fd(carry->event_fd);
+    if (carry != nullptr && started == nullptr) rt.source->adopt_event_fd(carry->event_fd);
+    else if (carry != nullptr && carry->event_fd >= 0) close(carry->event_fd);
     rt.agent.reset(new Agent());
     Status s = rt.agent->init(cfg, sinks, cfg.collector_count, cfg.print_json ? &rt.json : nullptr,
                               // MACs: always zero until the bpf sources read them (issue 10),
@@ -196,7 +200,7 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
     rt.agent->set_time(now_time(clock, agent_start));
 
     own_sockets_to_source(rt);
-    int rc = rt.source->start(cfg);
+    int rc = started != nullptr ? 0 : rt.source->start(cfg);
     if (rc < 0) {
         FA_ERROR("source %s failed to start (%s)", source_name(cfg.source), std::strerror(-rc));
         return kExitRuntime;
@@ -804,15 +808,37 @@ void Daemon::reload()
         arm_pacer();
         return;
     }
-    FA_INFO("reload: flushing and restarting with %s", cli_.config_path);
     loop_.remove(source_);
+    // The datapath changes. Where the source can (xdp, tc), the new one starts first and its
+    // programs replace the old ones atomically on every interface that stays; the old maps are
+    // drained exactly into the old table by stop_runtime below (flushed as records), after the
+    // old programs' last runs. Otherwise (or when that fails) the old source stops first and
+    // the new one starts after it: packets in between are not seen.
+    std::unique_ptr<Source> fresh;
+    if (next.source == rt_.cfg.source) fresh.reset(make_source(next.source));
+    const int handover = fresh ? fresh->start_replacing(next, *rt_.source) : 1;
+    if (handover == 0) {
+        FA_INFO("reload: datapath changes; handed over without a gap, flushing the old table "
+                "and restarting with %s", cli_.config_path);
+    } else {
+        if (handover < 0) {
+            // What the new programs metered so far goes into the old table (exported).
+            rt_.agent->set_time(now_time(clock_, agent_start_));
+            fresh->stop(rt_.agent->time().mono_ms, *rt_.agent);
+            FA_WARN("reload: handing the datapath over failed (%s): stopping then restarting; "
+                    "packets between the old programs' detach and the new ones' attach are "
+                    "not counted", std::strerror(-handover));
+        }
+        fresh.reset();
+        FA_INFO("reload: flushing and restarting with %s", cli_.config_path);
+    }
     Carry carry;
     stop_runtime(rt_, clock_, agent_start_, &next, &carry);
     const bool control_moved = std::strcmp(rt_.cfg.control_socket, next.control_socket) != 0;
     rt_.cfg = next;
     apply_logging(rt_.cfg, cli_);
     if (control_moved) (void)open_control(false);
-    if (start_runtime(rt_, clock_, agent_start_, &carry) != 0) {
+    if (start_runtime(rt_, clock_, agent_start_, &carry, fresh.release()) != 0) {
         exit_code_ = kExitRuntime;
         loop_.stop();
         return;
