@@ -109,15 +109,15 @@ for i in range(2000):
     fa_log "$name: $handed reloads handed the datapath over, $inplace in place; nfdump: $p" \
         "packets, $b bytes of 2000, $((2000 * 128)); exported drops $drops; sequence failures" \
         "$seqfail"
+    [ $((p + drops)) -eq 2000 ] || fa_fail "$name: $p packets in nfdump + $drops dropped != 2000 sent"
+    [ "$drops" -ne 0 ] || [ "$b" -eq $((2000 * 128)) ] \
+        || fa_fail "$name: $b bytes in nfdump, $((2000 * 128)) sent"
     [ "$handed" -eq 15 ] || fa_fail "$name: $handed datapath handovers, want 15: $(grep 'reload' "$dir/agent.err" | tail -3)"
     [ "$inplace" -eq 5 ] || fa_fail "$name: $inplace reloads in place, want 5"
     # The attach mode the replacement went through: xdp-native/xdp-generic, tcx or clsact.
     grep -q "bpf: program on vb replaced in place (${name/xdp/xdp-}" "$dir/agent.err" \
         || fa_fail "$name: no in-place replacement ($name) logged for vb"
     grep -q "bpf: detached from vc" "$dir/agent.err" || fa_fail "$name: vc never detached"
-    [ $((p + drops)) -eq 2000 ] || fa_fail "$name: $p packets in nfdump + $drops dropped != 2000 sent"
-    [ "$drops" -ne 0 ] || [ "$b" -eq $((2000 * 128)) ] \
-        || fa_fail "$name: $b bytes in nfdump, $((2000 * 128)) sent"
     [ "$seqfail" = 0 ] || fa_fail "$name: nfcapd counted $seqfail sequence failures"
 }
 
