@@ -34,3 +34,19 @@ reload_exported_drops() {
     sed -n 's/.*dropped: table full [0-9]* flows \([0-9]*\) packets; source \([0-9]*\) packets.*/\1 \2/p' \
         "$1" | awk '{ s += $1 + $2 } END { print s + 0 }'
 }
+
+# reload_traffic_check NAME NFDIR AGENT_LOG TEXT: fails unless the 2,000 packets are in nfdump
+# (or the difference was exported as dropped), with all their bytes when nothing was dropped,
+# and nfcapd saw no sequence failure; logs NAME: TEXT and the numbers.
+reload_traffic_check() {
+    local name=$1 nfdir=$2 log=$3 text=$4 p b drops seqfail
+    read -r p b < <(reload_traffic_seen "$nfdir")
+    drops=$(reload_exported_drops "$log")
+    seqfail=$(nfdump_stat "$nfdir" | sed -n 's/^Sequence failures:[[:space:]]*//p')
+    fa_log "$name: $text; nfdump: $p packets, $b bytes of 2000, $((2000 * 128)); exported" \
+        "drops $drops; sequence failures $seqfail"
+    [ $((p + drops)) -eq 2000 ] || fa_fail "$name: $p packets in nfdump + $drops dropped != 2000 sent"
+    [ "$drops" -ne 0 ] || [ "$b" -eq $((2000 * 128)) ] \
+        || fa_fail "$name: $b bytes in nfdump, $((2000 * 128)) sent"
+    [ "$seqfail" = 0 ] || fa_fail "$name: nfcapd counted $seqfail sequence failures"
+}
