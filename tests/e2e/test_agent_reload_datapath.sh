@@ -13,7 +13,8 @@
 # (UDP to port 9400) equal what was sent, or the difference equals the drop counters the agent
 # exported (the sum of its `dropped:` lines, one per runtime); no v9 sequence failure; the log
 # says 15 times that the datapath was handed over without a gap (in the attach mode of the
-# case) and 5 times that the reload was applied in place; vc is detached.
+# case) and 5 times that the reload was applied in place; vc is detached. Then the fallback
+# when the replacement is refused (our XDP program removed from vb by someone else).
 # Needs root (namespaces, XDP/tc); skipped otherwise, a failure under CI=true.
 set -euo pipefail
 build=${FA_BUILD_DIR:?}
@@ -112,4 +113,29 @@ run_case() {
 run_case xdp xdp
 run_case tcx tc
 run_case clsact tc FA_BPF_NO_TCX=1
+
+# The fallback: someone else detached our XDP program from vb, so the atomic replacement (which
+# names our old program) is refused; the reload must still apply the new config by stopping and
+# starting (logged with a warning that packets in between are not counted), and meter vb again.
+fallback_case() {
+    local dir=$work/fallback
+    mkdir -p "$dir"
+    ini xdp 0
+    bg_start agent ip netns exec "$B" "$build/flowagent" -c "$work/agent.ini" 2>"$dir/agent.err"
+    wait_for 20 "grep -q 'started:' '$dir/agent.err'" \
+        || fa_fail "fallback: agent did not start: $(cat "$dir/agent.err")"
+    in_b ip link set dev vb xdp off
+    ini xdp 1
+    kill -HUP "$agent"
+    wait_for 10 "[ \$(grep -c 'started:' '$dir/agent.err') -ge 2 ]" \
+        || fa_fail "fallback: reload did not finish: $(tail -5 "$dir/agent.err")"
+    grep -q "handing the datapath over failed" "$dir/agent.err" \
+        || fa_fail "fallback: no warning: $(grep reload "$dir/agent.err")"
+    grep -q "handed over without a gap" "$dir/agent.err" && fa_fail "fallback: claims a handover"
+    in_b ip link show dev vb | grep -q "prog/xdp" || fa_fail "fallback: vb not metered again"
+    kill -0 "$agent" || fa_fail "fallback: the agent exited: $(tail -5 "$dir/agent.err")"
+    bg_stop "$agent" TERM 30 || fa_fail "fallback: agent exit status $?"
+    fa_log "fallback: replacement refused, config applied by stop and start, vb metered again"
+}
+fallback_case
 fa_log "all cases passed"
