@@ -8,7 +8,7 @@
 # [flows] max_flows/full_policy or [sampling], so each is applied in place (the flow table,
 # the attached programs and their maps stay). Checked in nfdump (NetFlow v9, nfcapd in B): the
 # packets and bytes of the 2,000 (UDP to port 9400) equal what was sent, or the difference
-# equals the drop counters the agent exported (its final `dropped:` line); no v9 sequence
+# equals the drop counters the agent exported (its `dropped:` line at the stop); no v9 sequence
 # failure; each reload logged as applied in place.
 # Needs root (namespaces, XDP/tc); skipped otherwise, a failure under CI=true.
 set -euo pipefail
