@@ -141,21 +141,25 @@ Status parse_cli(int argc, char** argv, CliOptions& out, char* err, size_t err_l
             o.command = CliCommand::flows;
         } else if (o.command == CliCommand::run && strcmp(a, "top") == 0) {
             o.command = CliCommand::top;
+        } else if (o.command == CliCommand::run && strcmp(a, "reload") == 0) {
+            o.command = CliCommand::reload;
         } else {
             return cli_fail(err, err_len, "unexpected argument", a);
         }
     }
     const CliCommand c = o.command;
-    if (seen_json && c != CliCommand::status && c != CliCommand::flows)
-        return cli_fail(err, err_len, "option only for status and flows", "--json");
+    if (seen_json && c != CliCommand::status && c != CliCommand::flows &&
+        c != CliCommand::reload)
+        return cli_fail(err, err_len, "option only for status, flows and reload", "--json");
     if (seen_flows_opt && c != CliCommand::flows)
         return cli_fail(err, err_len, "option only for flows", "--top");
     if (seen_view_opt && c != CliCommand::flows && c != CliCommand::top)
         return cli_fail(err, err_len, "option only for flows and top", "--by/--group-by");
     if (seen_client_opt && c == CliCommand::run)
-        return cli_fail(err, err_len, "option only for status, flows and top", "--socket");
+        return cli_fail(err, err_len, "option only for status, flows, top and reload",
+                        "--socket");
     if (c != CliCommand::run && (o.check_config || o.print))
-        return cli_fail(err, err_len, "option not for status, flows or top",
+        return cli_fail(err, err_len, "option not for status, flows, top or reload",
                         o.check_config ? "--check-config" : "--print");
     out = o;
     return Status::ok;
@@ -171,6 +175,8 @@ const char* cli_usage()
            "       flowagent top [--by ...] [--group-by ...]\n"
            "                                          live view, refreshed every second\n"
            "                                          (keys: s sort, g grouping, q quit)\n"
+           "       flowagent reload [--json]          make the running agent re-read its config\n"
+           "                                          (as SIGHUP; says applied or refused)\n"
            "  -c, --config FILE      read the INI config from FILE\n"
            "      --check-config     validate the config and exit (0 valid, 2 invalid)\n"
            "      --print            one JSON line per exported record on stdout"
@@ -179,8 +185,8 @@ const char* cli_usage()
            "      --log-level LEVEL  error | warn | info | debug; overrides [agent] log_level\n"
            "  -V, --version          print the version and exit\n"
            "  -h, --help             print this help and exit\n"
-           "      --socket PATH      status/flows/top: the agent's control socket (default:\n"
-           "                         [agent] control_socket of -c FILE, else\n"
+           "      --socket PATH      status/flows/top/reload: the agent's control socket\n"
+           "                         (default: [agent] control_socket of -c FILE, else\n"
            "                         /var/run/flowagent/flowagent.sock)\n"
            "see README for the config reference\n";
 }

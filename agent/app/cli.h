@@ -10,10 +10,11 @@
 namespace fa {
 
 // What the invocation does: run the agent, or ask a running one over its control socket.
-enum class CliCommand : uint8_t { run, status, flows, top };
+enum class CliCommand : uint8_t { run, status, flows, top, reload };
 
 struct CliOptions {
-    CliCommand command = CliCommand::run;  // first positional word: status | flows | top
+    CliCommand command = CliCommand::run;  // first positional word: status | flows | top |
+                                           // reload
     const char* config_path = nullptr;  // -c FILE / --config FILE (points into argv)
     bool check_config = false;          // --check-config: validate, print nothing else, exit
     bool print = false;                 // --print: same as [output] stdout = yes

@@ -72,8 +72,11 @@ Status parse_control_request(const char* line, size_t len, ControlRequest& out, 
         r.command = ControlCommand::status;
     } else if (word_is(line, end, "flows")) {
         r.command = ControlCommand::flows;
+    } else if (word_is(line, end, "reload")) {
+        r.command = ControlCommand::reload;
     } else {
-        return bad(err, err_len, "unknown command '%.*s' (expected status | flows)", line, end);
+        return bad(err, err_len, "unknown command '%.*s' (expected status | flows | reload)",
+                   line, end);
     }
     unsigned seen = 0;
     pos = end;
@@ -131,8 +134,10 @@ Status parse_control_request(const char* line, size_t len, ControlRequest& out, 
 size_t format_control_request(const ControlRequest& r, char* buf, size_t len)
 {
     int n;
-    if (r.command == ControlCommand::status) {
-        n = snprintf(buf, len, "status format=%s\n", kFormatNames[static_cast<int>(r.format)]);
+    if (r.command != ControlCommand::flows) {
+        n = snprintf(buf, len, "%s format=%s\n",
+                     r.command == ControlCommand::status ? "status" : "reload",
+                     kFormatNames[static_cast<int>(r.format)]);
     } else {
         n = snprintf(buf, len, "flows top=%u by=%s group=%s format=%s\n", r.top,
                      sort_by_name(r.by), group_by_name(r.group),

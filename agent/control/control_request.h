@@ -7,6 +7,7 @@
 //   status  [format=json|text]
 //   flows   [top=1..kMaxTop] [by=bytes|packets|rate] [group=flow|src|dst|pair|port|proto]
 //           [format=json|text|tsv]
+//   reload  [format=json|text]     re-read the config file, as SIGHUP does
 // Keys at most once each; only printable ASCII; anything else is an error with a message.
 #pragma once
 #include <cstddef>
@@ -20,7 +21,7 @@ constexpr size_t kMaxControlRequest = 256;  // bytes, including the '\n'
 constexpr uint32_t kMaxTop = 200;
 constexpr uint32_t kDefaultTop = 20;
 
-enum class ControlCommand : uint8_t { status, flows };
+enum class ControlCommand : uint8_t { status, flows, reload };
 enum class ControlFormat : uint8_t { json, text, tsv };
 enum class SortBy : uint8_t { bytes, packets, rate };
 enum class GroupBy : uint8_t { flow, src, dst, pair, port, proto };

@@ -793,6 +793,56 @@ int BpfAttachments::attach_tc(const BpfFlowObject& obj, const char* ifname)
     return 0;
 }
 
+int BpfAttachments::replace(BpfAttachments& old, const BpfFlowObject& old_obj,
+                            const BpfFlowObject& obj, const char* ifname)
+{
+    int at = -1;
+    for (int i = 0; i < old.count_ && at < 0; ++i)
+        if (std::strcmp(old.items_[i].name, ifname) == 0) at = i;
+    if (at < 0) return 1;
+    if (count_ >= 32) return -E2BIG;
+    Item& it = old.items_[at];
+    const int idx = int(it.ifindex);
+    const BpfHook hooks[2] = {BpfHook::tc_in, BpfHook::tc_eg};
+    int err = 0;
+    bool half = false;
+    if (it.xdp) {
+        LIBBPF_OPTS(bpf_xdp_attach_opts, xo, .old_prog_fd = old_obj.prog_fd(BpfHook::xdp));
+        err = bpf_xdp_attach(idx, obj.prog_fd(BpfHook::xdp), it.xdp_flags | XDP_FLAGS_REPLACE,
+                             &xo);
+    } else if (it.tcx_fd[0] >= 0 && it.tcx_fd[1] >= 0) {
+        for (int i = 0; i < 2 && err == 0; ++i) {
+            LIBBPF_OPTS(bpf_link_update_opts, lo, .flags = BPF_F_REPLACE,
+                        .old_prog_fd = uint32_t(old_obj.prog_fd(hooks[i])));
+            if (bpf_link_update(it.tcx_fd[i], obj.prog_fd(hooks[i]), &lo) != 0) err = -errno;
+            else half = true;
+        }
+    } else if (it.tc) {
+        const bpf_tc_attach_point points[2] = {BPF_TC_INGRESS, BPF_TC_EGRESS};
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = idx, .attach_point = BPF_TC_INGRESS);
+        for (int i = 0; i < 2 && err == 0; ++i) {
+            hook.attach_point = points[i];
+            LIBBPF_OPTS(bpf_tc_opts, to, .prog_fd = obj.prog_fd(hooks[i]),
+                        .flags = BPF_TC_F_REPLACE, .handle = kTcHandle, .priority = kTcPriority);
+            err = bpf_tc_attach(&hook, &to);
+            if (err == 0) half = true;
+        }
+    } else {
+        return 1;
+    }
+    if (err && !half) {
+        FA_WARN("bpf: cannot replace the program on %s in place: %s", ifname,
+                std::strerror(-err));
+        return err;
+    }
+    items_[count_++] = it;
+    if (err) FA_ERROR("bpf: %s: ingress replaced, egress not: %s", ifname, std::strerror(-err));
+    else FA_INFO("bpf: program on %s replaced in place (%s)", ifname, mode(count_ - 1));
+    for (int i = at; i + 1 < old.count_; ++i) old.items_[i] = old.items_[i + 1];
+    old.items_[--old.count_] = Item{};
+    return err;
+}
+
 void BpfAttachments::detach_all()
 {
     for (int i = count_ - 1; i >= 0; --i) {

@@ -116,6 +116,15 @@ public:
     // of ours (same name) left by a crash is replaced; a foreign XDP program is an error.
     int attach_xdp(const BpfFlowObject& obj, const char* ifname);
     int attach_tc(const BpfFlowObject& obj, const char* ifname);
+    // Reload: when `old` (whose programs are old_obj's) holds ifname, its program there is
+    // replaced atomically by obj's (XDP: XDP_FLAGS_REPLACE with the old program's fd, same
+    // mode; tcx: bpf_link_update of our link with BPF_F_REPLACE; clsact: BPF_TC_F_REPLACE of
+    // our filter at our handle/priority), so every packet meets exactly one of the two; the
+    // attachment moves from `old` to this. Returns 0 when replaced, 1 when `old` does not
+    // hold ifname (attach it afresh), or a negative errno (old's attachment is left as it was,
+    // or, for a clsact interface whose egress failed after ingress, moved here half replaced).
+    int replace(BpfAttachments& old, const BpfFlowObject& old_obj, const BpfFlowObject& obj,
+                const char* ifname);
     void detach_all();
     int count() const { return count_; }
     uint32_t ifindex(int i) const { return items_[i].ifindex; }

@@ -24,7 +24,21 @@ constexpr MonoMs kDrainEveryMs = 1000;
 
 class BpfSource final : public Source {
 public:
-    int start(const Config& cfg) override
+    int start(const Config& cfg) override { return start_with(cfg, nullptr, nullptr); }
+
+    int start_replacing(const Config& cfg, Source& old) override
+    {
+        BpfAttachments* oatt = old.bpf_attachments();
+        const BpfFlowObject* oobj = old.bpf_object();
+        if (oatt == nullptr || oobj == nullptr || !oobj->loaded()) return 1;
+        return start_with(cfg, oatt, oobj);
+    }
+
+    BpfAttachments* bpf_attachments() override { return &att_; }
+    const BpfFlowObject* bpf_object() const override { return &obj_; }
+
+    // old_att/old_obj: a running source's, whose interfaces this one takes over in place.
+    int start_with(const Config& cfg, BpfAttachments* old_att, const BpfFlowObject* old_obj)
     {
         if (cfg.source != SourceKind::xdp && cfg.source != SourceKind::tc) {
             FA_ERROR("bpf: source must be xdp or tc");
@@ -45,15 +59,24 @@ public:
         opt.load_tc = !xdp_;
         int err = obj_.load(opt);
         if (err) return err;
+        int replaced = 0;
         for (int i = 0; i < cfg.interface_count; ++i) {
-            err = xdp_ ? att_.attach_xdp(obj_, cfg.interfaces[i])
-                       : att_.attach_tc(obj_, cfg.interfaces[i]);
+            const char* ifname = cfg.interfaces[i];
+            err = old_att != nullptr ? att_.replace(*old_att, *old_obj, obj_, ifname) : 1;
+            if (err == 0) ++replaced;
+            if (err == 1)
+                err = xdp_ ? att_.attach_xdp(obj_, ifname) : att_.attach_tc(obj_, ifname);
+            if (err && old_att != nullptr) return err;  // the caller stops this (drains it)
             if (err) {
                 att_.detach_all();
                 obj_.close();
                 return err;
             }
         }
+        if (old_att != nullptr)
+            FA_INFO("bpf: reload: %d interface(s) handed over in place, %d attached afresh, %d "
+                    "left to detach after the old maps' final drain",
+                    replaced, cfg.interface_count - replaced, old_att->count());
         int n = 0;
         for (int i = 0; i < cfg.interface_count && n < int(sizeof(desc_)) - 1; ++i)
             n += snprintf(desc_ + n, sizeof(desc_) - size_t(n), "%s%s", i ? " " : "",

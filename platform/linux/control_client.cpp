@@ -24,6 +24,9 @@ namespace {
 
 constexpr size_t kClientBuffer = 256 * 1024;
 constexpr int kTimeoutS = 5;
+// A reload runs in the agent's loop before it answers: a datapath change flushes the table and
+// paces out the collectors that go away within their stop_timeout.
+constexpr int kReloadTimeoutS = 120;
 
 const char* socket_path(const CliOptions& cli, int* exit_code)
 {
@@ -337,7 +340,7 @@ long control_query(const char* path, const ControlRequest& r, char* buf, size_t 
     std::memcpy(sa.sun_path, path, std::strlen(path));
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
-    timeval tv{kTimeoutS, 0};
+    timeval tv{r.command == ControlCommand::reload ? kReloadTimeoutS : kTimeoutS, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     long rc = 0;
@@ -376,7 +379,9 @@ int run_control_command(const CliOptions& cli)
     if (path == nullptr) return code;
     if (cli.command == CliCommand::top) return run_top(path, cli);
     ControlRequest r;
-    r.command = cli.command == CliCommand::status ? ControlCommand::status : ControlCommand::flows;
+    r.command = cli.command == CliCommand::status   ? ControlCommand::status
+                : cli.command == CliCommand::reload ? ControlCommand::reload
+                                                    : ControlCommand::flows;
     r.format = cli.json ? ControlFormat::json : ControlFormat::text;
     if (cli.top != 0) r.top = cli.top;
     r.by = cli.by;

@@ -231,10 +231,13 @@ void ControlServer::read_request(Client& c)
         return;
     }
     ++stats_.requests;
-    if (c.req.command == ControlCommand::status) {
-        const size_t len = handler_->render_status(c.req, c.out, kResponseBytes);
+    if (c.req.command != ControlCommand::flows) {
+        const bool status = c.req.command == ControlCommand::status;
+        const size_t len = status ? handler_->render_status(c.req, c.out, kResponseBytes)
+                                  : handler_->reload_request(c.req, c.out, kResponseBytes);
         if (len == 0) {
-            answer_error(c, "status does not fit the response buffer");
+            answer_error(c, status ? "status does not fit the response buffer"
+                                   : "reload: the answer does not fit the response buffer");
             return;
         }
         c.out_len = len;

@@ -11,7 +11,7 @@
 //     within kRequestTimeoutMs, a response of at most kResponseBytes written as the client
 //     reads it, the whole connection closed after kConnectionTimeoutMs. A malformed or
 //     oversized request gets a one-line error. No client can block the loop.
-//  3. `status` is answered at once. `flows` runs a FlowSnapshot a budget of table buckets per
+//  3. `status` and `reload` (which runs the reload in the loop, as SIGHUP) are answered at once. `flows` runs a FlowSnapshot a budget of table buckets per
 //     loop iteration (a zero-delay timer; the budget adapts to keep a step near kStepTargetUs),
 //     so the tick and the source run between steps; one snapshot at a time, clients queue.
 // Memory: the response buffers and the snapshot's group table are allocated in open().
@@ -31,6 +31,9 @@ public:
     virtual ~ControlHandler() = default;
     // The `status` response (JSON or text per r.format), with its '\n'. 0 if it did not fit.
     virtual size_t render_status(const ControlRequest& r, char* buf, size_t len) = 0;
+    // `reload`: re-reads the config as SIGHUP does; the response says whether it was applied
+    // (and how) or refused (an error response with the reason). 0 if it did not fit.
+    virtual size_t reload_request(const ControlRequest& r, char* buf, size_t len) = 0;
     // The live flow table (nullptr: none, e.g. between stop and start of a reload).
     virtual const FlowTable* flow_table() = 0;
 };

@@ -154,9 +154,12 @@ int attach_collector(Runtime& rt, int i)
     return 0;
 }
 
-// Brings a runtime up from a valid config. Returns 0 or an exit code.
-int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carry* carry)
+// Brings a runtime up from a valid config. `started`: a source already started (it took over
+// the old one's interfaces at a reload), owned from here on. Returns 0 or an exit code.
+int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carry* carry,
+                  Source* started = nullptr)
 {
+    if (started != nullptr) rt.source.reset(started);
     const Config& cfg = rt.cfg;
     DatagramSink* sinks[kMaxCollectors];
     for (int i = 0; i < cfg.collector_count; ++i) {
@@ -165,13 +168,14 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
         if (open_collector(rt, i) != 0) return kExitRuntime;
     }
 
-    rt.source.reset(make_source(cfg.source));
+    if (started == nullptr) rt.source.reset(make_source(cfg.source));
     if (!rt.source) {
         FA_ERROR("source %s is not available in this build", source_name(cfg.source));
         if (carry != nullptr && carry->event_fd >= 0) close(carry->event_fd);
         return kExitRuntime;
     }
-    if (carry != nullptr) rt.source->adopt_event_fd(carry->event_fd);
+    if (carry != nullptr && started == nullptr) rt.source->adopt_event_fd(carry->event_fd);
+    else if (carry != nullptr && carry->event_fd >= 0) close(carry->event_fd);
     rt.agent.reset(new Agent());
     Status s = rt.agent->init(cfg, sinks, cfg.collector_count, cfg.print_json ? &rt.json : nullptr,
                               // MACs: always zero until the bpf sources read them (issue 10),
@@ -196,7 +200,7 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
     rt.agent->set_time(now_time(clock, agent_start));
 
     own_sockets_to_source(rt);
-    int rc = rt.source->start(cfg);
+    int rc = started != nullptr ? 0 : rt.source->start(cfg);
     if (rc < 0) {
         FA_ERROR("source %s failed to start (%s)", source_name(cfg.source), std::strerror(-rc));
         return kExitRuntime;
@@ -517,11 +521,13 @@ void StdoutLineSink::write_line(const char* line, size_t len)
     std::fflush(stdout);
 }
 
-bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_log)
+bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_log,
+                 char* why, size_t why_len)
 {
     ConfigError err;
     if (parse_config_file(path, cfg, err) != Status::ok) {
         config_error(via_log, "%s", err.message);
+        if (why != nullptr && why_len > 0) snprintf(why, why_len, "%s", err.message);
         return false;
     }
     if (cli.print) cfg.print_json = true;
@@ -742,6 +748,10 @@ void Daemon::on_tick(Timer& t)
 {
     Daemon& d = *static_cast<Daemon*>(t.user);
     Runtime& rt = d.rt_;
+    if (d.reopen_control_) {  // moved by a reload asked for on the old socket
+        d.reopen_control_ = false;
+        (void)d.open_control(false);
+    }
     rt.agent->set_time(now_time(d.clock_, d.agent_start_));
     const MonoMs now = rt.agent->time().mono_ms;
     rt.source->on_tick(now, *rt.agent);
@@ -773,7 +783,8 @@ void Daemon::on_signal(Watch& w, uint32_t revents)
     signalfd_siginfo si;
     while (read(w.fd, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-            d.reload();
+            char why[8];
+            (void)d.reload(why, sizeof why, false);
             if (d.exit_code_ != 0) return;
         } else {
             FA_INFO("signal %u: flushing every flow and exiting", si.ssi_signo);
@@ -783,12 +794,13 @@ void Daemon::on_signal(Watch& w, uint32_t revents)
     }
 }
 
-void Daemon::reload()
+Daemon::Reloaded Daemon::reload(char* why, size_t why_len, bool defer_control)
 {
     Config next;
-    if (!load_config(cli_.config_path, cli_, next, true)) {
+    if (why_len > 0) why[0] = 0;
+    if (!load_config(cli_.config_path, cli_, next, true, why, why_len)) {
         FA_ERROR("reload: config invalid, keeping the running one");
-        return;
+        return Reloaded::refused;
     }
     if (table_kept(rt_.cfg, next)) {
         FA_INFO("reload: applying %s in place (same source, interfaces, [flows] size and "
@@ -798,27 +810,55 @@ void Daemon::reload()
         if (reload_in_place(rt_, next, clock_, agent_start_) != 0) {
             exit_code_ = kExitRuntime;
             loop_.stop();
-            return;
+            snprintf(why, why_len, "collectors cannot be set up; the agent stops (see its log)");
+            return Reloaded::failed;
         }
-        if (control_moved) (void)open_control(false);
+        if (control_moved && defer_control) reopen_control_ = true;
+        else if (control_moved) (void)open_control(false);
         arm_pacer();
-        return;
+        return Reloaded::in_place;
     }
-    FA_INFO("reload: flushing and restarting with %s", cli_.config_path);
     loop_.remove(source_);
+    // The datapath changes. Where the source can (xdp, tc), the new one starts first and its
+    // programs replace the old ones atomically on every interface that stays; the old maps are
+    // drained exactly into the old table by stop_runtime below (flushed as records), after the
+    // old programs' last runs. Otherwise (or when that fails) the old source stops first and
+    // the new one starts after it: packets in between are not seen.
+    std::unique_ptr<Source> fresh;
+    if (next.source == rt_.cfg.source) fresh.reset(make_source(next.source));
+    const int handover = fresh ? fresh->start_replacing(next, *rt_.source) : 1;
+    if (handover == 0) {
+        FA_INFO("reload: datapath changes; handed over without a gap, flushing the old table "
+                "and restarting with %s", cli_.config_path);
+    } else {
+        if (handover < 0) {
+            // What the new programs metered so far goes into the old table (exported).
+            rt_.agent->set_time(now_time(clock_, agent_start_));
+            fresh->stop(rt_.agent->time().mono_ms, *rt_.agent);
+            FA_WARN("reload: handing the datapath over failed (%s): stopping then restarting; "
+                    "packets between the old programs' detach and the new ones' attach are "
+                    "not counted", std::strerror(-handover));
+        }
+        fresh.reset();
+        FA_INFO("reload: flushing and restarting with %s", cli_.config_path);
+    }
     Carry carry;
     stop_runtime(rt_, clock_, agent_start_, &next, &carry);
     const bool control_moved = std::strcmp(rt_.cfg.control_socket, next.control_socket) != 0;
     rt_.cfg = next;
     apply_logging(rt_.cfg, cli_);
-    if (control_moved) (void)open_control(false);
-    if (start_runtime(rt_, clock_, agent_start_, &carry) != 0) {
+    if (control_moved && defer_control) reopen_control_ = true;
+    else if (control_moved) (void)open_control(false);
+    if (start_runtime(rt_, clock_, agent_start_, &carry, fresh.release()) != 0) {
         exit_code_ = kExitRuntime;
         loop_.stop();
-        return;
+        snprintf(why, why_len, "the new config could not be started; the agent stops (see its "
+                 "log)");
+        return Reloaded::failed;
     }
     watch_source();
     arm_pacer();
+    return handover == 0 ? Reloaded::handed_over : Reloaded::restarted;
 }
 
 } // namespace fa
@@ -976,6 +1016,45 @@ size_t Daemon::render_status(const ControlRequest& r, char* buf, size_t len)
     } else {
         o.put("event loop: longest dispatch %llu us since the previous status\n",
               (unsigned long long)stall);
+    }
+    return o.ok ? o.used : 0;
+}
+
+size_t Daemon::reload_request(const ControlRequest& r, char* buf, size_t len)
+{
+    char why[512];
+    const Reloaded how = reload(why, sizeof why, true);
+    TextOut o{buf, len};
+    const bool json = r.format == ControlFormat::json;
+    if (how == Reloaded::refused || how == Reloaded::failed) {
+        const char* what = how == Reloaded::refused ? "reload refused, the running config "
+                                                      "stays: " : "reload failed: ";
+        if (json) {
+            o.put("{\"error\":\"%s", what);
+            put_json_text(o, why);
+            o.put("\"}\n");
+        } else {
+            o.put("error: %s", what);
+            for (const char* p = why; *p != 0; ++p)  // one line, printable
+                o.put("%c", (*p < 0x20 || *p == 0x7f) ? ' ' : *p);
+            o.put("\n");
+        }
+        return o.ok ? o.used : 0;
+    }
+    const char* text = how == Reloaded::in_place
+                           ? "applied in place (flow table, source and kernel state kept)"
+                       : how == Reloaded::handed_over
+                           ? "applied; datapath handed over without a gap, old table flushed"
+                           : "applied; flushed and restarted";
+    const char* key = how == Reloaded::in_place      ? "in_place"
+                      : how == Reloaded::handed_over ? "handed_over"
+                                                     : "restarted";
+    if (json) {
+        o.put("{\"reload\":\"applied\",\"how\":\"%s\",\"config\":\"", key);
+        put_json_text(o, cli_.config_path);
+        o.put("\"}\n");
+    } else {
+        o.put("reload: %s (%s)\n", text, cli_.config_path);
     }
     return o.ok ? o.used : 0;
 }

@@ -39,7 +39,9 @@ const char* source_name(SourceKind k);
 
 // Parses `path`. Errors go to stderr (via_log false: start, --check-config) or to the logger
 // (a reload). Names are not resolved here: that could block for a resolver that does not answer.
-bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_log);
+// why: when not null, the error message is copied there too (a refused `flowagent reload`).
+bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_log,
+                 char* why = nullptr, size_t why_len = 0);
 
 // --check-config: resolves every collector now. A name that does not resolve is a warning on
 // stderr (the agent starts anyway and retries it); false only for an address that can never
@@ -114,6 +116,7 @@ public:
 
     // ControlHandler
     size_t render_status(const ControlRequest& r, char* buf, size_t len) override;
+    size_t reload_request(const ControlRequest& r, char* buf, size_t len) override;
     const FlowTable* flow_table() override { return rt_.agent ? &rt_.agent->table() : nullptr; }
 
 private:
@@ -123,7 +126,11 @@ private:
     static void on_pacer(Timer& t);
     static void on_resolved(Watch& w, uint32_t revents);
     void arm_pacer();
-    void reload();
+    // What a reload did (for `flowagent reload`'s answer).
+    enum class Reloaded : uint8_t { in_place, handed_over, restarted, refused, failed };
+    // SIGHUP and `flowagent reload`. why: the reason when refused or failed. defer_control: a
+    // moved control socket is reopened at the next tick (the request being answered is on it).
+    Reloaded reload(char* why, size_t why_len, bool defer_control);
     void watch_source();
     int open_control(bool at_start);
 
@@ -136,6 +143,7 @@ private:
     Watch signals_;
     Watch source_;
     Timer tick_;
+    bool reopen_control_ = false;  // a reload through the control socket moved its path
     Timer pacer_;     // one-shot at the next token while a collector's send queue holds datagrams
     Watch resolved_;  // the resolver thread's eventfd
     ControlServer control_;

@@ -10,6 +10,9 @@
 
 namespace fa {
 
+class BpfAttachments;
+class BpfFlowObject;
+
 class Source {
 public:
     virtual ~Source() = default;
@@ -39,6 +42,21 @@ public:
     // the events of the reload itself wait in the socket instead of reaching no listener
     // (conntrack: a NEW there would lose its NAT create). A source that cannot use it closes it.
     virtual int release_event_fd() { return -1; }
+    // Reload that changes the datapath, between two sources of the same kind: start while
+    // `old` still runs, taking over its interfaces without a gap (xdp, tc: the new programs
+    // replace the old ones atomically). Returns 0 when started so; 1 when this source cannot
+    // (nothing done: the caller stops `old` first, then calls start()); a negative errno on
+    // failure, after which the caller stops this source into the old agent (what it metered is
+    // drained there) and then takes the stop-then-start path.
+    virtual int start_replacing(const Config& cfg, Source& old)
+    {
+        (void)cfg;
+        (void)old;
+        return 1;
+    }
+    // For start_replacing between bpf sources (no RTTI): the attachments and loaded object.
+    virtual BpfAttachments* bpf_attachments() { return nullptr; }
+    virtual const BpfFlowObject* bpf_object() const { return nullptr; }
     virtual void adopt_event_fd(int fd);
 };
 

@@ -13,7 +13,9 @@
 #     running at a known rate, per flow and per source after the `g` key, sorted by rate, then
 #     by packets after `p`; `q` quits.
 #  4. A reload keeps the socket (and, applied in place, the metering); a reload that changes
-#     control_socket moves it. SIGTERM: exit 0
+#     control_socket moves it. `flowagent reload` (text and --json) answers applied in place,
+#     applied with a restart (max_flows changed) or refused with the config error (the running
+#     config stays; status shows it), and moves the socket it was asked on. SIGTERM: exit 0
 #     and the socket file is removed.
 # No root needed: the generator source and sockets in a temporary directory.
 set -euo pipefail
@@ -104,6 +106,42 @@ fa_log "ok   reload keeps the socket; a changed control_socket moves it"
 sed -i "s|^control_socket = .*|control_socket = $SOCK|" "$D/agent.ini"
 kill -HUP "$AGENT"
 wait_for 10 "[ -S '$SOCK' ]" 0.2 || fa_fail "socket did not move back"
+
+# --- flowagent reload: as SIGHUP, and its answer says applied (how) or refused (why) ----------
+inplace() { grep -c 'reload: applying' "$D/agent.log" || true; }
+n=$(inplace)
+out=$("$BIN" reload --socket "$SOCK") || fa_fail "flowagent reload failed: $out"
+[ "${out#reload: applied in place}" != "$out" ] || fa_fail "flowagent reload answered: $out"
+[ "$(inplace)" -eq $((n + 1)) ] || fa_fail "flowagent reload: the log shows no reload in place"
+out=$("$BIN" reload --json --socket "$SOCK") || fa_fail "flowagent reload --json failed: $out"
+printf '%s' "$out" | python3 -c 'import json, sys; d = json.load(sys.stdin)
+assert d["reload"] == "applied" and d["how"] == "in_place", d' ||
+    fa_fail "flowagent reload --json answered: $out"
+cp "$D/agent.ini" "$D/agent.good"
+sed -i 's/^max_flows = 4096/max_flows = lots/' "$D/agent.ini"
+rc=0
+"$BIN" reload --socket "$SOCK" >"$D/reload.out" 2>"$D/reload.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "reload refused, the running config stays: .*max_flows.*lots" \
+    "$D/reload.err" || fa_fail "bad config: rc $rc, $(cat "$D/reload.out" "$D/reload.err")"
+grep -q '^flow table: .* of 4096 flows' <("$BIN" status --socket "$SOCK") ||
+    fa_fail "the running config did not stay after a refused reload"
+# A [flows] size change takes the restart path (the generator has no datapath to hand over).
+sed 's/^max_flows = 4096/max_flows = 8192/' "$D/agent.good" >"$D/agent.ini"
+out=$("$BIN" reload --json --socket "$SOCK") || fa_fail "flowagent reload (max_flows) failed: $out"
+printf '%s' "$out" | python3 -c 'import json, sys; d = json.load(sys.stdin)
+assert d["reload"] == "applied" and d["how"] == "restarted", d' ||
+    fa_fail "flowagent reload (max_flows) answered: $out"
+grep -q '^flow table: .* of 8192 flows' <("$BIN" status --socket "$SOCK") ||
+    fa_fail "max_flows 8192 not applied: $("$BIN" status --socket "$SOCK")"
+# Asked on the socket that the new config moves: answered there, then the socket moves.
+sed "s|^control_socket = .*|control_socket = $D/run/moved.sock|" "$D/agent.good" >"$D/agent.ini"
+"$BIN" reload --socket "$SOCK" >/dev/null || fa_fail "flowagent reload (moving the socket) failed"
+wait_for 10 "[ -S '$D/run/moved.sock' ] && [ ! -e '$SOCK' ]" 0.2 ||
+    fa_fail "socket did not move at flowagent reload: $(ls -l "$D/run")"
+cp "$D/agent.good" "$D/agent.ini"
+"$BIN" reload --socket "$D/run/moved.sock" >/dev/null || fa_fail "flowagent reload (back) failed"
+wait_for 10 "[ -S '$SOCK' ]" 0.2 || fa_fail "socket did not move back at flowagent reload"
+fa_log "ok   flowagent reload: applied in place / restarted, refused with the error, moves the socket"
 
 # --- 4. SIGTERM --------------------------------------------------------------------------------
 bg_stop "$AGENT" TERM 20 || fa_fail "agent exit status $? after SIGTERM"

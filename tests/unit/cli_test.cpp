@@ -166,6 +166,11 @@ TEST(Cli, ControlCommandsAndTheirOptions)
     CHECK(parse_cli(c.c, c.v, o, err, sizeof err) == Status::ok);
     CHECK(o.command == CliCommand::top);
     CHECK(o.group == GroupBy::src);
+    Args r({"reload", "--json", "-c", "a.ini"});
+    CHECK(parse_cli(r.c, r.v, o, err, sizeof err) == Status::ok);
+    CHECK(o.command == CliCommand::reload);
+    CHECK(o.json);
+    STRCMP_EQUAL("a.ini", o.config_path);
     Args d({"-c", "a.ini"});
     CHECK(parse_cli(d.c, d.v, o, err, sizeof err) == Status::ok);
     CHECK(o.command == CliCommand::run);
@@ -184,11 +189,16 @@ TEST(Cli, ControlOptionErrors)
         {{"flows", "--by", "size"}, "bad --by (expected bytes | packets | rate): size"},
         {{"flows", "--group-by", "mac"}, "bad --group-by"},
         {{"status", "--top", "3"}, "option only for flows: --top"},
-        {{"top", "--json"}, "option only for status and flows: --json"},
+        {{"top", "--json"}, "option only for status, flows and reload: --json"},
+        {{"reload", "--top", "3"}, "option only for flows: --top"},
+        {{"reload", "--by", "rate"}, "option only for flows and top"},
+        {{"reload", "--check-config"}, "option not for status, flows, top or reload"},
+        {{"reload", "status"}, "unexpected argument: status"},
         {{"status", "--by", "rate"}, "option only for flows and top"},
-        {{"-c", "a.ini", "--socket", "/x"}, "option only for status, flows and top: --socket"},
-        {{"-c", "a.ini", "--json"}, "option only for status and flows: --json"},
-        {{"status", "--check-config"}, "option not for status, flows or top: --check-config"},
+        {{"-c", "a.ini", "--socket", "/x"}, "option only for status, flows, top and reload: --socket"},
+        {{"-c", "a.ini", "--json"}, "option only for status, flows and reload: --json"},
+        {{"status", "--check-config"},
+         "option not for status, flows, top or reload: --check-config"},
         {{"status", "flows"}, "unexpected argument: flows"},
         {{"status", "--socket="}, "empty argument for option: --socket"},
     };

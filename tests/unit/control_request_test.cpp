@@ -50,6 +50,25 @@ TEST(ControlRequest, FlowsEveryKey)
     LONGS_EQUAL(200, r.top);
 }
 
+TEST(ControlRequest, Reload)
+{
+    CHECK(parse("reload\n", r, err, sizeof err) == Status::ok);
+    CHECK(r.command == ControlCommand::reload);
+    CHECK(r.format == ControlFormat::json);
+    CHECK(parse("reload format=text", r, err, sizeof err) == Status::ok);
+    CHECK(r.command == ControlCommand::reload);
+    CHECK(r.format == ControlFormat::text);
+    ControlRequest a;
+    a.command = ControlCommand::reload;
+    a.format = ControlFormat::text;
+    char line[kMaxControlRequest];
+    const size_t n = format_control_request(a, line, sizeof line);
+    STRCMP_EQUAL("reload format=text\n", std::string(line, n).c_str());
+    CHECK(parse_control_request(line, n, r, err, sizeof err) == Status::ok);
+    CHECK(r.command == ControlCommand::reload);
+    CHECK(r.format == ControlFormat::text);
+}
+
 TEST(ControlRequest, FormatRoundTrips)
 {
     ControlRequest a;
@@ -76,7 +95,12 @@ TEST(ControlRequest, ErrorsNameTheProblem)
     } cases[] = {
         {"", "empty request"},
         {"\n", "empty request"},
-        {"reboot\n", "unknown command 'reboot'"},
+        {"reboot\n", "unknown command 'reboot' (expected status | flows | reload)"},
+        {"reload top=1", "unknown key 'top'"},
+        {"reload by=rate", "unknown key 'by'"},
+        {"reload format=tsv", "bad value in 'format=tsv'"},
+        {"reload format=json format=text", "key 'format' given twice"},
+        {"reloadx", "unknown command 'reloadx'"},
         {"flows top=0", "bad top '0' (expected 1..200)"},
         {"flows top=201", "bad top '201'"},
         {"flows top=99999", "bad top '99999'"},
