@@ -61,7 +61,8 @@ struct DatagramMeta {
 
 // Told by a sink what became of a datagram after send() returned. res is ok/again/error/
 // refused. was_counted: the datagram had already been counted as sent (send() returned ok) and
-// now is known lost (an ICMP error from the collector's host quoted it): move it to not sent.
+// now is known lost (an ICMP error from the collector's host quoted it): count it as not sent
+// as well (the sent totals never step down).
 class SendFeedback {
 public:
     virtual ~SendFeedback() = default;

@@ -469,15 +469,10 @@ void Exporter::account(const DatagramMeta& m, SendResult res)
 void Exporter::on_send_outcome(const DatagramMeta& m, SendResult res, bool was_counted)
 {
     if (res == SendResult::queued) return;
-    if (was_counted) {
-        if (res == SendResult::ok) return;
-        // Counted as sent when it left; the collector's host refused it: it is not sent.
-        auto sub = [](uint64_t& c, uint64_t v) { c = c >= v ? c - v : 0; };
-        sub(counters_.messages, 1);
-        sub(counters_.records, m.flows);
-        sub(counters_.octets, m.bytes);
-        sub(counters_.nat_events, m.nat_events);
-    }
+    if (was_counted && res == SendResult::ok) return;
+    // A datagram counted as sent when it left and then refused by the collector's host is
+    // counted as not sent too. The sent totals (IE 40-42) stay as they were: they are
+    // totalCounters (RFC 7012 §3.2.5), which never step down, and the datagram was sent.
     account(m, res);
 }
 
