@@ -75,13 +75,12 @@ uint64_t random_seed()
     return seed;
 }
 
-ExportTime now_time(LinuxClock& clock, MonoMs agent_start)
+ExportTime now_time(LinuxClock& clock)
 {
     ExportTime t;
     t.mono_ms = clock.mono_ms();
     t.wall_offset_ms = clock.wall_offset_ms();
     t.boot_offset_ms = clock.boot_offset_ms();  // v9 times count from boot, not agent start
-    (void)agent_start;
     return t;
 }
 
@@ -156,7 +155,7 @@ int attach_collector(Runtime& rt, int i)
 
 // Brings a runtime up from a valid config. `started`: a source already started (it took over
 // the old one's interfaces at a reload), owned from here on. Returns 0 or an exit code.
-int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carry* carry,
+int start_runtime(Runtime& rt, LinuxClock& clock, const Carry* carry,
                   Source* started = nullptr)
 {
     if (started != nullptr) rt.source.reset(started);
@@ -197,7 +196,7 @@ int start_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start, const Carr
                 : collect_all_interfaces(rt.ifaces, kMaxInterfaces);
     rt.iface_count = n;
     rt.agent->set_interfaces(rt.ifaces, n);
-    rt.agent->set_time(now_time(clock, agent_start));
+    rt.agent->set_time(now_time(clock));
 
     own_sockets_to_source(rt);
     int rc = started != nullptr ? 0 : rt.source->start(cfg);
@@ -325,11 +324,11 @@ void drain_collectors(Runtime& rt, const bool* drain)
 // Final drain and flush: nothing counted is lost at a stop or a reload. For a reload, `next`
 // is the new config: the sockets of collectors it keeps unchanged stay open and their sequence
 // state goes into *carry.
-void stop_runtime(Runtime& rt, LinuxClock& clock, MonoMs agent_start,
+void stop_runtime(Runtime& rt, LinuxClock& clock,
                   const Config* next = nullptr, Carry* carry = nullptr)
 {
     if (!rt.agent) return;
-    rt.agent->set_time(now_time(clock, agent_start));
+    rt.agent->set_time(now_time(clock));
     if (rt.source) {
         rt.source->stop(rt.agent->time().mono_ms, *rt.agent);
         rt.agent->set_source_drops(rt.source->drops());
@@ -401,10 +400,10 @@ bool same_exporter(const Config& a, const Config& b, int i)
 // changed are redone (the pending datagram of a changed one goes to its old address, a removed
 // or moved one's queue is paced out within stop_timeout), then the timeouts, the JSON output
 // and rate limits apply in place. Returns 0 or an exit code.
-int reload_in_place(Runtime& rt, const Config& next, LinuxClock& clock, MonoMs agent_start)
+int reload_in_place(Runtime& rt, const Config& next, LinuxClock& clock)
 {
     Agent& a = *rt.agent;
-    a.set_time(now_time(clock, agent_start));
+    a.set_time(now_time(clock));
     bool keep_exporter[kMaxCollectors] = {};
     bool resume_valid[kMaxCollectors] = {};
     ExporterSeq resume[kMaxCollectors];
@@ -642,9 +641,9 @@ int Daemon::start(const CliOptions& cli, const Config& cfg)
 
     agent_start_ = clock_.mono_ms();
     last_stats_ = agent_start_;
-    int rc = start_runtime(rt_, clock_, agent_start_, nullptr);
+    int rc = start_runtime(rt_, clock_, nullptr);
     if (rc != 0) {
-        stop_runtime(rt_, clock_, agent_start_);
+        stop_runtime(rt_, clock_);
         control_.close();
         return rc;
     }
@@ -660,7 +659,7 @@ int Daemon::start(const CliOptions& cli, const Config& cfg)
     if (err == 0) err = loop_.add(signals_);
     if (err < 0) {
         FA_ERROR("event loop setup failed: %s", std::strerror(-err));
-        stop_runtime(rt_, clock_, agent_start_);
+        stop_runtime(rt_, clock_);
         control_.close();
         return kExitRuntime;
     }
@@ -679,7 +678,7 @@ int Daemon::start(const CliOptions& cli, const Config& cfg)
     if (err == 0) err = loop_.add(resolved_);
     if (err < 0) {
         FA_ERROR("resolver thread: %s", std::strerror(-err));
-        stop_runtime(rt_, clock_, agent_start_);
+        stop_runtime(rt_, clock_);
         return kExitRuntime;
     }
     ask_resolver(rt_, clock_.mono_ms());
@@ -722,7 +721,7 @@ int Daemon::run()
 {
     const int rc = loop_.run();
     if (rc < 0) FA_ERROR("epoll_wait: %s", std::strerror(-rc));
-    stop_runtime(rt_, clock_, agent_start_);
+    stop_runtime(rt_, clock_);
     control_.close();
     loop_.remove(source_);
     loop_.remove(signals_);
@@ -752,7 +751,7 @@ void Daemon::on_tick(Timer& t)
         d.reopen_control_ = false;
         (void)d.open_control(false);
     }
-    rt.agent->set_time(now_time(d.clock_, d.agent_start_));
+    rt.agent->set_time(now_time(d.clock_));
     const MonoMs now = rt.agent->time().mono_ms;
     rt.source->on_tick(now, *rt.agent);
     rt.agent->set_source_drops(rt.source->drops());
@@ -771,7 +770,7 @@ void Daemon::on_source(Watch& w, uint32_t revents)
 {
     (void)revents;
     Daemon& d = *static_cast<Daemon*>(w.user);
-    d.rt_.agent->set_time(now_time(d.clock_, d.agent_start_));
+    d.rt_.agent->set_time(now_time(d.clock_));
     d.rt_.source->on_readable(d.rt_.agent->time().mono_ms, *d.rt_.agent);
     d.arm_pacer();
 }
@@ -807,7 +806,7 @@ Daemon::Reloaded Daemon::reload(char* why, size_t why_len, bool defer_control)
                 "policy, [sampling])", cli_.config_path);
         const bool control_moved = std::strcmp(rt_.cfg.control_socket, next.control_socket) != 0;
         apply_logging(next, cli_);
-        if (reload_in_place(rt_, next, clock_, agent_start_) != 0) {
+        if (reload_in_place(rt_, next, clock_) != 0) {
             exit_code_ = kExitRuntime;
             loop_.stop();
             snprintf(why, why_len, "collectors cannot be set up; the agent stops (see its log)");
@@ -833,7 +832,7 @@ Daemon::Reloaded Daemon::reload(char* why, size_t why_len, bool defer_control)
     } else {
         if (handover < 0) {
             // What the new programs metered so far goes into the old table (exported).
-            rt_.agent->set_time(now_time(clock_, agent_start_));
+            rt_.agent->set_time(now_time(clock_));
             fresh->stop(rt_.agent->time().mono_ms, *rt_.agent);
             FA_WARN("reload: handing the datapath over failed (%s): stopping then restarting; "
                     "packets between the old programs' detach and the new ones' attach are "
@@ -843,13 +842,13 @@ Daemon::Reloaded Daemon::reload(char* why, size_t why_len, bool defer_control)
         FA_INFO("reload: flushing and restarting with %s", cli_.config_path);
     }
     Carry carry;
-    stop_runtime(rt_, clock_, agent_start_, &next, &carry);
+    stop_runtime(rt_, clock_, &next, &carry);
     const bool control_moved = std::strcmp(rt_.cfg.control_socket, next.control_socket) != 0;
     rt_.cfg = next;
     apply_logging(rt_.cfg, cli_);
     if (control_moved && defer_control) reopen_control_ = true;
     else if (control_moved) (void)open_control(false);
-    if (start_runtime(rt_, clock_, agent_start_, &carry, fresh.release()) != 0) {
+    if (start_runtime(rt_, clock_, &carry, fresh.release()) != 0) {
         exit_code_ = kExitRuntime;
         loop_.stop();
         snprintf(why, why_len, "the new config could not be started; the agent stops (see its "
