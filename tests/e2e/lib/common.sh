@@ -61,6 +61,11 @@ _fa_run_exit() {
 trap _fa_run_exit EXIT
 on_exit() { _fa_exit_cmds+=("$*"); }
 
+# The agent's defaults under /var/run/flowagent ([conntrack] state_file, the control socket's
+# directory): what the test did not find there is removed at exit (reverse order: file first).
+[ -d /var/run/flowagent ] || on_exit "rmdir /var/run/flowagent 2>/dev/null"
+[ -e /var/run/flowagent/conntrack.state ] || on_exit "rm -f /var/run/flowagent/conntrack.state"
+
 # fa_tmpdir VAR: creates a temp dir removed at exit, stores its path in VAR.
 fa_tmpdir() {
     local _fa_d
