@@ -131,23 +131,81 @@ constexpr Rule kTop[] = {
     {CTA_ID, MNL_TYPE_U32, 0, nullptr, 0},
     {CTA_ZONE, MNL_TYPE_U16, 0, nullptr, 0}};
 
-bool valid_attrs(const void* p, size_t len, const Rule* rules, size_t n, int depth)
+enum class AttrCheck { ok, bad, strip };
+
+// Every attribute of the table checked as the library checks it. `strip`: all known attributes
+// are valid but some are not in the table (CTA_LABELS, CTA_SYNPROXY, CTA_HELP_INFO, whatever a
+// newer kernel adds): the library version in use may check those too and exit on them, so the
+// message is passed on without them (copy_known).
+AttrCheck check_attrs(const void* p, size_t len, const Rule* rules, size_t n, int depth)
 {
-    bool ok = true;
+    AttrCheck res = AttrCheck::ok;
     for_each_attr(p, len, [&](const nlattr* a, uint16_t type) {
-        if (!ok) return;
-        for (size_t i = 0; i < n; ++i) {
-            const Rule& r = rules[i];
-            if (r.type != type) continue;
-            if (r.kind == MNL_TYPE_UNSPEC) ok = mnl_attr_validate2(a, MNL_TYPE_UNSPEC, r.len) == 0;
-            else ok = mnl_attr_validate(a, r.kind) == 0;
-            if (ok && r.nested)
-                ok = depth < 4 && valid_attrs(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a),
-                                              r.nested, r.n_nested, depth + 1);
-            break;
+        if (res == AttrCheck::bad) return;
+        const Rule* r = nullptr;
+        for (size_t i = 0; i < n && !r; ++i)
+            if (rules[i].type == type) r = &rules[i];
+        if (!r) {
+            res = AttrCheck::strip;
+            return;
         }
+        const bool ok = r->kind == MNL_TYPE_UNSPEC ? mnl_attr_validate2(a, MNL_TYPE_UNSPEC, r->len) == 0
+                                                   : mnl_attr_validate(a, r->kind) == 0;
+        if (!ok) {
+            res = AttrCheck::bad;
+            return;
+        }
+        if (!r->nested) return;
+        if (depth >= 4) {
+            res = AttrCheck::bad;
+            return;
+        }
+        const AttrCheck in = check_attrs(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a),
+                                         r->nested, r->n_nested, depth + 1);
+        if (in != AttrCheck::ok) res = in;
     });
-    return ok;
+    return res;
+}
+
+// Copies the attributes of [p, p + len) that the table knows into out (cap bytes), nested ones
+// with only their known children. Returns the bytes written, or kFull when out is too small (a
+// message that repeats attributes: refused).
+constexpr size_t kFull = ~size_t(0);
+size_t copy_known(const void* p, size_t len, const Rule* rules, size_t n, uint8_t* out, size_t cap)
+{
+    size_t used = 0;
+    bool full = false;
+    for_each_attr(p, len, [&](const nlattr* a, uint16_t type) {
+        if (full) return;
+        const Rule* r = nullptr;
+        for (size_t i = 0; i < n && !r; ++i)
+            if (rules[i].type == type) r = &rules[i];
+        if (!r) return;
+        const size_t plen = mnl_attr_get_payload_len(a);
+        if (used + MNL_ALIGN(sizeof(nlattr) + plen) > cap) {
+            full = true;
+            return;
+        }
+        nlattr h;
+        std::memcpy(&h, a, sizeof h);
+        size_t body = plen;
+        if (r->nested) {
+            body = copy_known(mnl_attr_get_payload(a), plen, r->nested, r->n_nested,
+                              out + used + sizeof(nlattr), cap - used - sizeof(nlattr));
+            if (body == kFull) {
+                full = true;
+                return;
+            }
+        } else {
+            std::memcpy(out + used + sizeof(nlattr), mnl_attr_get_payload(a), plen);
+        }
+        h.nla_len = uint16_t(sizeof(nlattr) + body);
+        std::memcpy(out + used, &h, sizeof h);
+        const size_t step = MNL_ALIGN(h.nla_len);
+        std::memset(out + used + h.nla_len, 0, step - h.nla_len);
+        used += step;
+    });
+    return full ? kFull : used;
 }
 
 void reply_icmp(const void* attrs, size_t len, CtTuple& t)
@@ -259,12 +317,25 @@ Status CtParser::parse(const nlmsghdr* nlh, CtEntry& out, CtMsgKind* kind, int* 
     }
     const void* attrs = mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg));
     const size_t alen = plen - sizeof(nfgenmsg);
-    if (!valid_attrs(attrs, alen, kTop, count(kTop), 0)) {
+    const void* lib_attrs = attrs;
+    size_t lib_len = alen;
+    switch (check_attrs(attrs, alen, kTop, count(kTop), 0)) {
+    case AttrCheck::ok: break;
+    case AttrCheck::bad:
         *why = "ctnetlink: attribute of the wrong size or type";
         return Status::bad_input;
+    case AttrCheck::strip:
+        lib_len = copy_known(attrs, alen, kTop, count(kTop), scratch_, sizeof scratch_);
+        if (lib_len == kFull) {
+            *why = "ctnetlink: message too large once unknown attributes are removed";
+            return Status::bad_input;
+        }
+        lib_attrs = scratch_;
+        ++stripped_;
+        break;
     }
     reset();
-    if (nfct_payload_parse(attrs, alen, family, ct_) < 0) {
+    if (nfct_payload_parse(lib_attrs, lib_len, family, ct_) < 0) {
         *why = "ctnetlink: malformed attribute (libnetfilter_conntrack refused the message)";
         return Status::bad_input;
     }

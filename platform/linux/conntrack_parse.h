@@ -38,12 +38,17 @@ public:
     // Objects recycled because the library allocated inside them (security context, labels,
     // helper data: attributes this agent does not use, rare on routers).
     uint64_t recycled() const { return recycled_; }
+    // Messages passed to the library without the attributes this parser does not know (labels,
+    // synproxy, helper data, attributes of newer kernels): see check_attrs in the source.
+    uint64_t stripped() const { return stripped_; }
 
 private:
     void reset();
     nf_conntrack* ct_ = nullptr;
     size_t size_ = 0;
     uint64_t recycled_ = 0;
+    uint64_t stripped_ = 0;
+    alignas(4) uint8_t scratch_[4096];  // the message's known attributes, when some were not
 };
 
 // mnl_nlmsg_ok() with its gap closed: libmnl compares (int)nlmsg_len with the bytes left, so a

@@ -778,3 +778,42 @@ TEST(ConntrackDecode, MessageLengthBeyondTwoGigabytesIsNotAWholeMessage)
     std::memcpy(b, &l, 4);
     CHECK(ct_msg_ok(reinterpret_cast<const nlmsghdr*>(b), int(sizeof b)));
 }
+
+TEST(ConntrackDecode, AttributesTheParserDoesNotKnowNeverEndTheProcess)
+{
+    // Found by the fuzz target: libnetfilter_conntrack 1.0.9 exit()s ("ctnetlink kernel ABI is
+    // broken") on a CTA_SYNPROXY child of the wrong size. Attributes outside the parser's table
+    // are removed before the library sees the message; everything else parses as before.
+    build_tcp_destroy(m);
+    m.begin(24);  // CTA_SYNPROXY
+    const uint8_t bad[7] = {1, 2, 3, 4, 5, 6, 7};
+    m.attr(1, bad, sizeof bad);  // CTA_SYNPROXY_ISN is a u32
+    m.end();
+    const uint8_t labels[16] = {0xff};
+    m.attr(22, labels, sizeof labels);  // CTA_LABELS: the library would allocate for it
+    m.begin(9);  // CTA_COUNTERS_ORIG again, with a child type no kernel has sent yet
+    m.attr(9, bad, sizeof bad);
+    m.end();
+    m.attr(200, bad, 3);  // a top-level type beyond every CTA_MAX
+    const size_t n = m.finish();
+    CHECK(ct_decode(m.buf, n, e, &kind, &used, &err, &why) == Status::ok);
+    CHECK(kind == CtMsgKind::entry);
+    CHECK(is_v4(e.orig.src, kV4Client));
+    UNSIGNED_LONGS_EQUAL(61000, e.reply.dst_port);
+    UNSIGNED_LONGS_EQUAL(4, e.reply_ctr.packets);
+    UNSIGNED_LONGS_EQUAL(0x12345678u, e.id);
+    UNSIGNED_LONGS_EQUAL(7, e.tcp_state);
+
+    // A known attribute of the wrong size inside a nest that also holds unknown ones: refused,
+    // not stripped.
+    build_tcp_destroy(m);
+    m.begin(4);  // CTA_PROTOINFO
+    m.begin(1);  // CTA_PROTOINFO_TCP
+    m.attr(1, bad, 2);  // CTA_PROTOINFO_TCP_STATE is a u8
+    m.attr(30, bad, 1);
+    m.end();
+    m.end();
+    const size_t n2 = m.finish();
+    CHECK(ct_decode(m.buf, n2, e, &kind, &used, &err, &why) == Status::bad_input);
+    STRCMP_EQUAL("ctnetlink: attribute of the wrong size or type", why);
+}
