@@ -46,7 +46,7 @@ case $target in
         triple=mipsel-linux-gnu kpkg=linux-image-4kc-malta console=ttyS0
         qemu=(qemu-system-mipsel -M malta -cpu 24Kf -m 256 -vga none -nographic -nic none)
         default_cases=xdp:1,tc:1,xdp:0,tc:0,ct,endian
-        drain="map syscalls" ;;  # MIPS caches may alias: never mmap (bpf_loader.cpp)
+        drain="map syscalls" ;;  # MIPS caches may alias: never mmap (bpf_drain.cpp)
     s390x)
         triple=s390x-linux-gnu kpkg=linux-image-s390x console=ttysclp0
         qemu=(qemu-system-s390x -M s390-ccw-virtio -m 512 -nographic -nic none)

@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Probing the kernel, loading and specialising the flow object, its counters and fragment map.
+#include "bpf_loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "clock_linux.h"
+#include "core/log.h"
+#ifdef FA_BPF_EMBED
+#include "fa_flow_obj.h"
+#endif
+
+namespace fa {
+
+static_assert(sizeof(fa_flow_key) == 40 && sizeof(fa_flow_val) == 24 &&
+                  sizeof(fa_cache_ent) == 64,
+              "ABI sizes (fa_abi.h)");
+
+namespace {
+
+// The last 4 KiB of libbpf's output, which holds the verifier log tail when a load fails.
+char g_log[4096];
+size_t g_log_len = 0;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap)
+{
+    if (level == LIBBPF_DEBUG) return 0;
+    char line[1024];
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    if (n <= 0) return 0;
+    size_t len = size_t(n) < sizeof(line) ? size_t(n) : sizeof(line) - 1;
+    if (len >= sizeof(g_log)) len = sizeof(g_log) - 1;
+    if (g_log_len + len >= sizeof(g_log)) {  // keep the tail
+        size_t drop = g_log_len + len - (sizeof(g_log) - 1);
+        std::memmove(g_log, g_log + drop, g_log_len - drop);
+        g_log_len -= drop;
+    }
+    std::memcpy(g_log + g_log_len, line, len);
+    g_log_len += len;
+    g_log[g_log_len] = 0;
+    return 0;
+}
+
+const char* kProgNames[3] = {FA_PROG_XDP, FA_PROG_TC_IN, FA_PROG_TC_EG};
+
+// Oldest kernel we claim: 5.4 (global .rodata data needs 5.2, BPF_MAP_LOOKUP_AND_DELETE and
+// batch ops are optional, bpf_xdp_attach/bpf_tc_* go through netlink).
+int probe_kernel(const BpfLoadOptions& opt)
+{
+    struct Probe {
+        bool prog;
+        int type;
+        const char* what;
+    };
+    const Probe probes[] = {
+        {true, BPF_PROG_TYPE_XDP, "XDP programs"},
+        {true, BPF_PROG_TYPE_SCHED_CLS, "tc (sched_cls) programs"},
+        {false, BPF_MAP_TYPE_HASH, "hash maps"},
+        {false, BPF_MAP_TYPE_PERCPU_ARRAY, "per-CPU arrays"},
+        {false, BPF_MAP_TYPE_ARRAY_OF_MAPS, "array-of-maps (drain synchronisation)"},
+    };
+    for (const Probe& p : probes) {
+        if (p.prog && p.type == BPF_PROG_TYPE_XDP && !opt.load_xdp) continue;
+        if (p.prog && p.type == BPF_PROG_TYPE_SCHED_CLS && !opt.load_tc) continue;
+        int r = p.prog ? libbpf_probe_bpf_prog_type(bpf_prog_type(p.type), nullptr)
+                       : libbpf_probe_bpf_map_type(bpf_map_type(p.type), nullptr);
+        if (r == -EPERM) {
+            FA_ERROR("bpf: not permitted: loading BPF needs root or CAP_BPF+CAP_NET_ADMIN");
+            return -EPERM;
+        }
+        if (r != 1) {
+            struct utsname u;
+            uname(&u);
+            FA_ERROR("bpf: kernel too old: %s not supported by kernel %s (%d); flowagent needs "
+                     "Linux >= 5.4 with CONFIG_BPF_SYSCALL, or use source = conntrack",
+                     p.what, u.release, r);
+            return -EOPNOTSUPP;
+        }
+    }
+    return 0;
+}
+
+// BPF_F_MMAPABLE arrays (5.5): their values start on a page boundary.
+// FA_BPF_NO_MMAPABLE (tests, benchmarks) takes the path of kernels without them.
+bool mmapable_arrays()
+{
+    if (std::getenv("FA_BPF_NO_MMAPABLE") != nullptr) return false;
+    LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_MMAPABLE);
+    int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, 8, 1, &o);
+    if (fd < 0) return false;
+    ::close(fd);
+    return true;
+}
+
+} // namespace
+
+// Flow cache slots per CPU and generation: max_flows / 64, within the ABI's bounds (64 to
+// 4096 slots, 8 to 512 KiB per CPU for both generations); 1024 for the default 65,536.
+uint32_t cache_bits_for(uint32_t max_flows)
+{
+    uint32_t bits = FA_CACHE_BITS_MIN;
+    while (bits < FA_CACHE_BITS_MAX && (uint64_t(1) << (bits + 6)) < max_flows) ++bits;
+    return bits;
+}
+
+const char* bpf_log_tail() { return g_log; }
+
+BpfFlowObject::~BpfFlowObject() { close(); }
+
+void BpfFlowObject::close()
+{
+    if (obj_ != nullptr) bpf_object__close(obj_);
+    obj_ = nullptr;
+    for (int& fd : prog_fd_) fd = -1;
+    flows_fd_ = cache_fd_ = stats_fd_ = ctl_fd_ = sync_fd_ = sync_inner_fd_ = frags_fd_ = -1;
+    std::free(keys_);
+    std::free(vals_);
+    std::free(percpu_);
+    std::free(slots_);
+    std::free(slot_keys_);
+    slots_ = nullptr;
+    slot_keys_ = nullptr;
+    keys_ = nullptr;
+    vals_ = nullptr;
+    percpu_ = nullptr;
+}
+
+int BpfFlowObject::prog_fd(BpfHook hook) const { return prog_fd_[int(hook)]; }
+
+int BpfFlowObject::load(const BpfLoadOptions& opt)
+{
+    close();
+    libbpf_set_print(libbpf_print);
+    g_log_len = 0;
+    g_log[0] = 0;
+    if (opt.max_flows == 0) {
+        FA_ERROR("bpf: max_flows must be at least 1");
+        return -EINVAL;
+    }
+    int err = probe_kernel(opt);
+    if (err) return err;
+
+    const char* path = opt.object_path;
+    if (path == nullptr) path = std::getenv("FA_BPF_OBJECT");
+#ifdef FA_BPF_EMBED
+    if (path != nullptr && path[0] != 0) {
+        obj_ = bpf_object__open_file(path, nullptr);
+    } else {
+        LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "fa_flow");
+        obj_ = bpf_object__open_mem(k_fa_flow_obj, k_fa_flow_obj_size, &oo);
+        path = "(embedded)";
+    }
+#else
+    if (path == nullptr || path[0] == 0) path = FA_BPF_INSTALL_PATH;
+    obj_ = bpf_object__open_file(path, nullptr);
+#endif
+    err = obj_ == nullptr ? -errno : int(libbpf_get_error(obj_));
+    if (obj_ == nullptr || err != 0) {
+        obj_ = nullptr;
+        if (err == -LIBBPF_ERRNO__ENDIAN) {
+            FA_ERROR("bpf: object %s has the other byte order than this CPU (%s-endian): build "
+                     "it for this target (FA_BPF_TARGET=%s)", path,
+                     __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "big" : "little",
+                     __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "bpfeb" : "bpfel");
+        } else {
+            char why[128];
+            libbpf_strerror(err, why, sizeof(why));  // libbpf's own codes (4000...) too
+            FA_ERROR("bpf: cannot open object %s: %s", path, why);
+        }
+        // libbpf's own codes (4000 and up) mean nothing to strerror() in the caller's log.
+        if (err == -LIBBPF_ERRNO__ENDIAN) return -ENOEXEC;
+        return err != 0 && err > -__LIBBPF_ERRNO__START ? err : -EINVAL;
+    }
+
+    // .rodata: the ABI check, then the sampling settings.
+    bpf_map* ro = bpf_object__find_map_by_name(obj_, ".rodata");
+    size_t ro_size = 0;
+    const void* ro_init = ro != nullptr ? bpf_map__initial_value(ro, &ro_size) : nullptr;
+    if (ro_init == nullptr || ro_size != sizeof(fa_cfg)) {
+        FA_ERROR("bpf: object %s has no fa_cfg of %zu bytes in .rodata (found %zu): ABI mismatch",
+                 path, sizeof(fa_cfg), ro_size);
+        close();
+        return -EINVAL;
+    }
+    fa_cfg cfg;
+    std::memcpy(&cfg, ro_init, sizeof(cfg));
+    if (cfg.abi_version != FA_ABI_VERSION) {
+        FA_ERROR("bpf: object %s has ABI version %u, this agent needs %u: install matching files",
+                 path, cfg.abi_version, FA_ABI_VERSION);
+        close();
+        return -EINVAL;
+    }
+    cfg.sample_rate = opt.sample_rate;
+    cfg.sample_mode = opt.sample_mode;
+    cache_bits_ = opt.cache_bits != 0 ? opt.cache_bits : cache_bits_for(opt.max_flows);
+    const char* env_bits = std::getenv("FA_BPF_CACHE_BITS");  // benchmarks: another size
+    if (env_bits != nullptr) {
+        char* end = nullptr;
+        const unsigned long v = std::strtoul(env_bits, &end, 10);
+        // Not a number, or out of range before the cast: 0, refused below.
+        cache_bits_ = end == env_bits || *end != 0 || v > FA_CACHE_BITS_MAX ? 0 : uint32_t(v);
+    }
+    if (cache_bits_ < FA_CACHE_BITS_MIN || cache_bits_ > FA_CACHE_BITS_MAX) {
+        FA_ERROR("bpf: flow cache of 2^%u slots per CPU%s%s%s: expected %u to %u", cache_bits_,
+                 env_bits ? " (FA_BPF_CACHE_BITS = '" : "", env_bits ? env_bits : "",
+                 env_bits ? "')" : "", FA_CACHE_BITS_MIN, FA_CACHE_BITS_MAX);
+        cache_bits_ = FA_CACHE_BITS_MIN;  // never a shift by the refused value
+        close();
+        return -EINVAL;
+    }
+    cfg.cache_bits = cache_bits_;
+    bpf_map__set_initial_value(ro, &cfg, sizeof(cfg));
+    ncpu_ = libbpf_num_possible_cpus();
+    if (ncpu_ <= 0) ncpu_ = 1;
+    bpf_map* cache = bpf_object__find_map_by_name(obj_, FA_MAP_CACHE);
+    if (cache == nullptr || bpf_map__value_size(cache) != sizeof(fa_cache_ent)) {
+        FA_ERROR("bpf: object %s: map %s missing or of the wrong size: ABI mismatch", path,
+                 FA_MAP_CACHE);
+        close();
+        return -EINVAL;
+    }
+    bpf_map__set_max_entries(cache, (uint32_t(ncpu_) * 2u) << cache_bits_);
+    // Kernel < 5.5: slots may straddle two cache lines, and the drain reads them through
+    // syscalls; still exact. A CPU's region must be whole pages to be mapped on its own.
+    cache_mmap_ = mmapable_arrays();
+#if !(defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__s390x__))
+    // CPUs whose data caches can alias (some MIPS and older ARM cores): the programs write the
+    // array through the kernel's address and a user mapping is another virtual address of the
+    // same pages, with no cache maintenance between them. Only where caches cannot alias.
+    cache_mmap_ = false;
+#endif
+    if (!cache_mmap_)
+        bpf_map__set_map_flags(cache, bpf_map__map_flags(cache) & ~uint32_t(BPF_F_MMAPABLE));
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || ((sizeof(fa_cache_ent) << cache_bits_) % size_t(page)) != 0)
+        cache_mmap_ = false;
+
+    bpf_map* flows = bpf_object__find_map_by_name(obj_, FA_MAP_FLOWS);
+    if (flows == nullptr || bpf_map__key_size(flows) != sizeof(fa_flow_key) ||
+        bpf_map__value_size(flows) != sizeof(fa_flow_val)) {
+        FA_ERROR("bpf: object %s: map %s missing or of the wrong size: ABI mismatch", path,
+                 FA_MAP_FLOWS);
+        close();
+        return -EINVAL;
+    }
+    bpf_map__set_max_entries(flows, opt.max_flows);
+    for (int i = 0; i < 3; ++i) {
+        bpf_program* p = bpf_object__find_program_by_name(obj_, kProgNames[i]);
+        if (p == nullptr) {
+            FA_ERROR("bpf: object %s lacks program %s", path, kProgNames[i]);
+            close();
+            return -EINVAL;
+        }
+        bpf_program__set_autoload(p, i == 0 ? opt.load_xdp : opt.load_tc);
+    }
+
+    err = bpf_object__load(obj_);
+    if (err) {
+        if (err == -EPERM)
+            FA_ERROR("bpf: load not permitted (%s): run as root or with CAP_BPF, CAP_NET_ADMIN "
+                     "and CAP_PERFMON; kernels < 5.11 also need RLIMIT_MEMLOCK (ulimit -l)",
+                     std::strerror(-err));
+        else if (err == -ENOMEM || err == -E2BIG)
+            FA_ERROR("bpf: map creation failed (%s): max_flows = %u needs about %u KiB of "
+                     "kernel memory (memlock or memory): 128 bytes per flow, plus %u KiB of "
+                     "flow cache for %d CPUs",
+                     std::strerror(-err), opt.max_flows, unsigned(opt.max_flows / 1024 * 128),
+                     unsigned((size_t(ncpu_) * 2 * sizeof(fa_cache_ent)) << cache_bits_ >> 10),
+                     ncpu_);
+        else
+            FA_ERROR("bpf: verifier or kernel rejected the object (%s); log tail:\n%s",
+                     std::strerror(-err), g_log);
+        close();
+        return err;
+    }
+    for (int i = 0; i < 3; ++i) {
+        bpf_program* p = bpf_object__find_program_by_name(obj_, kProgNames[i]);
+        prog_fd_[i] = bpf_program__autoload(p) ? bpf_program__fd(p) : -1;
+    }
+    flows_fd_ = bpf_map__fd(flows);
+    cache_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_CACHE);
+    stats_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_STATS);
+    ctl_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_CTL);
+    sync_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_SYNC);
+    sync_inner_fd_ = bpf_object__find_map_fd_by_name(obj_, "fa_sync_in");
+    frags_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_FRAGS);
+    if (cache_fd_ < 0 || stats_fd_ < 0 || ctl_fd_ < 0 || sync_fd_ < 0 || sync_inner_fd_ < 0 || frags_fd_ < 0) {
+        FA_ERROR("bpf: object %s lacks one of its maps: ABI mismatch", path);
+        close();
+        return -EINVAL;
+    }
+    max_flows_ = opt.max_flows;
+    gen_ = 0;
+    FA_INFO("bpf: flow cache %u slots x %d CPUs, drained through %s", 1u << cache_bits_, ncpu_,
+            cache_mmap_ ? "mmap" : "map syscalls");
+    // FA_BPF_NO_BATCH (tests): take the key-by-key paths that kernels before 5.6 need.
+    batch_ok_ = std::getenv("FA_BPF_NO_BATCH") == nullptr;
+    // The one allocation: fixed drain buffers (kDrainChunk map entries, 64 KiB, and
+    // kCacheChunk cache slots, 16 KiB); none of it grows with max_flows or the CPUs.
+    keys_ = static_cast<fa_flow_key*>(std::calloc(kDrainChunk, sizeof(fa_flow_key)));
+    vals_ = static_cast<fa_flow_val*>(std::calloc(kDrainChunk, sizeof(fa_flow_val)));
+    percpu_ = static_cast<fa_stat*>(std::calloc(size_t(ncpu_), sizeof(fa_stat)));
+    slots_ = static_cast<fa_cache_ent*>(std::calloc(kCacheChunk, sizeof(fa_cache_ent)));
+    slot_keys_ = static_cast<uint32_t*>(std::calloc(kCacheChunk, sizeof(uint32_t)));
+    if (keys_ == nullptr || vals_ == nullptr || percpu_ == nullptr ||
+        slots_ == nullptr || slot_keys_ == nullptr) {
+        FA_ERROR("bpf: out of memory for drain buffers (max_flows = %u)", max_flows_);
+        close();
+        return -ENOMEM;
+    }
+    uint32_t zero = 0;
+    fa_ctl ctl{};
+    ctl.now_ms = uint32_t(LinuxClock().mono_ms());
+    if (bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0) {
+        err = -errno;
+        close();
+        return err;
+    }
+    return 0;
+}
+
+int BpfFlowObject::read_stats(BpfStats& out) const
+{
+    out = BpfStats{};
+    for (uint32_t r = 0; r < FA_R_MAX; ++r) {
+        if (bpf_map_lookup_elem(stats_fd_, &r, percpu_) != 0) return -errno;
+        for (int c = 0; c < ncpu_; ++c) {
+            out.reason[r].packets += percpu_[c].packets;
+            out.reason[r].bytes += percpu_[c].bytes;
+        }
+    }
+    return 0;
+}
+
+int BpfFlowObject::age_frags(MonoMs now_ms, uint32_t max_age_ms)
+{
+    fa_frag_key keys[64];
+    fa_frag_key k, prev;
+    bool have_prev = false;
+    int nold = 0, total = 0;
+    // Collect first, delete after: deleting during get_next_key would restart the walk.
+    while (bpf_map_get_next_key(frags_fd_, have_prev ? &prev : nullptr, &k) == 0) {
+        fa_frag_val v;
+        // seen_ms is fa_ctl.now_ms (32 bits, never ahead of now_ms): the age is a difference
+        // modulo 2^32.
+        if (bpf_map_lookup_elem(frags_fd_, &k, &v) == 0 &&
+            uint32_t(uint32_t(now_ms) - v.seen_ms) > max_age_ms && nold < 64)
+            keys[nold++] = k;
+        prev = k;
+        have_prev = true;
+        if (++total > FA_FRAG_ENTRIES * 2) break;
+    }
+    for (int i = 0; i < nold; ++i) bpf_map_delete_elem(frags_fd_, &keys[i]);
+    return nold;
+}
+
+} // namespace fa
