@@ -81,15 +81,17 @@ Status Exporter::init(const ExporterConfig& cfg, DatagramSink& sink, const Optio
     // The layouts this source can produce: what it observes, per record direction and NAT.
     const uint16_t base =
         uint16_t((cfg.observed & (kDfPacketFields | kDfInIf | kDfOutIf)) |
-                 (cfg.with_mac ? kDfMac : 0) | (cfg.with_mark ? kDfMark : 0) |
+                 (cfg.with_mark ? kDfMark : 0) |
                  (cfg.with_zone ? kDfZone : 0) | (cfg.biflow ? kDfBiflow : 0));
     size_t tmpl = header_len_ + kSetHeader + 3;  // the template set, padded in v9
     size_t max_rec = 0;
     for (int v = 0; v < kDataVariants; ++v) {
         data_[v] = TemplateDesc{};
-        const bool egress = (v & 2) != 0, nat = (v & 4) != 0;
-        if ((egress && !cfg.split_dir) || (nat && !cfg.with_nat)) continue;
-        uint16_t layout = uint16_t(base | ((v & 1) ? kDfV6 : 0) | (nat ? kDfNat : 0));
+        const bool egress = (v & 2) != 0, nat = (v & 4) != 0, mac = (v & 8) != 0;
+        if ((egress && !cfg.split_dir) || (nat && !cfg.with_nat) || (mac && !cfg.with_mac))
+            continue;
+        uint16_t layout = uint16_t(base | ((v & 1) ? kDfV6 : 0) | (nat ? kDfNat : 0) |
+                                   (mac ? kDfMac : 0));
         if (cfg.split_dir) layout = uint16_t(layout & ~(egress ? kDfInIf : kDfOutIf));
         build_data_template(p, layout, data_[v]);
         tmpl += template_record_len(p, data_[v]);
@@ -234,6 +236,7 @@ const TemplateDesc& Exporter::data_template_for(const FlowRecord& r) const
     int v = r.key.is_v4() ? 0 : 1;
     if (cfg_.split_dir && r.key.dir == uint8_t(Direction::egress)) v |= 2;
     if (cfg_.with_nat && (r.flags & kRecHasNat)) v |= 4;
+    if (cfg_.with_mac && (r.flags & kRecHasMac)) v |= 8;
     return data_[v];
 }
 

@@ -26,7 +26,8 @@ struct ExporterConfig {
     uint16_t observed = kDfPacketFields | kDfInIf | kDfOutIf;  // of these: what the source fills
     bool split_dir = false;               // a record has in_if (ingress) or out_if (egress) only:
                                           // one layout per direction (tc: one hook per side)
-    bool with_mac = false;                // data templates carry 56/80
+    bool with_mac = false;                // records with MACs (kRecHasMac) carry 56/80 (L2
+                                          // devices), the others a layout without them
     bool with_nat = false;                // NATed records (kRecHasNat) carry 225-228 / 281-282,
                                           // untranslated ones use a layout without them
     bool with_mark = false;               // conntrack mark (IE 137): template IDs 272+
@@ -111,8 +112,9 @@ private:
     const OptionsProvider* opts_ = nullptr;
     ExporterCounters counters_{};
 
-    // Data templates by variant: v6 | egress << 1 | nat << 2 (id 0 = variant not used).
-    static constexpr int kDataVariants = 8;
+    // Data templates by variant: v6 | egress << 1 | nat << 2 | mac << 3 (id 0 = variant not
+    // used). A record without MACs (L3 device, conntrack) uses a template without 56/80.
+    static constexpr int kDataVariants = 16;
     TemplateDesc data_[kDataVariants]{};
     TemplateDesc sampling_{}, sampler_{}, interfaces_{}, if_names_{}, stats_{};
     TemplateDesc nat44_{};       // id 0 unless cfg.nat_events

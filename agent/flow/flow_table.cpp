@@ -305,7 +305,7 @@ Status FlowTable::update(const FlowDelta& d, uint64_t h, RecordSink& sink)
         b.slot[w].first_ms = first;
         b.slot[w].last_off = sat_off(first, last);
         b.tcp_flags[w] = uint8_t(b.tcp_flags[w] | d.tcp_flags);
-        if (d.has_mac) {
+        if (d.has_mac && !(b.mac_valid & (1u << w))) {  // the MACs of the flow's first frame
             b.mac_valid = uint8_t(b.mac_valid | (1u << w));
             std::memcpy(b.src_mac[w], d.src_mac, 6);
             std::memcpy(b.dst_mac[w], d.dst_mac, 6);

@@ -1202,6 +1202,41 @@ TEST(Exporter, DataLayoutsCarryOnlyWhatTheSourceObserves)
     }
 }
 
+// MACs: with_mac gives records with MACs (L2 device) a template with 56/80 and the others (L3
+// device: pppoe-wan, wg0, tun0) one without them, under another ID; never six zero bytes.
+TEST(Exporter, MacFieldsOnlyForRecordsThatHaveThem)
+{
+    for (Protocol p : {Protocol::ipfix, Protocol::v9}) {
+        ExporterConfig c = cfg_of(p);
+        c.with_mac = true;
+        FlowRecord l2 = v4_rec(), l3 = v4_rec();
+        l2.flags = kRecHasMac;
+        const uint8_t sm[6] = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
+        const uint8_t dm[6] = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee};
+        std::memcpy(l2.src_mac, sm, 6);
+        std::memcpy(l2.dst_mac, dm, 6);
+        uint16_t tid2 = 0, tid3 = 0;
+        std::vector<uint16_t> a = ies_for(c, l2, &tid2), b = ies_for(c, l3, &tid3);
+        CHECK(has(a, 56) && has(a, 80));
+        CHECK(!has(b, 56) && !has(b, 80));
+        CHECK(tid2 != tid3);
+        LONGS_EQUAL(1024 + kDfMac + (0x7f & (kDfPacketFields | kDfInIf | kDfOutIf)), tid2);
+        // The values are the record's.
+        Harness h;
+        CHECK(h.init(c) == Status::ok);
+        h.options_then({l2, l3});
+        Decoder dec;
+        dec.parse(h.dgrams[0]);
+        Msg m = dec.parse(h.dgrams[1]);
+        LONGS_EQUAL(2, m.recs.size());
+        size_t n = 0;
+        MEMCMP_EQUAL(sm, m.recs[0].field(56, &n), 6);
+        LONGS_EQUAL(6, n);
+        MEMCMP_EQUAL(dm, m.recs[0].field(80, &n), 6);
+        CHECK(m.recs[1].field(56) == nullptr);
+    }
+}
+
 // v9 padding is counted before a datagram fills: over every datagram size in a window, with
 // sets switching between v4 (53 bytes) and v6 (77) records, no datagram exceeds the limit and
 // every FlowSet is a multiple of 4 bytes, zero-padded (the decoder checks both).

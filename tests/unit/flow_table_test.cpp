@@ -187,8 +187,14 @@ TEST(FlowTable, MacsTakenWhenTheDeltaHasThem)
     std::memcpy(d.src_mac, sm, 6);
     std::memcpy(d.dst_mac, dm, 6);
     CHECK(t.update(d, sink) == Status::ok);
-    // A later delta without MACs keeps the known ones.
+    // A later delta without MACs keeps the known ones, and one with other MACs too: the
+    // record carries the MACs of the flow's first frame (README).
     CHECK(t.update(delta(a, 1, 100, 2, 2), sink) == Status::ok);
+    FlowDelta later = delta(a, 0, 0, 2, 2);
+    later.has_mac = 1;
+    std::memset(later.src_mac, 0x0e, 6);
+    std::memset(later.dst_mac, 0x0f, 6);
+    CHECK(t.update(later, sink) == Status::ok);
     CHECK(t.update(delta(b, 1, 100, 0, 0), sink) == Status::ok);
     t.flush(10, EndReason::forced_end, sink);
     LONGS_EQUAL(2, sink.n);
