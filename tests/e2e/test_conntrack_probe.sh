@@ -18,10 +18,12 @@ done
 S=$$
 C=fact_c$S; R=fact_r$S; V=fact_s$S
 OUT=$(mktemp); ERR=$(mktemp); PID=
+# The probe's conntrack state file (the restart case below reads what the first run saved).
+FA_CT_PROBE_STATE=$(mktemp -u /tmp/fa_ct_probe.XXXXXX.state); export FA_CT_PROBE_STATE
 cleanup() {
     [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
     ip netns del $C 2>/dev/null; ip netns del $R 2>/dev/null; ip netns del $V 2>/dev/null
-    rm -f "$OUT" "$ERR"
+    rm -f "$OUT" "$ERR" "$FA_CT_PROBE_STATE"
 }
 trap cleanup EXIT
 set -e

@@ -74,6 +74,11 @@ int main(int argc, char** argv)
     signal(SIGINT, on_sig);
     fa::Config cfg;
     cfg.source = fa::SourceKind::conntrack;
+    // The state file is the caller's ($FA_CT_PROBE_STATE; none when unset): the default one
+    // (/var/run/flowagent/conntrack.state) is the host agent's, and a probe run that wrote it
+    // was read by the next conntrack test.
+    const char* state = std::getenv("FA_CT_PROBE_STATE");
+    std::snprintf(cfg.ct_state_file, sizeof cfg.ct_state_file, "%s", state ? state : "");
     if (argc > 2) cfg.active_timeout_s = uint32_t(std::atoi(argv[2]));
     fa::Source* src = fa::new_conntrack_source();
     if (!src || src->start(cfg) < 0) return 1;
