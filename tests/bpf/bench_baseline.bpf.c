@@ -64,7 +64,7 @@ static __always_inline void fa_plain_meter(struct fa_pkt *p)
 
 	if (fa_parse(p, &r) != FA_METER)
 		return;
-	r.key.ifx = (__u16)(p->ifindex & FA_IFX_INDEX);
+	r.key.ifx = (__u16)(p->ifindex & FA_IFX_SLOT); /* no slot map: the ifindex */
 	v = bpf_map_lookup_elem(&fa_plain, &r.key);
 	if (v) {
 		__sync_fetch_and_add(&v->packets, 1);
