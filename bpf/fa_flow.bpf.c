@@ -71,8 +71,9 @@ struct {
 /* Step 6: per CPU, 2 x 2^cache_bits slots (one region per generation), 128 bytes each. A plain
  * ARRAY indexed by CPU rather than a PERCPU_ARRAY: per-CPU values are allocated one by one at
  * 8-byte alignment, and a BPF_F_MMAPABLE array's values start on a page, so here every slot
- * is exactly two cache lines, and a hit writes only the first. No two CPUs write the same line. The loader sets max_entries
- * (possible CPUs x 2 x slots) and drops the flag on kernels before 5.5. */
+ * is exactly two cache lines, and a hit writes only the first. No two CPUs write the same
+ * line. The loader sets max_entries (possible CPUs x 2 x slots) and drops the flag on kernels
+ * before 5.5. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);

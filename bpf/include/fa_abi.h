@@ -81,7 +81,8 @@ typedef uint64_t fa_u64;
 #define FA_IFX_GEN 0x8000u    /* drain generation the packet was counted in (see fa_ctl) */
 
 /* One flow in the flow map: 40 bytes (a preallocated hash element is 48 bytes of kernel header
- * + key + value (40), plus a 16-byte bucket per element: 144 bytes). Everything that identifies a flow
+ * + key + value (40), plus a 16-byte bucket per element: 144 bytes). Everything that identifies
+ * a flow
  * is here; the VLAN ID, which a 5-tuple on one interface practically never changes, is a
  * value attribute (the first packet's). */
 struct fa_flow_key {

@@ -377,7 +377,8 @@ int BpfFlowObject::read_slot_stats(uint32_t slot, BpfStats& out) const
             if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP) return -errno;
             stats_batch_ok_ = false;  // kernel < 5.6
         }
-        got = n == FA_R_MAX && stat_keys_[0] == first && stat_keys_[FA_R_MAX - 1] == first + FA_R_MAX - 1;
+        got = n == FA_R_MAX && stat_keys_[0] == first &&
+              stat_keys_[FA_R_MAX - 1] == first + FA_R_MAX - 1;
     }
     for (uint32_t r = 0; r < FA_R_MAX; ++r) {
         fa_stat* v = percpu_ + size_t(r) * size_t(ncpu_);

@@ -839,8 +839,10 @@ void tc_l3_on_tun(const std::vector<L3Case>& cases)
         g_case = label;
         BpfStats before;
         o.read_stats(before);
-        for (const auto& p : lc.pkts)
-            tun_write(t, p, lc.proto ? lc.proto : (!p.empty() && (p[0] >> 4) == 6 ? 0x86dd : 0x0800));
+        for (const auto& p : lc.pkts) {
+            const bool v6 = !p.empty() && (p[0] >> 4) == 6;
+            tun_write(t, p, lc.proto ? lc.proto : v6 ? 0x86dd : 0x0800);
+        }
         usleep(20000);  // netif_rx: the backlog runs in softirq, normally before write returns
         Outcome tc;
         Capture c;
@@ -857,8 +859,10 @@ void tc_l3_on_tun(const std::vector<L3Case>& cases)
         o.read_stats(after);
         // Counters of this case only, moved from the tun's slot (3) to kSlot to compare.
         for (uint32_t r = 0; r < FA_R_MAX; ++r) {
-            tc.s.reason[kSlot][r].packets = after.reason[3][r].packets - before.reason[3][r].packets;
-            tc.s.reason[kSlot][r].bytes = after.reason[3][r].bytes - before.reason[3][r].bytes;
+            const fa_stat& a = after.reason[3][r];
+            const fa_stat& b = before.reason[3][r];
+            tc.s.reason[kSlot][r].packets = a.packets - b.packets;
+            tc.s.reason[kSlot][r].bytes = a.bytes - b.bytes;
             EXPECT_EQ(after.reason[0][r].packets, before.reason[0][r].packets);
         }
         tc.ok = true;

@@ -221,7 +221,8 @@ TEST(BpfDecode, RejectsImpossibleEntries)
     CHECK(bpf_decode(k, bad, kNow, kIfx, d) == Status::bad_input);
     CHECK(bpf_decode(k, val(0, 0, 10, 20), kNow, kIfx, d) == Status::bad_input);
     CHECK(bpf_decode(k, val(1, 60, 20, 10), kNow, kIfx, d) == Status::bad_input);    // last < first
-    CHECK(bpf_decode(k, val(1, 60, 10, 3001), kNow, kIfx, d) == Status::bad_input);  // after the drain
+    // After the drain:
+    CHECK(bpf_decode(k, val(1, 60, 10, 3001), kNow, kIfx, d) == Status::bad_input);
     CHECK(bpf_decode(k, val(1, 60, 10, 20), 15, kIfx, d) == Status::bad_input);      // after "now"
     // Last 50 ms ago, but first 256 ms before that: before CLOCK_MONOTONIC's zero (now = 100).
     CHECK(bpf_decode(k, val(1, 60, 0xffffff00u, 50), 100, kIfx, d) == Status::bad_input);
