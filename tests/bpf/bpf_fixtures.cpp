@@ -375,6 +375,34 @@ std::vector<uint8_t> udp_flow(unsigned port, unsigned payload)
     return p.b;
 }
 
+// The drain's time comes from BpfLoadOptions::clock: a clock that stands still at T stamps the
+// packet (through fa_ctl at load) and dates the delta at T exactly.
+struct StillClock : Clock {
+    MonoMs t = 0;
+    MonoMs mono_ms() override { return t; }
+    int64_t wall_offset_ms() override { return 0; }
+    int64_t boot_offset_ms() override { return 0; }
+};
+
+void drain_clock()
+{
+    g_case = "drain_clock";
+    StillClock clk;
+    clk.t = past_tick() - 1234;
+    BpfLoadOptions opt = opts();
+    opt.clock = &clk;
+    BpfFlowObject o;
+    if (load(o, opt) != 0) return;
+    run(o, BpfHook::tc_in, udp_flow(77, 10));
+    Capture c;
+    EXPECT_EQ(o.drain(c), 1);
+    EXPECT_EQ(c.d.size(), 1);
+    if (c.d.size() == 1) {
+        EXPECT_EQ(c.d[0].first_ms, clk.t);
+        EXPECT_EQ(c.d[0].last_ms, clk.t);
+    }
+}
+
 // More flows on one CPU than it has cache slots: flows evicted from the cache move into
 // fa_flows and come back to the cache later. Every flow must still add up exactly.
 void cache_eviction(BpfHook hook = BpfHook::xdp)
@@ -1235,6 +1263,7 @@ int main()
                 FA_R_VLAN_DEPTH, 1);
     }
     no_slot();
+    drain_clock();
 
     // ---- L3 entry (XDP): packets that start at the IP header ----
     std::vector<L3Case> l3cases;
