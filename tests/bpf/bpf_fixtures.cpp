@@ -173,6 +173,16 @@ BpfLoadOptions opts(uint32_t max_flows = 256, uint32_t rate = 1, uint32_t mode =
     return o;
 }
 
+// Options that load only the programs of `hook`'s kind (XDP or tc): each load verifies them.
+BpfLoadOptions opts_for(BpfHook hook)
+{
+    BpfLoadOptions o = opts();
+    const bool xdp = hook == BpfHook::xdp || hook == BpfHook::xdp_l3;
+    o.load_xdp = xdp;
+    o.load_tc = !xdp;
+    return o;
+}
+
 // Loads and gives loopback (the test runs' ifindex) slot kSlot. 0 or -1 after a FAIL line.
 int load(BpfFlowObject& o, const BpfLoadOptions& opt)
 {
@@ -221,7 +231,7 @@ void fixture(const char* name, const std::vector<std::vector<uint8_t>>& pkts, co
         std::snprintf(label, sizeof(label), "%s/%s", name, kHookName[hi]);
         g_case = label;
         BpfFlowObject o;
-        if (load(o, opts()) != 0) return;
+        if (load(o, opts_for(kHooks[hi])) != 0) return;
         for (const auto& p : pkts) run(o, kHooks[hi], p);
         Capture c;
         int n = o.drain(c);
@@ -276,7 +286,7 @@ void truncation(const char* name, const std::vector<uint8_t>& full,
     // range ends at full.size() - 1. BPF_PROG_TEST_RUN refuses frames below ETH_HLEN (14).
     for (int hi = 0; hi < 3; ++hi) {
         BpfFlowObject o;
-        if (load(o, opts()) != 0) return;
+        if (load(o, opts_for(kHooks[hi])) != 0) return;
         for (size_t len = 14; len < full.size(); ++len) {
             uint32_t want = FA_R_MAX;
             for (const auto& r : ranges)
@@ -582,7 +592,7 @@ Outcome outcome(BpfHook hook, const std::vector<std::vector<uint8_t>>& pkts)
 {
     Outcome out;
     BpfFlowObject o;
-    if (load(o, opts()) != 0) return out;
+    if (load(o, opts_for(hook)) != 0) return out;
     for (const auto& p : pkts) run(o, hook, p);
     Capture c;
     if (o.drain(c) < 0 || o.read_stats(out.s) != 0) return out;
@@ -749,7 +759,7 @@ void truncation_l3(const char* name, const std::vector<uint8_t>& full,
 {
     BpfFlowObject o;
     g_case = name;
-    if (load(o, opts()) != 0) return;
+    if (load(o, opts_for(BpfHook::xdp_l3)) != 0) return;
     for (size_t len = 14; len < full.size(); ++len) {
         uint32_t want = FA_R_MAX;
         for (const auto& r : ranges)
