@@ -39,11 +39,6 @@ int resolve(const char* ifname, uint32_t* ifindex)
         FA_ERROR("bpf: interface %s not found (%s)", ifname, std::strerror(errno));
         return -ENODEV;
     }
-    if (idx > FA_IFX_MAX) {
-        FA_ERROR("bpf: interface %s has ifindex %u; the flow key holds at most %u",
-                 ifname, idx, unsigned(FA_IFX_MAX));
-        return -ERANGE;
-    }
     *ifindex = idx;
     return 0;
 }

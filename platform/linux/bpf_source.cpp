@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "bpf_source.h"
 
+#include <net/if.h>
+
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "bpf_loader.h"
@@ -57,11 +60,17 @@ public:
                               : FA_SAMPLE_RANDOM;
         opt.load_xdp = xdp_;
         opt.load_tc = !xdp_;
+        opt.object_path = std::getenv("FA_BPF_OBJECT");  // tests, VM images: another object
         int err = obj_.load(opt);
         if (err) return err;
         int replaced = 0;
         for (int i = 0; i < cfg.interface_count; ++i) {
             const char* ifname = cfg.interfaces[i];
+            // ABI v4: the interface's slot (its position in [agent] interfaces + 1) before
+            // the programs can see its packets. (Minimal change by helper A; B's per-interface
+            // attach does this itself.)
+            const unsigned ifindex = if_nametoindex(ifname);
+            if (ifindex != 0) obj_.set_slot(ifindex, uint32_t(i + 1));
             err = old_att != nullptr ? att_.replace(*old_att, *old_obj, obj_, ifname) : 1;
             if (err == 0) ++replaced;
             if (err == 1)
@@ -140,8 +149,8 @@ public:
         for (uint32_t r = 0; r < FA_R_MAX && n < len; ++r)
             n += snprintf(buf + n, size_t(len - n), "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}",
                           r ? "," : "", bpf_reason_name(r),
-                          (unsigned long long)stats_.reason[r].packets,
-                          (unsigned long long)stats_.reason[r].bytes);
+                          (unsigned long long)stats_.total(r).packets,
+                          (unsigned long long)stats_.total(r).bytes);
         if (n < len) n += snprintf(buf + n, size_t(len - n), "},\"decode_errors\":%llu",
                                    (unsigned long long)obj_.decode_errors());
         if (n >= len && len > 0) buf[0] = 0;  // truncated JSON is worse than none
@@ -163,8 +172,8 @@ private:
         DropCounters d;
         for (uint32_t r = 0; r < FA_R_MAX; ++r) {
             if (!bpf_reason_is_loss(r)) continue;
-            d.source_packets += stats_.reason[r].packets;
-            d.source_octets += stats_.reason[r].bytes;
+            d.source_packets += stats_.total(r).packets;
+            d.source_octets += stats_.total(r).bytes;
         }
         drops_ = d;
     }
@@ -176,11 +185,12 @@ private:
         int n = snprintf(line, sizeof(line), "bpf: counters%s:", final ? " (final)" : "");
         bool any = false;
         for (uint32_t r = 0; r < FA_R_MAX && n < int(sizeof(line)) - 1; ++r) {
-            if (stats_.reason[r].packets == 0) continue;
+            const fa_stat t = stats_.total(r);
+            if (t.packets == 0) continue;
             any = true;
             n += snprintf(line + n, sizeof(line) - size_t(n), " %s=%llu/%lluB",
-                          bpf_reason_name(r), (unsigned long long)stats_.reason[r].packets,
-                          (unsigned long long)stats_.reason[r].bytes);
+                          bpf_reason_name(r), (unsigned long long)t.packets,
+                          (unsigned long long)t.bytes);
         }
         if (obj_.decode_errors() != 0 && n < int(sizeof(line)) - 1)
             snprintf(line + n, sizeof(line) - size_t(n), " decode_errors=%llu",
