@@ -177,9 +177,11 @@ int start_runtime(Runtime& rt, LinuxClock& clock, const Carry* carry,
     else if (carry != nullptr && carry->event_fd >= 0) close(carry->event_fd);
     rt.agent.reset(new Agent());
     Status s = rt.agent->init(cfg, sinks, cfg.collector_count, cfg.print_json ? &rt.json : nullptr,
-                              // MACs: always zero until the bpf sources read them (issue 10),
-                              // so no template carries 56/80 yet.
-                              random_seed(), false, cfg.source == SourceKind::conntrack,
+                              // MACs: records of L2 devices (xdp, tc) carry them; the others
+                              // use templates without 56/80.
+                              random_seed(),
+                              cfg.source == SourceKind::xdp || cfg.source == SourceKind::tc,
+                              cfg.source == SourceKind::conntrack,
                               cfg.source == SourceKind::conntrack ? SamplingKind::flow
                                                                   : SamplingKind::packet);
     if (s != Status::ok) {

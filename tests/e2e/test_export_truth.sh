@@ -205,12 +205,46 @@ INI
     bg_stop "$cap" TERM 10 || true
     bg_stop "$SINK" TERM 5 || true
     decode "$mode" "$W/$mode.pcapng" "$port" "$absent" "$min"
+    check_macs "$mode" "$W/$mode.pcapng" "$port"
 }
-# xdp: the ingress hook only: no egressInterface; templates v4 and v6.
-bpf_case xdp ipfix 14,56,80 2
+# check_macs NAME PCAP PORT: every record of the veth carries the MACs of its frame, as tshark
+# reads them: frames into vb (ingress) come from va (mac_a), frames out of vb (egress) from vb
+# (mac_b); the destination is the other end or a group address (IPv6 neighbour discovery).
+check_macs() {
+    tshark -r "$2" -d "udp.port==$3,cflow" -Y cflow.srcmac -T fields -E occurrence=a \
+        -E aggregator=';' -e cflow.srcmac -e cflow.dstmac -e cflow.direction >"$W/$1.macs" \
+        || fa_fail "$1: tshark MAC fields"
+    python3 - "$1" "$W/$1.macs" "$mac_a" "$mac_b" <<'PY' || fa_fail "$1: MAC fields (above)"
+import sys
+name, path, mac_a, mac_b = sys.argv[1], sys.argv[2], sys.argv[3].lower(), sys.argv[4].lower()
+n = bad = 0
+for line in open(path):
+    cols = line.rstrip("\n").split("\t")
+    if len(cols) < 3 or not cols[0]:
+        continue
+    src, dst, dirs = (c.split(";") for c in cols[:3])
+    if not (len(src) == len(dst) == len(dirs)):
+        print("%s: %d MAC pairs, %d directions in one datagram" % (name, len(src), len(dirs)))
+        bad += 1
+        continue
+    for s, d, di in zip(src, dst, dirs):
+        n += 1
+        want_src, want_dst = (mac_a, mac_b) if di == "0" else (mac_b, mac_a)
+        group = int(d.split(":")[0], 16) & 1
+        if s.lower() != want_src or (d.lower() != want_dst and not group):
+            print("%s: record with direction %s: MACs %s > %s, want %s > %s (or a group address)"
+                  % (name, di, s, d, want_src, want_dst))
+            bad += 1
+print("%s: %d records with MACs, %d wrong" % (name, n, bad))
+sys.exit(1 if bad or n < 10 else 0)
+PY
+}
+# xdp: the ingress hook only: no egressInterface; templates v4 and v6; MACs (veth: an L2
+# device).
+bpf_case xdp ipfix 14 2
 # tc: a layout per direction (ingress without egressInterface, egress without
 # ingressInterface): v4 and v6 each way.
-bpf_case tc v9 56,80 4
+bpf_case tc v9 "" 4
 
 # ---- 3. generator ---------------------------------------------------------------------------
 for proto in ipfix v9; do

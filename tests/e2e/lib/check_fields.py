@@ -53,7 +53,7 @@ def main():
         if args[0] == "--expect-templates":
             expect_templates = int(args[1])
         elif args[0] == "--ie-absent":
-            absent = {int(x) for x in args[1].split(",")}
+            absent = {int(x) for x in args[1].split(",") if x}
         args = args[2:]
     errors = []
     tmpl = {}        # template id -> (fields [(ie, len)], n_scope)
