@@ -183,7 +183,7 @@ void read_record(int fd, long* pid, char* boot, size_t blen, uint32_t* ids)
 }
 
 // Who owns the program with this id on a hook we are about to take. `name` gets its name,
-// or "program id N" when it cannot be read.
+// or "program" when it cannot be read.
 enum class Owner : uint8_t { stale_ours, foreign, unknown };
 
 template <typename R>
@@ -195,7 +195,7 @@ Owner owner_of(uint32_t id, const R& rec, char* name, size_t len)
             if (std::strcmp(name, ours) == 0) return Owner::stale_ours;
         return rec.names(id) ? Owner::stale_ours : Owner::foreign;
     }
-    snprintf(name, len, "program id %u", id);
+    snprintf(name, len, "program");
     return rec.names(id) ? Owner::stale_ours : Owner::unknown;
 }
 
@@ -205,10 +205,11 @@ void log_not_ours(Owner o, const char* ifname, const char* hook, const char* nam
         FA_ERROR("bpf: %s already has %s program '%s' (id %u), not ours: remove it%s", ifname,
                  hook, name, id, std::strcmp(hook, "XDP") == 0 ? " or use source = tc" : "");
     else
-        FA_ERROR("bpf: %s already has %s %s, which no owner record names as ours, and its name "
-                 "cannot be read without CAP_SYS_ADMIN (dropped after start): not replacing "
-                 "it; restart flowagent to replace a stale program of ours, or remove it",
-                 ifname, hook, name);
+        FA_ERROR("bpf: %s already has %s %s (id %u), which no owner record names as ours, and "
+                 "its name cannot be read without CAP_SYS_ADMIN (dropped after start): not "
+                 "replacing it; restart flowagent to replace a stale program of ours, or remove "
+                 "it",
+                 ifname, hook, name, id);
 }
 
 } // namespace

@@ -168,7 +168,10 @@ public:
     int find_slot(const char* ifname) const;  // -1: not attached
     int find_ifindex(uint32_t ifindex) const;  // -1: not attached
     bool attached(uint32_t slot) const { return slot_ok(slot) && items_[slot].used; }
-    uint32_t ifindex_of_slot(uint32_t slot) const { return attached(slot) ? items_[slot].ifindex : 0; }
+    uint32_t ifindex_of_slot(uint32_t slot) const
+    {
+        return attached(slot) ? items_[slot].ifindex : 0;
+    }
     const char* name(uint32_t slot) const { return attached(slot) ? items_[slot].name : ""; }
     bool l3(uint32_t slot) const { return attached(slot) && items_[slot].l3; }
     int count() const { return count_; }
