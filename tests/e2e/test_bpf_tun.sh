@@ -24,7 +24,7 @@ require_tool ip python3 nfcapd nfdump ss
 [ -c /dev/net/tun ] || fa_skip "no /dev/net/tun"
 
 T=fa-tun-$$
-work="" nf="" agent=""  # set by fa_tmpdir, bg_start
+work="" nf="" port="" agent=""  # set by fa_tmpdir, bg_start
 fa_tmpdir work
 on_exit "ip netns del $T 2>/dev/null"
 ip netns add "$T"
@@ -41,14 +41,7 @@ tun_up() {
     in_t ip addr add fd88::1/64 dev "$1" nodad
 }
 
-port=$(in_t python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-mkdir -p "$work/nf"
-bg_start nf ip netns exec "$T" nfcapd -4 -w "$work/nf" -p "$port" -b 127.0.0.1 \
-    >"$work/nfcapd.log" 2>&1
-wait_for 10 "in_t ss -Hlun 'sport = :$port' | grep -q ." || fa_fail "nfcapd did not bind"
+ns_nfcapd_start nf port "$T" "$work/nf"
 
 ini() {  # ini FILE SOURCE IFACE
     cat >"$1" <<INI

@@ -24,6 +24,8 @@ import struct
 import sys
 import time
 
+from truth_peer import csum  # noqa: E402 (same directory)
+
 TUNSETIFF = 0x400454CA
 TUNSETLINK = 0x400454CD
 IFF_TUN = 0x0001
@@ -34,15 +36,6 @@ def open_tun(name):
     fd = os.open("/dev/net/tun", os.O_RDWR)
     fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
     return fd
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
 
 
 def udp4(src, dst, sport, dport, payload):
