@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "bpf_source.h"
 
+#include <net/if.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -122,19 +124,27 @@ public:
         drain(sink);
         drain(sink);
         obj_.clear_slot(ifindex);
-        FA_INFO("bpf: interface %s (ifindex %u) is gone (now %s): detached, its flows drained",
-                name, ifindex, ifname != nullptr && ifname[0] ? ifname : "unnamed");
+        (void)ifname;  // the event's name; the slot's is the one configured
+        FA_INFO("bpf: interface %s (ifindex %u) is gone: detached, its flows drained", name,
+                ifindex);
         return slot;
     }
 
     int link_new(const char* ifname, SourceSink& sink) override
     {
-        (void)sink;
         if (!obj_.loaded()) return 0;
         int slot = 0;
         for (int i = 0; i < nif_ && slot == 0; ++i)
             if (std::strcmp(ifnames_[i], ifname) == 0) slot = i + 1;
-        if (slot == 0 || att_.attached(uint32_t(slot))) return 0;
+        if (slot == 0) return 0;
+        if (att_.attached(uint32_t(slot))) {
+            // Attached under this name already: nothing to do, unless the name now belongs to
+            // another interface (the old one went away and its event has not come yet).
+            const uint32_t was = att_.ifindex_of_slot(uint32_t(slot));
+            const unsigned now = if_nametoindex(ifname);
+            if (now == 0 || now == was) return 0;
+            link_gone(was, ifname, sink);
+        }
         int err = att_.attach(obj_, ifname, uint32_t(slot), xdp_);
         if (err == -ENODEV) return 0;  // gone again before we got to it
         if (err) return err;
