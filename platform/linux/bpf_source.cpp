@@ -119,6 +119,7 @@ public:
         char name[16];
         snprintf(name, sizeof(name), "%s", att_.name(uint32_t(slot)));
         att_.detach(uint32_t(slot));
+        not_ip_warned_[slot] = false;  // a new attachment may warn again
         // Detached: no new runs on it. Two drains flip through both generations, so every
         // entry counted there reaches the sink now (the other interfaces' entries with them).
         drain(sink);
@@ -216,9 +217,37 @@ public:
     }
 
 private:
+    // Forwards a drain's deltas and counts the packets metered per slot (for the not-IP
+    // warning).
+    struct CountingSink final : SourceSink {
+        SourceSink* next = nullptr;
+        const BpfAttachments* att = nullptr;
+        uint64_t* ip = nullptr;  // per slot
+        void count(const FlowDelta& d)
+        {
+            const int s = att->find_ifindex(d.key.in_if != 0 ? d.key.in_if : d.key.out_if);
+            if (s > 0) ip[s] += d.packets;
+        }
+        void on_delta(const FlowDelta& d) override
+        {
+            count(d);
+            next->on_delta(d);
+        }
+        void on_deltas(const FlowDelta* d, size_t n) override
+        {
+            for (size_t i = 0; i < n; ++i) count(d[i]);
+            next->on_deltas(d, n);
+        }
+        void on_record(const FlowRecord& r) override { next->on_record(r); }
+    };
+
     void drain(SourceSink& sink)
     {
-        int r = obj_.drain(sink);
+        CountingSink counting;
+        counting.next = &sink;
+        counting.att = &att_;
+        counting.ip = ip_packets_;
+        int r = obj_.drain(counting);
         if (r < 0 && !drain_error_logged_) {
             drain_error_logged_ = true;
             FA_ERROR("bpf: drain failed: %s", std::strerror(-r));
@@ -235,6 +264,34 @@ private:
             d.source_octets += stats_.total(r).bytes;
         }
         drops_ = d;
+        check_not_ip();
+    }
+
+    // A device where nearly all packets are not IP (the not_ip counters would hide it): a
+    // warning, once per attachment, when 95% of at least 1,000 packets were not IP.
+    void check_not_ip()
+    {
+        for (uint32_t s = 1; s <= kBpfMaxSlots; ++s) {
+            const uint64_t not_ip = stats_.reason[s][FA_R_NOT_IP].packets +
+                                    stats_.reason[s][FA_R_PPP_NOT_IP].packets;
+            const uint64_t fresh = not_ip - not_ip_seen_[s];
+            not_ip_seen_[s] = not_ip;
+            if (!att_.attached(s) || not_ip_warned_[s]) {
+                ip_packets_[s] = not_ip_window_[s] = 0;
+                continue;
+            }
+            not_ip_window_[s] += fresh;
+            const uint64_t all = not_ip_window_[s] + ip_packets_[s];
+            if (all < 1000) continue;
+            if (not_ip_window_[s] * 100 >= all * 95) {
+                not_ip_warned_[s] = true;
+                FA_WARN("bpf: interface %s: %llu of %llu packets were not IP (%s entry): is it "
+                        "the interface meant?",
+                        att_.name(s), (unsigned long long)not_ip_window_[s],
+                        (unsigned long long)all, att_.l3(s) ? "IP" : "Ethernet");
+            }
+            ip_packets_[s] = not_ip_window_[s] = 0;
+        }
     }
 
     // One line with every non-zero per-reason counter (at most once a minute, and at exit).
@@ -274,6 +331,12 @@ private:
     BpfFlowObject obj_;
     BpfAttachments att_;
     char ifnames_[kBpfMaxSlots][16] = {};
+    // The not-IP warning, per slot: IP packets metered and not-IP packets counted since the
+    // last verdict, the not-IP counter last read, warned for the current attachment.
+    uint64_t ip_packets_[kBpfMaxSlots + 1] = {};
+    uint64_t not_ip_window_[kBpfMaxSlots + 1] = {};
+    uint64_t not_ip_seen_[kBpfMaxSlots + 1] = {};
+    bool not_ip_warned_[kBpfMaxSlots + 1] = {};
     int nif_ = 0;
     BpfStats stats_;
     DropCounters drops_;

@@ -8,11 +8,14 @@
 # tc on clsact) meters tun0 with the L3 entries and exports NetFlow v9 to nfcapd. Ground truth
 # is what tun_peer.py wrote and read (per flow: packets, sum of IP total lengths). nfdump must
 # show exactly those flows with exactly those packets and bytes, the tun's ifindex as input
-# (in) or output (out) interface; xdp sees only the incoming ones. Also:
+# (in) or output (out) interface; xdp sees only the incoming ones; the agent must not warn
+# that the packets were not IP (what an Ethernet parser would make of them). Also:
 #  - a tun whose link type is set to PPP (TUNSETLINK 512, the type of pppoe-wan), xdp and tc:
 #    the same exact flows;
 #  - a tun whose link type neither entry parses (IEEE 802.15.4, 804): the agent refuses to
-#    start, naming the interface and its type.
+#    start, naming the interface and its type;
+#  - a veth that carries 1,200 frames of a non-IP EtherType (0x88b5) and nothing else: the
+#    agent warns that 1,200 of 1,200 packets were not IP.
 # Needs root (namespaces, XDP/tc); skipped otherwise, a failure under CI=true.
 set -euo pipefail
 build=${FA_BUILD_DIR:?}
@@ -71,10 +74,11 @@ run_case() {
     idx=$(in_t ip -o link show "$ifc" | cut -d: -f1)
     grep -q "attached to $ifc (ifindex $idx, L3)" "$work/$name.log" \
         || fa_fail "$name: $ifc not attached as an L3 device: $(grep bpf "$work/$name.log")"
-    in_t python3 "$peer" run "$ifc" 10.88.0.1 10.88.0.2 fd88::1 fd88::2 "$p" 300 \
+    in_t python3 "$peer" run "$ifc" 10.88.0.1 10.88.0.2 fd88::1 fd88::2 "$p" 500 \
         >"$work/$name.peer" || fa_fail "$name: tun_peer failed"
     bg_stop "$agent" TERM 30 || rc=$?
     [ "$rc" -eq 0 ] || fa_fail "$name: agent exited $rc: $(tail -5 "$work/$name.log")"
+    grep -q "were not IP" "$work/$name.log" && fa_fail "$name: $(grep "not IP" "$work/$name.log")"
     if [ "$src" = xdp ]; then
         grep '^in ' "$work/$name.peer" >"$work/$name.truth"
     else
@@ -105,6 +109,28 @@ timeout 30 ip netns exec "$T" "$build/flowagent" -c "$work/x.ini" 2>"$work/x.log
 grep -q "interface tunx has link type ieee802.15.4 (ARPHRD 804)" "$work/x.log" \
     || fa_fail "unsupported: $(cat "$work/x.log")"
 fa_log "unsupported link type: refused (exit $rc): $(grep -o 'interface tunx has[^,]*' "$work/x.log")"
+
+# Nearly all packets not IP: a warning.
+in_t ip link add vz type veth peer name vw
+# No IPv6 on the pair (its MLD/RS would be IP): the 1,200 frames are all vz sees.
+in_t sysctl -qw net.ipv6.conf.vz.disable_ipv6=1 net.ipv6.conf.vw.disable_ipv6=1
+in_t ip link set vz up && in_t ip link set vw up
+ini "$work/n.ini" xdp vz
+bg_start agent ip netns exec "$T" "$build/flowagent" -c "$work/n.ini" 2>"$work/n.log"
+wait_for 20 "grep -q 'started:' '$work/n.log' || ! kill -0 $agent 2>/dev/null" || true
+grep -q 'started:' "$work/n.log" || fa_fail "not-IP: agent did not start: $(cat "$work/n.log")"
+in_t python3 -c '
+import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("vw", 0))
+for i in range(1200): s.send(b"\xff" * 6 + b"\x02\0\0\0\0\x01" + b"\x88\xb5" + b"n" * 46)'
+wait_for 10 "grep -q 'were not IP' '$work/n.log'" || true
+rc=0
+bg_stop "$agent" TERM 30 || rc=$?
+[ "$rc" -eq 0 ] || fa_fail "not-IP: agent exited $rc"
+grep -q "bpf: interface vz: 1200 of 1200 packets were not IP (Ethernet entry)" "$work/n.log" \
+    || fa_fail "not-IP: no warning: $(cat "$work/n.log")"
+fa_log "not-IP: $(grep -o 'interface vz: .*' "$work/n.log")"
 
 wait_for 10 "in_t ss -Hlun 'sport = :$port' | awk '{ s += \$2 } END { exit s != 0 }'" || true
 bg_stop "$nf" TERM 10 || true
