@@ -89,6 +89,25 @@ struct fa_ip6_frag {
 	__be32 id;
 };
 
+/* Copies `n` (even, constant) bytes out of the packet with 2-byte loads. CPUs without efficient
+ * unaligned access (MIPS, some ARM) verify packet loads strictly, with the packet assumed to
+ * start 2 bytes past a 4-byte boundary (NET_IP_ALIGN): behind an Ethernet header the IP header
+ * is 4-byte aligned, at the start of the packet (L3 entries) it is not, so a 4-byte load of an
+ * address there would be refused. Every field the parser reads at an offset that differs
+ * between the two is read through this or by 1- and 2-byte loads. */
+static __always_inline void fa_copy16(__u8 *dst, const void *src, int n)
+{
+	const __u16 *s = src;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < n / 2; i++) {
+		__u16 v = s[i];
+
+		__builtin_memcpy(dst + 2 * i, &v, 2);
+	}
+}
+
 /* L4: ports (or ICMP type/code) and TCP flags. proto is already in the key. */
 static __always_inline int fa_parse_l4(struct fa_pkt *p, void *pos, struct fa_parsed *r)
 {
@@ -175,8 +194,8 @@ static __always_inline int fa_parse_ip4(struct fa_pkt *p, void *pos, __u32 wire,
 	r->key.saddr[11] = 0xff;
 	r->key.daddr[10] = 0xff;
 	r->key.daddr[11] = 0xff;
-	__builtin_memcpy(&r->key.saddr[12], &ip->saddr, 4);
-	__builtin_memcpy(&r->key.daddr[12], &ip->daddr, 4);
+	fa_copy16(&r->key.saddr[12], &ip->saddr, 4);
+	fa_copy16(&r->key.daddr[12], &ip->daddr, 4);
 	r->key.proto = ip->protocol;
 	r->key.tos = ip->tos;
 
@@ -206,8 +225,8 @@ static __always_inline int fa_parse_ip6(struct fa_pkt *p, void *pos, __u32 wire,
 	if (ip6->version != 6)
 		return FA_R_BAD_IP6;
 	fa_octets(r, (__u32)bpf_ntohs(ip6->payload_len) + sizeof(*ip6), wire);
-	__builtin_memcpy(r->key.saddr, &ip6->saddr, 16);
-	__builtin_memcpy(r->key.daddr, &ip6->daddr, 16);
+	fa_copy16(r->key.saddr, &ip6->saddr, 16);
+	fa_copy16(r->key.daddr, &ip6->daddr, 16);
 	/* Traffic class straddles the first two bytes: version(4) tc(8) flow label(20). */
 	r->key.tos = (__u8)((ip6->priority << 4) | (ip6->flow_lbl[0] >> 4));
 	nh = ip6->nexthdr;
@@ -241,7 +260,7 @@ static __always_inline int fa_parse_ip6(struct fa_pkt *p, void *pos, __u32 wire,
 				return FA_R_TRUNC_EXT;
 			nh = f->nexthdr;
 			off = bpf_ntohs(f->frag_off);
-			__builtin_memcpy(&r->frag_id, &f->id, 4);
+			fa_copy16((__u8 *)&r->frag_id, &f->id, 4);
 			r->key.proto = nh;
 			if (off & 0xfff8) {
 				/* RFC 8200 §4.5: offset > 0, no upper-layer header here. */

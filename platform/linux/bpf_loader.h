@@ -28,6 +28,7 @@ struct BpfLoadOptions {
     // Tests and benchmarks: the paths of older kernels on this one.
     bool no_mmap = false;            // drain the flow cache through syscalls (kernel < 5.5)
     bool no_batch = false;           // key-by-key map walks (kernel < 5.6)
+    bool strict_alignment = false;   // verify as for CPUs without unaligned access (MIPS)
     Clock* clock = nullptr;          // time the drain stamps and decodes with; nullptr: the
                                      // system's CLOCK_MONOTONIC
 };

@@ -36,11 +36,30 @@ size_t g_log_len = 0;
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap)
 {
     if (level == LIBBPF_DEBUG) return 0;
-    char line[1024];
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    if (n <= 0) return 0;
-    size_t len = size_t(n) < sizeof(line) ? size_t(n) : sizeof(line) - 1;
-    if (len >= sizeof(g_log)) len = sizeof(g_log) - 1;
+    char buf[1024];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    if (n <= 0) {
+        va_end(ap2);
+        return 0;
+    }
+    // libbpf prints a failed program's whole verifier log in one call, and the reason is in
+    // its last lines: format it in full (load failures only, never on the packet path) and
+    // keep the end.
+    const char* line = buf;
+    char* whole = nullptr;
+    if (size_t(n) >= sizeof(buf)) {
+        whole = static_cast<char*>(std::malloc(size_t(n) + 1));
+        if (whole != nullptr && vsnprintf(whole, size_t(n) + 1, fmt, ap2) == n) line = whole;
+        else n = int(sizeof(buf)) - 1;
+    }
+    va_end(ap2);
+    size_t len = size_t(n);
+    if (len >= sizeof(g_log)) {
+        line += len - (sizeof(g_log) - 1);
+        len = sizeof(g_log) - 1;
+    }
     if (g_log_len + len >= sizeof(g_log)) {  // keep the tail
         size_t drop = g_log_len + len - (sizeof(g_log) - 1);
         std::memmove(g_log, g_log + drop, g_log_len - drop);
@@ -49,10 +68,30 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap)
     std::memcpy(g_log + g_log_len, line, len);
     g_log_len += len;
     g_log[g_log_len] = 0;
+    std::free(whole);
     return 0;
 }
 
 // In BpfHook order.
+// The last `max_lines` lines of the captured libbpf output, one log line each (a log line holds
+// at most 512 bytes; the verifier's reason is at the very end of its log).
+void log_tail_lines(int max_lines)
+{
+    size_t end = g_log_len;
+    while (end > 0 && g_log[end - 1] == '\n') --end;
+    size_t start = end;
+    for (int n = 0; start > 0 && n < max_lines; ++n) {
+        --start;
+        while (start > 0 && g_log[start - 1] != '\n') --start;
+    }
+    while (start < end) {
+        size_t eol = start;
+        while (eol < end && g_log[eol] != '\n') ++eol;
+        FA_ERROR("bpf: | %.*s", int(eol - start), g_log + start);
+        start = eol + 1;
+    }
+}
+
 const char* kProgNames[kBpfHooks] = {FA_PROG_XDP,    FA_PROG_TC_IN,    FA_PROG_TC_EG,
                                      FA_PROG_XDP_L3, FA_PROG_TC_IN_L3, FA_PROG_TC_EG_L3};
 bool is_xdp(int hook) { return hook == int(BpfHook::xdp) || hook == int(BpfHook::xdp_l3); }
@@ -289,6 +328,8 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
             return -EINVAL;
         }
         bpf_program__set_autoload(p, is_xdp(i) ? opt.load_xdp : opt.load_tc);
+        if (opt.strict_alignment)
+            bpf_program__set_flags(p, bpf_program__flags(p) | BPF_F_STRICT_ALIGNMENT);
     }
 
     err = bpf_object__load(obj_);
@@ -304,9 +345,11 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
                      std::strerror(-err), opt.max_flows, unsigned(opt.max_flows / 1024 * 144),
                      unsigned((size_t(ncpu_) * 2 * sizeof(fa_cache_ent)) << cache_bits_ >> 10),
                      ncpu_);
-        else
-            FA_ERROR("bpf: verifier or kernel rejected the object (%s); log tail:\n%s",
-                     std::strerror(-err), g_log);
+        else {
+            FA_ERROR("bpf: verifier or kernel rejected the object (%s); log tail:",
+                     std::strerror(-err));
+            log_tail_lines(24);
+        }
         close();
         return err;
     }

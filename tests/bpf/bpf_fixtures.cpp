@@ -375,6 +375,60 @@ std::vector<uint8_t> udp_flow(unsigned port, unsigned payload)
     return p.b;
 }
 
+// The drain's time comes from BpfLoadOptions::clock: a clock that stands still at T stamps the
+// packet (through fa_ctl at load) and dates the delta at T exactly.
+struct StillClock : Clock {
+    MonoMs t = 0;
+    MonoMs mono_ms() override { return t; }
+    int64_t wall_offset_ms() override { return 0; }
+    int64_t boot_offset_ms() override { return 0; }
+};
+
+void drain_clock()
+{
+    g_case = "drain_clock";
+    StillClock clk;
+    clk.t = past_tick() - 1234;
+    BpfLoadOptions opt = opts();
+    opt.clock = &clk;
+    BpfFlowObject o;
+    if (load(o, opt) != 0) return;
+    run(o, BpfHook::tc_in, udp_flow(77, 10));
+    Capture c;
+    EXPECT_EQ(o.drain(c), 1);
+    EXPECT_EQ(c.d.size(), 1);
+    if (c.d.size() == 1) {
+        EXPECT_EQ(c.d[0].first_ms, clk.t);
+        EXPECT_EQ(c.d[0].last_ms, clk.t);
+    }
+}
+
+// CPUs without efficient unaligned access (MIPS, some ARM) verify packet loads strictly, with
+// the packet assumed to start 2 bytes past a 4-byte boundary (NET_IP_ALIGN): an L2 entry's IP
+// header is then aligned, an L3 entry's is not. BPF_F_STRICT_ALIGNMENT verifies that way here.
+// All six programs must load, and meter as they do without it.
+void strict_alignment()
+{
+    g_case = "strict_alignment";
+    BpfLoadOptions opt = opts();
+    opt.strict_alignment = true;
+    BpfFlowObject o;
+    if (load(o, opt) != 0) return;
+    Pkt p; p.ip4(6, 0, "10.6.0.1", "10.6.0.2", 40); p.tcp(1, 2, 0x02);
+    Pkt q; q.ip6(44, 0, "2001:db8::6", "2001:db8::7", 8 + 8);
+    q.u8(17); q.u8(0); q.u16(1); q.u32(0x01020304); q.udp(3, 4, 8);
+    Pkt f; f.eth(0x86dd); f.bytes(q.b.data(), q.b.size());
+    run(o, BpfHook::xdp_l3, p.b);
+    run(o, BpfHook::xdp_l3, q.b);
+    run(o, BpfHook::xdp, f.b);
+    Capture c;
+    EXPECT_EQ(o.drain(c), 2);
+    unsigned long long pk = 0, oc = 0;
+    for (const auto& d : c.d) { pk += d.packets; oc += d.octets; }
+    EXPECT_EQ(pk, 3);
+    EXPECT_EQ(oc, 40 + 2 * 56);
+}
+
 // More flows on one CPU than it has cache slots: flows evicted from the cache move into
 // fa_flows and come back to the cache later. Every flow must still add up exactly.
 void cache_eviction(BpfHook hook = BpfHook::xdp)
@@ -1235,6 +1289,8 @@ int main()
                 FA_R_VLAN_DEPTH, 1);
     }
     no_slot();
+    strict_alignment();
+    drain_clock();
 
     // ---- L3 entry (XDP): packets that start at the IP header ----
     std::vector<L3Case> l3cases;
