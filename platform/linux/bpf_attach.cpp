@@ -214,7 +214,8 @@ void log_not_ours(Owner o, const char* ifname, const char* hook, const char* nam
 
 } // namespace
 
-// The owner lock: <lock_dir>/bpf-<ifname>.lock, flock()ed for as long as we hold the hook.
+// The owner lock: <lock_dir>/bpf-<netns>-<ifname>.lock (<netns>: the inode of our network
+// namespace, whose interface names these are), flock()ed for as long as we hold the hook.
 // A live owner is a running agent (refuse); a file nobody holds was left by a dead one, and
 // its record names the programs it attached (stale, replaced).
 int BpfAttachments::lock(Item& it, Record& rec)
@@ -226,8 +227,10 @@ int BpfAttachments::lock(Item& it, Record& rec)
                  opt_.lock_dir, std::strerror(err));
         return -err;
     }
-    int n = snprintf(it.lock_path, sizeof(it.lock_path), "%s/bpf-%s.lock", opt_.lock_dir,
-                     it.name);
+    struct stat ns;
+    if (stat("/proc/self/ns/net", &ns) != 0) ns.st_ino = 0;
+    int n = snprintf(it.lock_path, sizeof(it.lock_path), "%s/bpf-%llu-%s.lock", opt_.lock_dir,
+                     (unsigned long long)ns.st_ino, it.name);
     if (n >= int(sizeof(it.lock_path))) return -ENAMETOOLONG;
     for (int attempt = 0; attempt < 8; ++attempt) {
         int fd = open(it.lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

@@ -161,7 +161,8 @@ struct BpfAttachOptions {
     // takes the paths of older kernels (netlink XDP, clsact), which tests force this way.
     bool xdp_link = true;
     bool tcx = true;
-    // Directory of the per-interface owner locks (<dir>/bpf-<ifname>.lock, flock()ed while
+    // Directory of the per-interface owner locks (<dir>/bpf-<netns>-<ifname>.lock, <netns> the
+    // network namespace's inode (interface names are per namespace), flock()ed while
     // attached, holding the owner's pid and program ids); "" = no locks (tests of the loader).
     char lock_dir[108] = {};
 };

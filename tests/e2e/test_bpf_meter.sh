@@ -218,7 +218,8 @@ links = json.loads(subprocess.run(["bpftool", "-j", "link", "show"], capture_out
 print(sum(1 for l in links if l.get("prog_id") in ids))
 PY
 }
-lock_ids() { sed -n 's/.* ids \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$FA_RUN_DIR/bpf-vb.lock"; }
+lock=$FA_RUN_DIR/bpf-$(ip netns exec "$B" stat -L -c %i /proc/self/ns/net)-vb.lock
+lock_ids() { sed -n 's/.* ids \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$lock"; }
 links_gone() {
     local _
     for _ in $(seq 50); do
@@ -277,7 +278,7 @@ for mode in xdp xdp-legacy tc tcx; do
     n=$(tc -n "$B" filter show dev vb ingress 2>/dev/null | grep -c "fa_tc_" || true)
     [ "$n" -eq 0 ] || { echo "FAIL: tc filter left attached"; exit 1; }
     links_gone "$ids $ids2" || { echo "FAIL: links left attached"; exit 1; }
-    [ ! -e "$FA_RUN_DIR/bpf-vb.lock" ] || { echo "FAIL: owner lock left"; exit 1; }
+    [ ! -e "$lock" ] || { echo "FAIL: owner lock left"; exit 1; }
     echo "crash recovery ($mode): nothing stale or stacked after a restart, clean exit detached"
 done
 

@@ -3,12 +3,14 @@
 # shellcheck source-path=SCRIPTDIR
 # The agent owns exactly its own programs (issue 10 item 7). Namespaces A and B joined by a
 # veth pair (va - vb), agents in B exporting NetFlow v9 to nfcapd in B; every agent of the
-# test shares one run directory (the owner locks, <run>/bpf-<ifname>.lock), each with its own
-# control socket there.
+# test shares one run directory (the owner locks, <run>/bpf-<netns>-<ifname>.lock), each with
+# its own control socket there.
 #  1. Two agents on one interface (xdp through an XDP link; tc through tcx, which would take
 #     both): the second exits non-zero saying "interface vb is metered by a running flowagent
 #     (pid N)" with the first one's pid, and attaches nothing; the first keeps metering
 #     exactly: nfdump's packets and bytes for the test's datagrams equal what was sent.
+#     An agent in another namespace C on C's own interface named vb starts beside it (names
+#     are per namespace).
 #  2. SIGKILL then restart, in the four attach modes: through links (XDP link, tcx) nothing is
 #     left after the kill; netlink XDP and clsact (FA_BPF_NO_XDP_LINK / FA_BPF_NO_TCX, the
 #     paths of older kernels) leave the program, which the restart replaces (logged as stale,
@@ -33,10 +35,12 @@ require_tool ip tc python3 nfcapd nfdump ss clang bpftool setpriv
 
 A=fa-owA-$$
 B=fa-owB-$$
-work="" nf="" port="" ids="" a1="" k1="" k2="" r="" k="" g=""  # set by fa_tmpdir, bg_start, start_agent
+work="" nf="" port="" ids="" a1="" c1="" k1="" k2="" r="" k="" g=""  # set by fa_tmpdir, bg_start, start_agent
 fa_tmpdir work
 on_exit "ip netns del $A 2>/dev/null"
 on_exit "ip netns del $B 2>/dev/null"
+C=fa-owC-$$
+on_exit "ip netns del $C 2>/dev/null"
 . "$here/lib/veth_pair.sh"
 veth_pair_up "$A" "$B" || fa_fail "veth pair set-up failed"
 in_b() { ip netns exec "$B" "$@"; }
@@ -44,6 +48,11 @@ in_b() { ip netns exec "$B" "$@"; }
 ip -n "$A" link add vd type veth peer name vc netns "$B"
 ip -n "$A" addr add 10.79.0.1/24 dev vd && ip -n "$B" addr add 10.79.0.2/24 dev vc
 ip -n "$A" link set vd up && ip -n "$B" link set vc up
+# C: another namespace with an interface of the same name, vb.
+ip netns add "$C"
+ip -n "$C" link set lo up
+ip -n "$C" link add vb type veth peer name vq
+ip -n "$C" link set vb up && ip -n "$C" link set vq up
 run=$work/run
 mkdir -p "$run"
 
@@ -127,7 +136,9 @@ tc_ids() {  # tc_ids IFNAME DIR: the ids of the tc bpf filters on IFNAME DIR, on
     in_b tc filter show dev "$1" "$2" 2>/dev/null | sed -n 's/.* id \([0-9]*\).*/\1/p'
 }
 # The ids of the programs the agent attached to IFNAME (its owner record, "... ids IN EG").
-lock_ids() { sed -n 's/.* ids \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$run/bpf-$1.lock"; }
+netns_ino=$(in_b stat -L -c %i /proc/self/ns/net)
+lock_file() { echo "$run/bpf-$netns_ino-$1.lock"; }  # lock_file IFNAME: B's owner lock
+lock_ids() { sed -n 's/.* ids \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$(lock_file "$1")"; }
 # links_of IDS...: how many BPF links on the machine hold one of these programs (other tests
 # may hold links of their own at the same time).
 links_of() {
@@ -148,7 +159,7 @@ nothing_left() {
     # A link the agent closed may still be listed for a moment (freed after an RCU grace).
     # shellcheck disable=SC2086 # ids: a list
     wait_for 5 "[ \$(links_of $ids) -eq 0 ]" || fa_fail "$2: a BPF link of ours left ($ids)"
-    [ ! -e "$run/bpf-$1.lock" ] || fa_fail "$2: lock file left: $(cat "$run/bpf-$1.lock")"
+    [ ! -e "$(lock_file "$1")" ] || fa_fail "$2: lock file left: $(cat "$(lock_file "$1")")"
 }
 
 # mode_env MODE: sets src (the [agent] source) and env (the agent's environment) for the attach
@@ -186,7 +197,14 @@ for src in xdp tc; do
     stop_agent "$a1" "$d/a1.log"
     expect_exact "$p" 400 "two agents ($src): the first keeps metering"
     nothing_left vb "two/$src" "$ids"
-    fa_log "two agents ($src): second refused (pid $a1 named, exit $rc)"
+    # Another namespace's vb is another interface: an agent there starts beside a1.
+    ini "$d/c.ini" "$src" vb "two-$src-c"
+    sed -i "s/^address = .*/address = 127.0.0.1:9/" "$d/c.ini"  # C has no collector
+    bg_start c1 ip netns exec "$C" "$build/flowagent" -c "$d/c.ini" 2>"$d/c.log"
+    wait_for 20 "grep -q 'started:' '$d/c.log' || ! kill -0 $c1 2>/dev/null" || true
+    grep -q 'started:' "$d/c.log" || fa_fail "two/$src: the agent in C did not start: $(cat "$d/c.log")"
+    stop_agent "$c1" "$d/c.log"
+    fa_log "two agents ($src): second refused (pid $a1 named, exit $rc); C's vb metered beside"
     p=$((p + 1))
 done
 
@@ -201,7 +219,7 @@ for mode in xdp xdp-netlink tcx clsact; do
     old_x=$(xdp_id vb) old_t=$(tc_ids vb ingress)
     kill -KILL "$k1"
     wait "$k1" 2>/dev/null || true
-    grep -q "flowagent pid $k1 " "$run/bpf-vb.lock" || fa_fail "kill/$mode: no owner record"
+    grep -q "flowagent pid $k1 " "$(lock_file vb)" || fa_fail "kill/$mode: no owner record"
     case $mode in
         xdp | tcx)  # the kernel frees a link after the process's files are closed
             # shellcheck disable=SC2086 # ids: a list
