@@ -206,20 +206,10 @@ echo "flood: sent $sent, B's UDP stack received $truth, meter counted $got (pack
 # FA_BPF_NO_XDP_LINK / FA_BPF_NO_TCX): SIGKILL leaves the programs attached; the next start
 # replaces its own stale programs (no stacking, no failure). A clean exit leaves nothing behind
 # in every mode. The owner locks live in the run directory of bpf_meter's default config.
-# links_of IDS...: BPF links holding one of these programs (the ids bpf_meter's owner record
-# names; other tests on the machine may hold links of their own). A link closed a moment ago
-# may still be listed (freed after an RCU grace): links_gone waits up to 5 s.
-links_of() {
-    python3 - "$@" <<'PY'
-import json, subprocess, sys
-ids = {int(x) for x in sys.argv[1:] if int(x)}
-links = json.loads(subprocess.run(["bpftool", "-j", "link", "show"], capture_output=True,
-                                  text=True, check=True).stdout or "[]")
-print(sum(1 for l in links if l.get("prog_id") in ids))
-PY
-}
-lock=$FA_RUN_DIR/bpf-$(ip netns exec "$B" stat -L -c %i /proc/self/ns/net)-vb.lock
-lock_ids() { sed -n 's/.* ids \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$lock"; }
+# Links are counted by the program ids in bpf_meter's owner record (lib/bpf_owner.sh); a link
+# closed a moment ago may still be listed: links_gone waits up to 5 s.
+. "$(dirname "$0")/lib/bpf_owner.sh"
+lock=$(owner_lock "$FA_RUN_DIR" "$B" vb)
 links_gone() {
     local _
     for _ in $(seq 50); do
@@ -237,7 +227,7 @@ for mode in xdp xdp-legacy tc tcx; do
     ip netns exec "$B" env "${env[@]}" "$build/bpf_meter" "$arg" vb >/dev/null 2>"$work/k1.log" &
     m=$!
     wait_for "$work/k1.log" ready
-    ids=$(lock_ids)
+    ids=$(lock_ids "$lock")
     if [ "$mode" = xdp ] || [ "$mode" = tcx ]; then
         want=1
         [ "$mode" = tcx ] && want=2
@@ -256,7 +246,7 @@ for mode in xdp xdp-legacy tc tcx; do
     ip netns exec "$B" env "${env[@]}" "$build/bpf_meter" "$arg" vb >/dev/null 2>"$work/k2.log" &
     m=$!
     wait_for "$work/k2.log" ready
-    ids2=$(lock_ids)
+    ids2=$(lock_ids "$lock")
     if [ "$mode" = xdp-legacy ]; then
         grep -q "replacing stale fa_xdp" "$work/k2.log" || { cat "$work/k2.log"; exit 1; }
     elif [ "$mode" = xdp ]; then

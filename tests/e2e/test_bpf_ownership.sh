@@ -136,20 +136,9 @@ tc_ids() {  # tc_ids IFNAME DIR: the ids of the tc bpf filters on IFNAME DIR, on
     in_b tc filter show dev "$1" "$2" 2>/dev/null | sed -n 's/.* id \([0-9]*\).*/\1/p'
 }
 # The ids of the programs the agent attached to IFNAME (its owner record, "... ids IN EG").
-netns_ino=$(in_b stat -L -c %i /proc/self/ns/net)
-lock_file() { echo "$run/bpf-$netns_ino-$1.lock"; }  # lock_file IFNAME: B's owner lock
-lock_ids() { sed -n 's/.* ids \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$(lock_file "$1")"; }
-# links_of IDS...: how many BPF links on the machine hold one of these programs (other tests
-# may hold links of their own at the same time).
-links_of() {
-    python3 - "$@" <<'PY'
-import json, subprocess, sys
-ids = {int(x) for x in sys.argv[1:] if int(x)}
-links = json.loads(subprocess.run(["bpftool", "-j", "link", "show"], capture_output=True,
-                                  text=True, check=True).stdout or "[]")
-print(sum(1 for l in links if l.get("prog_id") in ids))
-PY
-}
+. "$here/lib/bpf_owner.sh"
+lock_file() { owner_lock "$run" "$B" "$1"; }  # lock_file IFNAME: B's owner lock
+b_ids() { lock_ids "$(lock_file "$1")"; }     # b_ids IFNAME: the ids its record names
 # nothing_left IFNAME WHAT IDS: no XDP program or tc filter on IFNAME, no link holding one of
 # the agent's programs IDS, no lock file.
 nothing_left() {
@@ -182,7 +171,7 @@ for src in xdp tc; do
     ini "$d/a1.ini" "$src" vb "two-$src-1"
     ini "$d/a2.ini" "$src" vb "two-$src-2"
     start_agent a1 "$d/a1.log" "$d/a1.ini"
-    ids=$(lock_ids vb)
+    ids=$(b_ids vb)
     rc=0
     timeout 30 ip netns exec "$B" "$build/flowagent" -c "$d/a2.ini" 2>"$d/a2.log" || rc=$?
     [ "$rc" -ne 0 ] || fa_fail "two/$src: the second agent started: $(cat "$d/a2.log")"
@@ -215,7 +204,7 @@ for mode in xdp xdp-netlink tcx clsact; do
     mode_env "$mode"
     ini "$d/k.ini" "$src" vb "kill-$mode"
     start_agent k1 "$d/k1.log" "$d/k.ini" "${env[@]}"
-    ids=$(lock_ids vb)
+    ids=$(b_ids vb)
     old_x=$(xdp_id vb) old_t=$(tc_ids vb ingress)
     kill -KILL "$k1"
     wait "$k1" 2>/dev/null || true
@@ -231,7 +220,7 @@ for mode in xdp xdp-netlink tcx clsact; do
             || fa_fail "kill/$mode: expected the stale tc filter $old_t" ;;
     esac
     start_agent k2 "$d/k2.log" "$d/k.ini" "${env[@]}"
-    ids="$ids $(lock_ids vb)"
+    ids="$ids $(b_ids vb)"
     case $mode in
         xdp | tcx)
             grep -q stale "$d/k2.log" && fa_fail "kill/$mode: $(grep stale "$d/k2.log")" ;;
@@ -265,7 +254,7 @@ for mode in xdp xdp-netlink tcx clsact; do
     in_b ip link set vx up && in_b ip link set vy up
     ini "$d/r.ini" "$src" "vb vx" "reuse-$mode"
     start_agent r "$d/r.log" "$d/r.ini" "${env[@]}"
-    ids="$(lock_ids vb) $(lock_ids vx)"
+    ids="$(b_ids vb) $(b_ids vx)"
     grep -q "attached to vx" "$d/r.log" || fa_fail "reuse/$mode: vx not attached: $(cat "$d/r.log")"
     idx=$(in_b ip -o link show vx | cut -d: -f1)
     in_b ip link del vx
@@ -306,7 +295,7 @@ for mode in xdp-netlink clsact; do
     wait "$k" 2>/dev/null || true
     ini "$d/g.ini" "$src" vb "drop-$mode"
     start_agent g "$d/g.log" "$d/g.ini" "${env[@]}"
-    ids=$(lock_ids vb)
+    ids=$(b_ids vb)
     cap=$(sed -n 's/^CapEff:\t//p' "/proc/$g/status")
     [ $(( (16#$cap >> 21) & 1 )) -eq 0 ] || fa_fail "drop/$mode: CAP_SYS_ADMIN still effective ($cap)"
     ini "$d/g.ini" "$src" "vb vc" "drop-$mode"
@@ -317,7 +306,7 @@ for mode in xdp-netlink clsact; do
     want="replacing stale program (id $old) on vc left by an earlier run (its owner is no longer running)"
     [ "$src" = tc ] && want="replacing stale program (id $old) on vc ingress left by an earlier run (its owner is no longer running)"
     grep -q "$want" "$d/g.log" || fa_fail "drop/$mode: no '$want': $(grep bpf "$d/g.log")"
-    ids="$ids $(lock_ids vb) $(lock_ids vc)"
+    ids="$ids $(b_ids vb) $(b_ids vc)"
     send 10.79.0.2 "$p" 250
     stop_agent "$g" "$d/g.log"
     expect_exact "$p" 250 "reload after the capability drop ($mode, stale program on vc)"
