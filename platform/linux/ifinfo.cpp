@@ -39,7 +39,8 @@ int collect_interfaces(const char (*names)[16], int count, InterfaceInfo* out, i
     for (int i = 0; i < count && n < max; ++i) {
         unsigned idx = if_nametoindex(names[i]);
         if (idx == 0) {
-            FA_WARN("interface %s: not found, left out of the interface table", names[i]);
+            // Logged where it matters: the source waits for it, the link monitor follows it.
+            FA_DEBUG("interface %s: not found, left out of the interface table", names[i]);
             continue;
         }
         fill(names[i], idx, out[n++]);

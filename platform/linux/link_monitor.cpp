@@ -230,6 +230,7 @@ void LinkMonitor::handle_link(const nlmsghdr* h, LinkListener& l)
     s.up = (ifi->ifi_flags & IFF_UP) != 0;
     s.running = (ifi->ifi_flags & IFF_RUNNING) != 0;
     s.arphrd = ifi->ifi_type;
+    s.from_dump = dump;
     if (dump) {
         begin_dump(l);
         ++stats_.dumped_links;

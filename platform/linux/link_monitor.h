@@ -34,6 +34,7 @@ struct LinkState {
     bool up = false;         // IFF_UP: administratively up
     bool running = false;    // IFF_RUNNING: carrier (operational)
     uint16_t arphrd = 0;     // ARPHRD_* (ifi_type)
+    bool from_dump = false;  // reported by a link dump, not by a change notification
 };
 
 class LinkListener {

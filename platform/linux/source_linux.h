@@ -58,6 +58,26 @@ public:
     virtual BpfAttachments* bpf_attachments() { return nullptr; }
     virtual const BpfFlowObject* bpf_object() const { return nullptr; }
     virtual void adopt_event_fd(int fd);
+    // Link events (the link monitor). link_gone: the kernel interface `ifindex` (named ifname)
+    // went away: a source metering it detaches from it and delivers everything it counted
+    // there to `sink` now; returns the interface's slot (position in [agent] interfaces + 1),
+    // or -1 when the source did not meter it. link_new: an interface named ifname appeared
+    // (or came back with a new ifindex): a source configured for that name attaches to it;
+    // returns the slot when attached now, 0 when there is nothing to do (not configured,
+    // already attached), or a negative errno after logging.
+    virtual int link_gone(uint32_t ifindex, const char* ifname, SourceSink& sink)
+    {
+        (void)ifindex;
+        (void)ifname;
+        (void)sink;
+        return -1;
+    }
+    virtual int link_new(const char* ifname, SourceSink& sink)
+    {
+        (void)ifname;
+        (void)sink;
+        return 0;
+    }
 };
 
 inline void Source::adopt_event_fd(int fd)
