@@ -4,7 +4,6 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 
 #include "fa_abi.h"
 #include "source/source.h"
@@ -13,7 +12,8 @@ struct bpf_object;
 
 namespace fa {
 
-enum class BpfHook : uint8_t { xdp, tc_in, tc_eg };
+// The L2 entries (Ethernet frames) and the L3 entries (the packet starts at the IP header).
+enum class BpfHook : uint8_t { xdp, tc_in, tc_eg, xdp_l3, tc_in_l3, tc_eg_l3 };
 
 struct BpfLoadOptions {
     uint32_t max_flows = 65536;      // fa_flows max_entries (preallocated)
@@ -47,7 +47,10 @@ public:
     void close();
     bool loaded() const { return flows_fd_ >= 0; }
 
-    int prog_fd(BpfHook hook) const;
+    int prog_fd(BpfHook hook) const;  // -1: not loaded
+    // fa_ifslot: the slot the programs count packets of kernel interface `ifindex` under.
+    int set_slot(uint32_t ifindex, uint32_t slot);
+    int clear_slot(uint32_t ifindex);
     int flows_fd() const { return flows_fd_; }
     int cache_fd() const { return cache_fd_; }
     int stats_fd() const { return stats_fd_; }
@@ -91,6 +94,7 @@ private:
     bool batch_ok_ = true;
     bool cache_mmap_ = false;  // drain the cache through mmap (BPF_F_MMAPABLE, whole pages)
     uint64_t decode_errors_ = 0;
+    uint32_t slot_ifindex_[33] = {};
     // Drain buffers, allocated once in load(): one chunk of map keys and values (the keys
     // are reused for the batch delete), and a per-CPU stats buffer.
     static constexpr uint32_t kDrainChunk = 1024;
@@ -108,43 +112,105 @@ private:
     uint32_t batch_n_ = 0;
 };
 
-// Attachment of the programs to interfaces, undone by detach_all() (and by the destructor).
+// How an interface frames its packets (its ARPHRD link type), which decides the entries
+// attached to it: Ethernet (and loopback, Ethernet-framed in XDP and tc) gets the L2 programs;
+// devices whose packets start at the IP header (PPP, tun/WireGuard (NONE), IPIP, IP6IP6, SIT,
+// GRE, IP6GRE, raw IP) get the L3 programs; anything else is refused.
+enum class LinkKind : uint8_t { unsupported, ether, l3 };
+LinkKind link_kind_for_arphrd(uint16_t arphrd);
+// "ether", "ppp", "none", ... for messages; "unknown" for a type without a name here.
+const char* arphrd_name(uint16_t arphrd);
+
+struct BpfAttachOptions {
+    // Attach through BPF links where the kernel has them (XDP links: 5.9, tcx: 6.6): a killed
+    // agent's hooks vanish with it, and nothing can detach a program it does not hold. false
+    // takes the paths of older kernels (netlink XDP, clsact), which tests force this way.
+    bool xdp_link = true;
+    bool tcx = true;
+    // Directory of the per-interface owner locks (<dir>/bpf-<ifname>.lock, flock()ed while
+    // attached, holding the owner's pid and program ids); "" = no locks (tests of the loader).
+    char lock_dir[108] = {};
+};
+
+constexpr uint32_t kBpfMaxSlots = 32;  // slots 1..32: position in [agent] interfaces + 1
+
+// Attachment of the programs to interfaces, one per slot, undone by detach()/detach_all()
+// (and by the destructor). Detaching removes only what this object attached: link fds are
+// closed, a netlink XDP program is removed only if it is still the one attached (expected
+// program), a clsact filter only if the program at our handle/priority is still ours.
 class BpfAttachments {
 public:
     ~BpfAttachments() { detach_all(); }
-    // XDP: native, else generic with a log line. tc: clsact ingress + egress. A stale program
-    // of ours (same name) left by a crash is replaced; a foreign XDP program is an error.
-    int attach_xdp(const BpfFlowObject& obj, const char* ifname);
-    int attach_tc(const BpfFlowObject& obj, const char* ifname);
-    // Reload: when `old` (whose programs are old_obj's) holds ifname, its program there is
-    // replaced atomically by obj's (XDP: XDP_FLAGS_REPLACE with the old program's fd, same
-    // mode; tcx: bpf_link_update of our link with BPF_F_REPLACE; clsact: BPF_TC_F_REPLACE of
-    // our filter at our handle/priority), so every packet meets exactly one of the two; the
-    // attachment moves from `old` to this. Returns 0 when replaced, 1 when `old` does not
-    // hold ifname (attach it afresh), or a negative errno (old's attachment is left as it was,
-    // or, for a clsact interface whose egress failed after ingress, moved here half replaced).
-    int replace(BpfAttachments& old, const BpfFlowObject& old_obj, const BpfFlowObject& obj,
-                const char* ifname);
+    void set_options(const BpfAttachOptions& opt) { opt_ = opt; }
+
+    // Reads ifname's ifindex and link type, takes its owner lock, writes obj's slot entry
+    // (obj.set_slot) and attaches the L2 or L3 programs (xdp: XDP, native else generic;
+    // else tc ingress + egress: tcx, else clsact). A stale program of ours (its recorded owner
+    // is dead, or it has our name and no owner) is replaced; a foreign one is an error.
+    // Returns 0; -ENODEV when the interface does not exist (not logged: the caller waits for
+    // it); -EBUSY when a live agent or another program holds the hook (logged); another
+    // negative errno after logging.
+    int attach(BpfFlowObject& obj, const char* ifname, uint32_t slot, bool xdp);
+    // Reload: when `old` holds ifname, its programs there are replaced atomically by obj's
+    // (XDP: link update or XDP_FLAGS_REPLACE with the old program as expected; tcx: link update
+    // with BPF_F_REPLACE; clsact: BPF_TC_F_REPLACE at our handle/priority after checking the
+    // program there is the old one), so every packet meets exactly one of the two, and the
+    // attachment (with its owner lock) moves from old to this object's `slot`; obj's slot entry
+    // is written first. Returns 0 when replaced, 1 when `old` does not hold ifname (attach it
+    // afresh), or a negative errno (old's attachment is left as it was, or, for a tc interface
+    // whose egress failed after ingress, moved here half replaced).
+    int replace(BpfAttachments& old, BpfFlowObject& obj, const char* ifname, uint32_t slot);
+    // Detaches one slot (only what we attached) and releases its owner lock. 0, or -ENOENT
+    // when the slot is not attached. The caller clears the object's slot entry.
+    int detach(uint32_t slot);
     void detach_all();
+
+    int find_slot(const char* ifname) const;  // -1: not attached
+    int find_ifindex(uint32_t ifindex) const;  // -1: not attached
+    bool attached(uint32_t slot) const { return slot_ok(slot) && items_[slot].used; }
+    uint32_t ifindex_of_slot(uint32_t slot) const
+    {
+        return attached(slot) ? items_[slot].ifindex : 0;
+    }
+    const char* name(uint32_t slot) const { return attached(slot) ? items_[slot].name : ""; }
+    bool l3(uint32_t slot) const { return attached(slot) && items_[slot].l3; }
     int count() const { return count_; }
-    uint32_t ifindex(int i) const { return items_[i].ifindex; }
-    const char* name(int i) const { return items_[i].name; }
-    // "xdp-native", "xdp-generic", "tcx" or "clsact": how interface i is attached.
-    const char* mode(int i) const;
+    // "xdp-native", "xdp-generic", "tcx" or "clsact": how the slot's interface is attached.
+    const char* mode(uint32_t slot) const;
+    // true when attached through BPF links (XDP link, tcx).
+    bool linked(uint32_t slot) const;
 
 private:
+    enum class Via : uint8_t { none, xdp_link, xdp, tcx, clsact };
     struct Item {
-        uint32_t ifindex = 0;
-        bool xdp = false;
-        uint32_t xdp_flags = 0;
-        bool tc = false;              // clsact filters (kernels without tcx)
+        bool used = false;
+        bool l3 = false;
         bool created_qdisc = false;
-        int tcx_fd[2] = {-1, -1};     // tcx links, ingress and egress (kernel 6.6+)
+        Via via = Via::none;
+        uint32_t ifindex = 0;
+        uint32_t xdp_flags = 0;        // XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE
+        int link_fd[2] = {-1, -1};     // XDP link, or tcx ingress/egress links
+        int prog_fd[2] = {-1, -1};     // our own references to the attached programs
+        uint32_t prog_id[2] = {};
+        int lock_fd = -1;             // owner lock (flock), -1: none
         char name[16] = {};
+        char lock_path[160] = {};
     };
-    Item items_[32];
+    struct Record;
+    static bool slot_ok(uint32_t slot) { return slot >= 1 && slot <= kBpfMaxSlots; }
+    int lock(Item& it, Record& rec);
+    void unlock(Item& it, bool remove);
+    void write_record(const Item& it);
+    int attach_xdp(Item& it, int prog, const Record& rec);
+    int attach_tc(Item& it, const int* progs, const Record& rec);
+    int set_progs(Item& it, const int* progs, int n);
+    void undo(Item& it);
+
+    Item items_[kBpfMaxSlots + 1];  // by slot; 0 unused
     int count_ = 0;
-    bool tcx_ok_ = std::getenv("FA_BPF_NO_TCX") == nullptr;  // tests: force clsact
+    BpfAttachOptions opt_;
+    bool xdp_link_ok_ = true;  // cleared when the kernel has no XDP links (< 5.9)
+    bool tcx_ok_ = true;       // cleared when the kernel has no tcx (< 6.6)
 };
 
 // Text for errors: the tail of the last libbpf/verifier log (kept in a fixed buffer).

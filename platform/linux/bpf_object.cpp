@@ -136,7 +136,24 @@ void BpfFlowObject::close()
     percpu_ = nullptr;
 }
 
-int BpfFlowObject::prog_fd(BpfHook hook) const { return prog_fd_[int(hook)]; }
+int BpfFlowObject::prog_fd(BpfHook hook) const
+{
+    return int(hook) < 3 ? prog_fd_[int(hook)] : -1;
+}
+
+// Stub until the slot map (ABI v4) lands: remembers the slot, writes no map.
+int BpfFlowObject::set_slot(uint32_t ifindex, uint32_t slot)
+{
+    if (slot == 0 || slot > 32) return -EINVAL;
+    slot_ifindex_[slot] = ifindex;
+    return 0;
+}
+
+int BpfFlowObject::clear_slot(uint32_t ifindex)
+{
+    (void)ifindex;
+    return 0;
+}
 
 int BpfFlowObject::load(const BpfLoadOptions& opt)
 {

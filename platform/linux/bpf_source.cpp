@@ -3,10 +3,12 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "bpf_loader.h"
 #include "core/log.h"
+#include "privileges.h"
 #include "source/bpf_decode.h"
 
 namespace fa {
@@ -24,21 +26,23 @@ constexpr MonoMs kDrainEveryMs = 1000;
 
 class BpfSource final : public Source {
 public:
-    int start(const Config& cfg) override { return start_with(cfg, nullptr, nullptr); }
+    explicit BpfSource(const BpfSourceOptions& opt) : sopt_(opt) {}
+
+    int start(const Config& cfg) override { return start_with(cfg, nullptr); }
 
     int start_replacing(const Config& cfg, Source& old) override
     {
         BpfAttachments* oatt = old.bpf_attachments();
         const BpfFlowObject* oobj = old.bpf_object();
         if (oatt == nullptr || oobj == nullptr || !oobj->loaded()) return 1;
-        return start_with(cfg, oatt, oobj);
+        return start_with(cfg, oatt);
     }
 
     BpfAttachments* bpf_attachments() override { return &att_; }
     const BpfFlowObject* bpf_object() const override { return &obj_; }
 
-    // old_att/old_obj: a running source's, whose interfaces this one takes over in place.
-    int start_with(const Config& cfg, BpfAttachments* old_att, const BpfFlowObject* old_obj)
+    // old_att: a running source's attachments, whose interfaces this one takes over in place.
+    int start_with(const Config& cfg, BpfAttachments* old_att)
     {
         if (cfg.source != SourceKind::xdp && cfg.source != SourceKind::tc) {
             FA_ERROR("bpf: source must be xdp or tc");
@@ -48,7 +52,14 @@ public:
             FA_ERROR("bpf: [agent] interfaces is empty: name at least one interface");
             return -EINVAL;
         }
+        int err = check_bpf_privileges();
+        if (err) return err;
         xdp_ = cfg.source == SourceKind::xdp;
+        BpfAttachOptions aopt;
+        aopt.xdp_link = sopt_.xdp_link;
+        aopt.tcx = sopt_.tcx;
+        run_dir(cfg.control_socket, aopt.lock_dir, sizeof(aopt.lock_dir));
+        att_.set_options(aopt);
         BpfLoadOptions opt;
         opt.max_flows = cfg.max_flows;
         opt.sample_rate = cfg.sampling_rate;
@@ -57,15 +68,23 @@ public:
                               : FA_SAMPLE_RANDOM;
         opt.load_xdp = xdp_;
         opt.load_tc = !xdp_;
-        int err = obj_.load(opt);
+        err = obj_.load(opt);
         if (err) return err;
-        int replaced = 0;
-        for (int i = 0; i < cfg.interface_count; ++i) {
+        nif_ = 0;
+        int replaced = 0, waiting = 0;
+        for (int i = 0; i < cfg.interface_count && i < int(kBpfMaxSlots); ++i) {
             const char* ifname = cfg.interfaces[i];
-            err = old_att != nullptr ? att_.replace(*old_att, *old_obj, obj_, ifname) : 1;
+            snprintf(ifnames_[nif_++], sizeof(ifnames_[0]), "%s", ifname);
+            const uint32_t slot = uint32_t(i) + 1;
+            err = old_att != nullptr ? att_.replace(*old_att, obj_, ifname, slot) : 1;
             if (err == 0) ++replaced;
-            if (err == 1)
-                err = xdp_ ? att_.attach_xdp(obj_, ifname) : att_.attach_tc(obj_, ifname);
+            if (err == 1) err = att_.attach(obj_, ifname, slot, xdp_);
+            if (err == -ENODEV) {
+                // Router boot order: the link monitor attaches it when it appears (link_new).
+                FA_WARN("bpf: waiting for interface %s (it does not exist yet)", ifname);
+                ++waiting;
+                continue;
+            }
             if (err && old_att != nullptr) return err;  // the caller stops this (drains it)
             if (err) {
                 att_.detach_all();
@@ -76,16 +95,49 @@ public:
         if (old_att != nullptr)
             FA_INFO("bpf: reload: %d interface(s) handed over in place, %d attached afresh, %d "
                     "left to detach after the old maps' final drain",
-                    replaced, cfg.interface_count - replaced, old_att->count());
+                    replaced, att_.count() - replaced, old_att->count());
         int n = 0;
-        for (int i = 0; i < cfg.interface_count && n < int(sizeof(desc_)) - 1; ++i)
+        for (int i = 0; i < nif_ && n < int(sizeof(desc_)) - 1; ++i)
             n += snprintf(desc_ + n, sizeof(desc_) - size_t(n), "%s%s", i ? " " : "",
-                          cfg.interfaces[i]);
-        FA_INFO("bpf: %s source on %s, max_flows %u, sampling 1 in %u (%s)",
+                          ifnames_[i]);
+        FA_INFO("bpf: %s source on %s, max_flows %u, sampling 1 in %u (%s)%s",
                 xdp_ ? "xdp" : "tc", desc_, cfg.max_flows,
                 cfg.sampling_rate ? cfg.sampling_rate : 1,
-                opt.sample_mode == FA_SAMPLE_DETERMINISTIC ? "deterministic" : "random");
+                opt.sample_mode == FA_SAMPLE_DETERMINISTIC ? "deterministic" : "random",
+                waiting ? ", waiting for some interfaces" : "");
         return 0;
+    }
+
+    int link_gone(uint32_t ifindex, const char* ifname, SourceSink& sink) override
+    {
+        if (!obj_.loaded()) return -1;
+        const int slot = att_.find_ifindex(ifindex);
+        if (slot < 0) return -1;
+        char name[16];
+        snprintf(name, sizeof(name), "%s", att_.name(uint32_t(slot)));
+        att_.detach(uint32_t(slot));
+        // Detached: no new runs on it. Two drains flip through both generations, so every
+        // entry counted there reaches the sink now (the other interfaces' entries with them).
+        drain(sink);
+        drain(sink);
+        obj_.clear_slot(ifindex);
+        FA_INFO("bpf: interface %s (ifindex %u) is gone (now %s): detached, its flows drained",
+                name, ifindex, ifname != nullptr && ifname[0] ? ifname : "unnamed");
+        return slot;
+    }
+
+    int link_new(const char* ifname, SourceSink& sink) override
+    {
+        (void)sink;
+        if (!obj_.loaded()) return 0;
+        int slot = 0;
+        for (int i = 0; i < nif_ && slot == 0; ++i)
+            if (std::strcmp(ifnames_[i], ifname) == 0) slot = i + 1;
+        if (slot == 0 || att_.attached(uint32_t(slot))) return 0;
+        int err = att_.attach(obj_, ifname, uint32_t(slot), xdp_);
+        if (err == -ENODEV) return 0;  // gone again before we got to it
+        if (err) return err;
+        return slot;
     }
 
     void on_tick(MonoMs now, SourceSink& sink) override
@@ -131,10 +183,15 @@ public:
     void status_json(char* buf, int len) const override
     {
         int n = snprintf(buf, size_t(len), "\"interfaces\":[");
-        for (int i = 0; i < att_.count() && n < len; ++i)
+        bool first = true;
+        for (uint32_t s = 1; s <= kBpfMaxSlots && n < len; ++s) {
+            if (!att_.attached(s)) continue;
             n += snprintf(buf + n, size_t(len - n), "%s{\"name\":\"%s\",\"ifindex\":%u,"
-                          "\"mode\":\"%s\"}", i ? "," : "", att_.name(i), att_.ifindex(i),
-                          att_.mode(i));
+                          "\"mode\":\"%s\",\"link\":%s,\"l3\":%s}", first ? "" : ",",
+                          att_.name(s), att_.ifindex_of_slot(s), att_.mode(s),
+                          att_.linked(s) ? "true" : "false", att_.l3(s) ? "true" : "false");
+            first = false;
+        }
         // The programs count per reason over all interfaces (per-CPU array, one per reason).
         if (n < len) n += snprintf(buf + n, size_t(len - n), "],\"packets_by_reason\":{");
         for (uint32_t r = 0; r < FA_R_MAX && n < len; ++r)
@@ -188,8 +245,24 @@ private:
         if (any || final || obj_.decode_errors() != 0) FA_INFO("%s", line);
     }
 
+    // The run directory (owner locks): the directory of the control socket's path.
+    static void run_dir(const char* sock, char* out, size_t len)
+    {
+        const char* slash = std::strrchr(sock, '/');
+        size_t n = slash != nullptr ? size_t(slash - sock) : 0;
+        if (n == 0 || n >= len) {
+            snprintf(out, len, "%s", slash == sock ? "/" : ".");
+            return;
+        }
+        std::memcpy(out, sock, n);
+        out[n] = 0;
+    }
+
+    BpfSourceOptions sopt_;
     BpfFlowObject obj_;
     BpfAttachments att_;
+    char ifnames_[kBpfMaxSlots][16] = {};
+    int nif_ = 0;
     BpfStats stats_;
     DropCounters drops_;
     bool xdp_ = true;
@@ -202,6 +275,19 @@ private:
 
 } // namespace
 
-std::unique_ptr<Source> make_bpf_source() { return std::unique_ptr<Source>(new BpfSource()); }
+BpfSourceOptions bpf_source_options_from_env()
+{
+    BpfSourceOptions o;
+    o.tcx = std::getenv("FA_BPF_NO_TCX") == nullptr;
+    o.xdp_link = std::getenv("FA_BPF_NO_XDP_LINK") == nullptr;
+    return o;
+}
+
+std::unique_ptr<Source> make_bpf_source(const BpfSourceOptions& opt)
+{
+    return std::unique_ptr<Source>(new BpfSource(opt));
+}
+
+std::unique_ptr<Source> make_bpf_source() { return make_bpf_source(bpf_source_options_from_env()); }
 
 } // namespace fa

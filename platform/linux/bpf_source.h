@@ -8,7 +8,20 @@
 
 namespace fa {
 
-// cfg.source must be SourceKind::xdp or SourceKind::tc.
+// Attach paths (tests force those of older kernels).
+struct BpfSourceOptions {
+    bool xdp_link = true;  // false: netlink XDP (kernels before 5.9)
+    bool tcx = true;       // false: clsact (kernels before 6.6)
+};
+
+// The test knobs, read once by the caller: FA_BPF_NO_TCX (set: no tcx), FA_BPF_NO_XDP_LINK
+// (set: no XDP links).
+BpfSourceOptions bpf_source_options_from_env();
+
+// cfg.source must be SourceKind::xdp or SourceKind::tc. The interface owner locks live in the
+// directory of [agent] control_socket (the run directory).
+std::unique_ptr<Source> make_bpf_source(const BpfSourceOptions& opt);
+// make_bpf_source(bpf_source_options_from_env())
 std::unique_ptr<Source> make_bpf_source();
 
 } // namespace fa

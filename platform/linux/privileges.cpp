@@ -19,7 +19,29 @@ constexpr int kCapBpf = 39;
 
 bool cap_known(int cap) { return prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; }
 
+bool cap_effective(const __user_cap_data_struct* data, int cap)
+{
+    return (data[cap / 32].effective & (uint32_t(1) << (cap % 32))) != 0;
+}
+
 } // namespace
+
+int check_bpf_privileges()
+{
+    __user_cap_header_struct hdr{};
+    hdr.version = _LINUX_CAPABILITY_VERSION_3;
+    hdr.pid = 0;
+    __user_cap_data_struct data[2]{};
+    if (syscall(SYS_capget, &hdr, data) != 0) return 0;  // cannot tell: let bpf() decide
+    const bool bpf = cap_effective(data, CAP_SYS_ADMIN) ||
+                     (cap_known(kCapBpf) && cap_effective(data, kCapBpf));
+    const bool net = cap_effective(data, CAP_NET_ADMIN);
+    if (bpf && net) return 0;
+    FA_ERROR("bpf: not permitted (needs CAP_BPF, CAP_NET_ADMIN): running as uid %u without %s; "
+             "start flowagent as root, or use source = conntrack",
+             unsigned(geteuid()), !bpf && !net ? "either" : !bpf ? "CAP_BPF" : "CAP_NET_ADMIN");
+    return -EPERM;
+}
 
 int drop_privileges(SourceKind source)
 {
@@ -29,7 +51,10 @@ int drop_privileges(SourceKind source)
     switch (source) {
     case SourceKind::xdp:
     case SourceKind::tc:
-        add(CAP_NET_ADMIN);  // detach from interfaces at exit, re-attach on reload
+        // Detach at exit, re-attach on reload and on link events. Not CAP_SYS_ADMIN (reading
+        // another program's name by id): a stale program met after the drop is recognised by
+        // its owner record (bpf_attach.cpp), not by its name.
+        add(CAP_NET_ADMIN);
         if (cap_known(kCapBpf)) {
             add(kCapBpf);
             add(kCapPerfmon);

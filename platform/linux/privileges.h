@@ -11,4 +11,9 @@ namespace fa {
 // Returns 0 or a negative errno (logged; the agent keeps running).
 int drop_privileges(SourceKind source);
 
+// Before loading BPF: the effective set must hold CAP_BPF (CAP_SYS_ADMIN on kernels before
+// 5.8) and CAP_NET_ADMIN. Else logs "bpf: not permitted (needs CAP_BPF, CAP_NET_ADMIN)" with
+// the uid, and returns -EPERM (a non-root start must not read as "kernel too old").
+int check_bpf_privileges();
+
 } // namespace fa

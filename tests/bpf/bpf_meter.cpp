@@ -3,7 +3,8 @@
 // detach + final drain on SIGTERM) and prints the aggregated flows as CSV on exit:
 //   proto,src,sport,dst,dport,in_if,out_if,dir,vlan,tos,packets,octets,tcp_flags
 // Usage: bpf_meter xdp|tc IFACE[,IFACE...] [RATE [random|deterministic]]
-// Prints "ready" on stderr once attached. Used by tests/e2e/test_bpf_*.sh until the agent's
+// Prints "ready" on stderr once attached. $FA_RUN_DIR: the run directory (interface owner
+// locks), else the agent's default. Used by tests/e2e/test_bpf_*.sh until the agent's
 // main runs bpf sources, and to show the drain exact on real traffic.
 #include <arpa/inet.h>
 #include <signal.h>
@@ -85,6 +86,8 @@ int main(int argc, char** argv)
          tok = std::strtok(nullptr, ","))
         std::snprintf(cfg.interfaces[cfg.interface_count++], kIfNameLen, "%s", tok);
     cfg.max_flows = 4096;
+    if (const char* run = std::getenv("FA_RUN_DIR"))
+        std::snprintf(cfg.control_socket, sizeof(cfg.control_socket), "%s/meter.sock", run);
     if (argc > 3) cfg.sampling_rate = uint32_t(std::strtoul(argv[3], nullptr, 10));
     if (argc > 4 && std::strcmp(argv[4], "deterministic") == 0)
         cfg.sampling_mode = SamplingMode::deterministic;

@@ -115,13 +115,16 @@ run_case tcx tc
 run_case clsact tc FA_BPF_NO_TCX=1
 
 # The fallback: someone else detached our XDP program from vb, so the atomic replacement (which
-# names our old program) is refused; the reload must still apply the new config by stopping and
-# starting (logged with a warning that packets in between are not counted), and meter vb again.
+# names our old program) is refused (possible only without XDP links, FA_BPF_NO_XDP_LINK: a
+# link cannot be detached by anyone else, e2e.bpf_ownership); the reload must still apply the
+# new config by stopping and starting (logged with a warning that packets in between are not
+# counted), and meter vb again.
 fallback_case() {
     local dir=$work/fallback
     mkdir -p "$dir"
     ini xdp 0
-    bg_start agent ip netns exec "$B" "$build/flowagent" -c "$work/agent.ini" 2>"$dir/agent.err"
+    bg_start agent ip netns exec "$B" env FA_BPF_NO_XDP_LINK=1 "$build/flowagent" \
+        -c "$work/agent.ini" 2>"$dir/agent.err"
     wait_for 20 "grep -q 'started:' '$dir/agent.err'" \
         || fa_fail "fallback: agent did not start: $(cat "$dir/agent.err")"
     in_b ip link set dev vb xdp off

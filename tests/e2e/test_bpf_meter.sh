@@ -22,6 +22,7 @@ done
 A=fa-bpfA-$$
 B=fa-bpfB-$$
 work=$(mktemp -d)
+export FA_RUN_DIR=$work/run  # bpf_meter's run directory (the interface owner locks)
 pids=()
 cleanup() {
     # Every background job, including ones not in pids (a crash-recovery meter that a failed
@@ -200,33 +201,41 @@ echo "flood: sent $sent, B's UDP stack received $truth, meter counted $got (pack
 [ "${got#* }" -eq $((truth * 46)) ] || { echo "FAIL: octets"; exit 1; }
 [ "$truth" -gt 10000 ] || { echo "FAIL: too little traffic to prove anything"; exit 1; }
 
-# Crash recovery. XDP and clsact (kernels without tcx, forced here with FA_BPF_NO_TCX): SIGKILL
-# leaves the programs attached; the next start replaces its own stale programs (no stacking, no
-# failure). tcx: the links die with the process, so nothing is left after SIGKILL. A clean exit
-# leaves nothing behind in every mode.
-# tcx_links: our tcx links on this machine (bpftool 7.1 shows tcx links as type 11 and no
-# device; the test runs alone, so every fa_tc_* tcx link is this test's).
-tcx_links() {
-    python3 - <<'PY'
-import json, subprocess
+# Crash recovery. Through BPF links (XDP links, tcx) the hooks die with the process: nothing is
+# left after SIGKILL. Netlink XDP and clsact (kernels without links, forced here with
+# FA_BPF_NO_XDP_LINK / FA_BPF_NO_TCX): SIGKILL leaves the programs attached; the next start
+# replaces its own stale programs (no stacking, no failure). A clean exit leaves nothing behind
+# in every mode. The owner locks live in the run directory of bpf_meter's default config.
+# bpf_links TYPE PREFIX: our links of that type on this machine (bpftool 7.1 shows tcx links as
+# type 11 and no device; the test runs alone, so every fa_* link is this test's).
+bpf_links() {
+    python3 - "$1" "$2" <<'PY'
+import json, subprocess, sys
 links = json.loads(subprocess.run(["bpftool", "-j", "link", "show"], capture_output=True,
                                   text=True, check=True).stdout or "[]")
 progs = {p["id"]: p.get("name", "") for p in json.loads(subprocess.run(
     ["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout)}
-print(sum(1 for l in links if l.get("type") in (11, "tcx") and
-          progs.get(l.get("prog_id"), "").startswith("fa_tc_")))
+types = {"tcx": (11, "tcx"), "xdp": (6, "xdp")}[sys.argv[1]]
+print(sum(1 for l in links if l.get("type") in types and
+          progs.get(l.get("prog_id"), "").startswith(sys.argv[2])))
 PY
 }
-for mode in xdp tc tcx; do
-    arg=$mode env=()
+tcx_links() { bpf_links tcx fa_tc_; }
+for mode in xdp xdp-legacy tc tcx; do
+    arg=${mode%-legacy} env=()
+    [ "$mode" = xdp-legacy ] && env=(FA_BPF_NO_XDP_LINK=1)
     [ "$mode" = tc ] && env=(FA_BPF_NO_TCX=1)
     [ "$mode" = tcx ] && arg=tc
     ip netns exec "$B" env "${env[@]}" "$build/bpf_meter" "$arg" vb >/dev/null 2>"$work/k1.log" &
     m=$!
     wait_for "$work/k1.log" ready
+    [ "$mode" = xdp ] && { [ "$(bpf_links xdp fa_xdp)" -eq 1 ] || { echo "FAIL: no XDP link"; exit 1; }; }
     kill -KILL "$m"; wait "$m" 2>/dev/null || true
-    if [ "$mode" = xdp ]; then
+    if [ "$mode" = xdp-legacy ]; then
         ip -n "$B" link show vb | grep -q xdp || { echo "FAIL: expected a stale XDP program"; exit 1; }
+    fi
+    if [ "$mode" = xdp ]; then
+        if ip -n "$B" link show vb | grep -q xdp; then echo "FAIL: XDP link outlived a SIGKILL"; exit 1; fi
     fi
     if [ "$mode" = tcx ]; then
         [ "$(tcx_links)" -eq 0 ] || { echo "FAIL: tcx links outlived a SIGKILL"; exit 1; }
@@ -234,8 +243,11 @@ for mode in xdp tc tcx; do
     ip netns exec "$B" env "${env[@]}" "$build/bpf_meter" "$arg" vb >/dev/null 2>"$work/k2.log" &
     m=$!
     wait_for "$work/k2.log" ready
-    if [ "$mode" = xdp ]; then
+    if [ "$mode" = xdp-legacy ]; then
         grep -q "replacing stale fa_xdp" "$work/k2.log" || { cat "$work/k2.log"; exit 1; }
+    elif [ "$mode" = xdp ]; then
+        grep -q "XDP (native, link) attached" "$work/k2.log" || { cat "$work/k2.log"; exit 1; }
+        if grep -q "stale" "$work/k2.log"; then cat "$work/k2.log"; exit 1; fi
     elif [ "$mode" = tc ]; then
         for dir in ingress egress; do
             n=$(tc -n "$B" filter show dev vb "$dir" 2>/dev/null | grep -c "fa_tc_" || true)
@@ -250,6 +262,7 @@ for mode in xdp tc tcx; do
     n=$(tc -n "$B" filter show dev vb ingress 2>/dev/null | grep -c "fa_tc_" || true)
     [ "$n" -eq 0 ] || { echo "FAIL: tc filter left attached"; exit 1; }
     [ "$(tcx_links)" -eq 0 ] || { echo "FAIL: tcx links left attached"; exit 1; }
+    [ "$(bpf_links xdp fa_xdp)" -eq 0 ] || { echo "FAIL: XDP links left attached"; exit 1; }
     echo "crash recovery ($mode): nothing stale or stacked after a restart, clean exit detached"
 done
 
