@@ -945,7 +945,9 @@ void Daemon::sync_links()
 }
 
 // The interface table (options records) from what exists now; sent to the collectors only
-// when it changed.
+// when it changed. Nothing is allocated for configured interfaces (if_nametoindex, the alias
+// read with open/read); every interface (conntrack) is listed afresh with if_nameindex, which
+// allocates: only after an overrun (follow_all keeps that table otherwise).
 void Daemon::refresh_interfaces()
 {
     Runtime& rt = rt_;
@@ -963,9 +965,35 @@ void Daemon::refresh_interfaces()
     if (same) return;
     for (int i = 0; i < n; ++i) rt.ifaces[i] = now[i];
     rt.iface_count = n;
-    rt.agent->set_time(now_time(clock_));
-    rt.agent->interfaces_changed(rt.ifaces, n);
-    FA_DEBUG("links: interface table changed (%d interfaces): options records sent", n);
+    send_interfaces();
+}
+
+void Daemon::send_interfaces()
+{
+    rt_.agent->set_time(now_time(clock_));
+    rt_.agent->interfaces_changed(rt_.ifaces, rt_.iface_count);
+    FA_DEBUG("links: interface table changed (%d interfaces): options records sent",
+             rt_.iface_count);
+}
+
+// Every interface (conntrack): the table follows the events. name nullptr: ifindex is gone.
+void Daemon::follow_all(uint32_t ifindex, const char* name)
+{
+    Runtime& rt = rt_;
+    int i = 0;
+    while (i < rt.iface_count && rt.ifaces[i].ifindex != ifindex) ++i;
+    if (name == nullptr) {
+        if (i == rt.iface_count) return;
+        for (int j = i; j + 1 < rt.iface_count; ++j) rt.ifaces[j] = rt.ifaces[j + 1];
+        --rt.iface_count;
+    } else if (i < rt.iface_count) {
+        if (std::strcmp(rt.ifaces[i].name, name) == 0) return;
+        describe_interface(name, ifindex, rt.ifaces[i]);  // renamed
+    } else {
+        if (rt.iface_count == kMaxInterfaces) return;  // as at start: the first 32
+        describe_interface(name, ifindex, rt.ifaces[rt.iface_count++]);
+    }
+    send_interfaces();
 }
 
 // Configured interface i (kernel ifindex track_[i].ifindex) went away: the source detaches it
@@ -984,8 +1012,11 @@ void Daemon::iface_gone(int i, const char* why, const char* now_named)
         (void)rt.source->link_gone(idx, now_named, *rt.agent);
         n = rt.agent->flush_interface(idx);
     }
-    FA_INFO("links: interface %s (ifindex %u) %s: %u flows exported (forced end); it is "
-            "attached again when it comes back", name, idx, why, n);
+    if (meters_links())
+        FA_INFO("links: interface %s (ifindex %u) %s: %u flows exported (forced end); it is "
+                "attached again when it comes back", name, idx, why, n);
+    else
+        FA_INFO("links: interface %s (ifindex %u) %s", name, idx, why);
     refresh_interfaces();
 }
 
@@ -1016,7 +1047,7 @@ void Daemon::on_link(const LinkState& l)
     if (!rt_.agent) return;
     const Config& cfg = rt_.cfg;
     if (cfg.interface_count == 0) {  // every interface (conntrack): the table only
-        if (!l.from_dump) refresh_interfaces();
+        follow_all(l.ifindex, l.name);
         return;
     }
     // A metered ifindex under another name: renamed away from its configured name.
@@ -1047,7 +1078,7 @@ void Daemon::on_link_gone(uint32_t ifindex, const char* name)
 {
     if (!rt_.agent) return;
     if (rt_.cfg.interface_count == 0) {
-        refresh_interfaces();
+        follow_all(ifindex, nullptr);
         return;
     }
     for (int i = 0; i < rt_.cfg.interface_count; ++i)

@@ -173,6 +173,8 @@ private:
     void iface_gone(int i, const char* why, const char* now_named);
     void iface_new(int i, const LinkState& l);
     void refresh_interfaces();
+    void send_interfaces();
+    void follow_all(uint32_t ifindex, const char* name);
     // A local address was removed (AF_UNSPEC: events were lost, any may have been): the
     // export's hook (helper D, issue 10 item 4).
     void address_removed(const sockaddr_storage& addr);
