@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # shellcheck source-path=SCRIPTDIR
-# Issue 10 (d): the agent started before its interfaces exist (a router's boot order).
+# Issue 10 (d): the agent (tc) started before its interfaces exist (a router's boot order).
 # --check-config names both as missing and still exits 0. The agent starts, waits with one
 # log line per interface and no error (no "drain failed" while nothing is attached), attaches
 # each interface when it is created, and the flows on them are exact in nfdump.
@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 links_init ll
 links_ns || fa_fail "namespaces"
 
-links_agent_start xdp "r1 r2"
+links_agent_start tc "r1 r2"
 # --check-config with the same file, in R: valid (0), both interfaces named as missing.
 rc=0
 ip netns exec "$R" "$build/flowagent" -c "$work/agent.ini" --check-config >"$work/check.out" \
