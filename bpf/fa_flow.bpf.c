@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * fa_flow.bpf.c - flow metering for XDP (ingress) and tc clsact (ingress, egress).
+ * fa_flow.bpf.c - flow metering for XDP (ingress) and tc clsact (ingress, egress), each as an L2
+ * entry (fa_xdp, fa_tc_in, fa_tc_eg: packets start at an Ethernet header) and an L3 entry
+ * (fa_xdp_l3, fa_tc_in_l3, fa_tc_eg_l3: packets start at the IP header, for PPP, tun, WireGuard
+ * and IP tunnel devices). The loader attaches the pair that fits the device.
  *
  * Logic:
  *  1. The hook fills struct fa_pkt through the ctx.h shim; nothing else sees xdp_md/__sk_buff.
+ *     The hook's ifindex is looked up in fa_ifslot: the interface's slot goes in the flow key
+ *     and picks the per-interface counters. No slot (not an interface of ours): counted as
+ *     no_slot under slot 0, nothing else.
  *  2. Sampling (1-in-N, random or deterministic per CPU) is decided first, before the flow map
  *     is touched: a sampled-out packet costs a random number and one per-CPU counter.
  *  3. parse.h turns the frame into a flow key; a frame it cannot meter is counted in the
@@ -11,7 +17,7 @@
  *  4. The key carries the drain generation read from fa_ctl. User space flips the generation,
  *     waits for every program run that may have read the old one (synchronize_rcu() via an
  *     fa_sync update), and only then drains the old generation, which nothing writes any more.
- *     That makes the drain exact; the argument is in platform/linux/bpf_loader.cpp. fa_ctl
+ *     That makes the drain exact; the argument is in platform/linux/bpf_drain.cpp. fa_ctl
  *     also carries the time (now_ms) user space wrote at that drain: no clock read per packet.
  *  5. Fragments: the first fragment stores its ports in fa_frags under (addresses, protocol,
  *     ID); later fragments take them from there, so the flow's packets and bytes stay exact.
@@ -62,11 +68,12 @@ struct {
 	__type(value, struct fa_flow_val);
 } fa_flows SEC(".maps");
 
-/* Step 6: per CPU, 2 x 2^cache_bits slots (one region per generation), 64 bytes each. A plain
+/* Step 6: per CPU, 2 x 2^cache_bits slots (one region per generation), 128 bytes each. A plain
  * ARRAY indexed by CPU rather than a PERCPU_ARRAY: per-CPU values are allocated one by one at
  * 8-byte alignment, and a BPF_F_MMAPABLE array's values start on a page, so here every slot
- * is exactly one cache line. No two CPUs write the same line. The loader sets max_entries
- * (possible CPUs x 2 x slots) and drops the flag on kernels before 5.5. */
+ * is exactly two cache lines, and a hit writes only the first. No two CPUs write the same
+ * line. The loader sets max_entries (possible CPUs x 2 x slots) and drops the flag on kernels
+ * before 5.5. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
@@ -77,10 +84,18 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FA_R_MAX);
+	__uint(max_entries, FA_STATS_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct fa_stat);
 } fa_stats SEC(".maps");
+
+/* Step 1: kernel ifindex -> interface slot, written by user space only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FA_IFSLOT_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u32);
+} fa_ifslot SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -122,9 +137,10 @@ struct {
 	.values = {&fa_sync_in},
 };
 
-static __always_inline void fa_count_n(__u32 reason, __u64 packets, __u64 bytes)
+static __always_inline void fa_count_n(__u32 slot, __u32 reason, __u64 packets, __u64 bytes)
 {
-	struct fa_stat *s = bpf_map_lookup_elem(&fa_stats, &reason);
+	__u32 idx = slot * FA_R_MAX + reason;
+	struct fa_stat *s = bpf_map_lookup_elem(&fa_stats, &idx);
 
 	/* Per-CPU slot: no other CPU writes it, so plain adds are exact. */
 	if (s) {
@@ -133,9 +149,9 @@ static __always_inline void fa_count_n(__u32 reason, __u64 packets, __u64 bytes)
 	}
 }
 
-static __always_inline void fa_count(__u32 reason, __u64 bytes)
+static __always_inline void fa_count(__u32 slot, __u32 reason, __u64 bytes)
 {
-	fa_count_n(reason, 1, bytes);
+	fa_count_n(slot, reason, 1, bytes);
 }
 
 /* Step 2. Returns 1 when the packet is to be metered. */
@@ -191,7 +207,8 @@ static __always_inline __u32 fa_frag(struct fa_parsed *r, __u32 now)
 	return FA_R_MAX;
 }
 
-/* Step 7: adds counts `a` under key `k` to fa_flows; counts them as map_full when no room. */
+/* Step 7: adds counts `a` under key `k` to fa_flows; counts them as map_full when no room.
+ * The MACs stay those of the entry that was there first. */
 static __always_inline void fa_flows_add(const struct fa_flow_key *k, const struct fa_flow_val *a)
 {
 	struct fa_flow_val *v;
@@ -205,7 +222,7 @@ static __always_inline void fa_flows_add(const struct fa_flow_key *k, const stru
 		if (err == -EEXIST)
 			v = bpf_map_lookup_elem(&fa_flows, k);
 		if (!v) {
-			fa_count_n(FA_R_MAP_FULL, a->packets, a->bytes);
+			fa_count_n(k->ifx & FA_IFX_SLOT, FA_R_MAP_FULL, a->packets, a->bytes);
 			return;
 		}
 	}
@@ -242,37 +259,47 @@ static __always_inline int fa_key_eq(const struct fa_flow_key *a, const struct f
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 
-static __always_inline void fa_handle(struct fa_pkt *p)
+/* l3: 0 = L2 entry (Ethernet), 1 = XDP L3 entry, 2 = tc L3 entry; a constant at every call. */
+static __always_inline void fa_handle(struct fa_pkt *p, int l3)
 {
 	struct fa_parsed r = {};
 	struct fa_cache_ent *e;
 	struct fa_ctl *ctl;
 	__u32 zero = 0;
-	__u32 reason, gen, now, idx;
+	__u32 reason, gen, now, idx, slot;
+	__u32 *sp;
 
+	sp = bpf_map_lookup_elem(&fa_ifslot, &p->ifindex);
+	slot = sp ? *sp : 0;
+	if (slot == 0 || slot > FA_MAX_SLOTS) {
+		fa_count(0, FA_R_NO_SLOT, p->len);
+		return;
+	}
 	if (!fa_sampled_in()) {
-		fa_count(FA_R_SAMPLED_OUT, p->len);
+		fa_count(slot, FA_R_SAMPLED_OUT, p->len);
 		return;
 	}
-	reason = fa_parse(p, &r);
+	reason = l3 ? fa_parse_l3(p, &r, l3 == 1) : fa_parse(p, &r);
 	if (reason != FA_METER) {
-		fa_count(reason, p->len);
+		fa_count(slot, reason, p->len);
 		return;
 	}
+	if (r.over)
+		fa_count(slot, FA_R_LEN_OVER_FRAME, p->len);
 	ctl = bpf_map_lookup_elem(&fa_ctl, &zero);
 	gen = ctl ? ctl->gen & 1 : 0;
 	now = ctl ? ctl->now_ms : 0;
 	if (r.frag != FA_FRAG_NONE) {
 		reason = fa_frag(&r, now);
 		if (reason != FA_R_MAX)
-			fa_count(reason, p->len);
+			fa_count(slot, reason, p->len);
 	}
 
 	/* A GSO/GRO super-packet: count the segments it stands for, each with its own headers. */
 	if (p->segs > 1)
 		r.octets += (__u64)(p->segs - 1) * r.hdr_len;
 
-	r.key.ifx = (__u16)(p->ifindex & FA_IFX_INDEX);
+	r.key.ifx = (__u16)slot;
 	if (p->egress)
 		r.key.ifx |= FA_IFX_EGRESS;
 	if (gen)
@@ -299,6 +326,12 @@ static __always_inline void fa_handle(struct fa_pkt *p)
 			.vlan = r.vlan,
 		};
 
+		if (r.has_mac) {
+			__builtin_memcpy(init.smac, r.smac, 6);
+			__builtin_memcpy(init.dmac, r.dmac, 6);
+			init.flags = FA_VAL_MAC;
+		}
+
 		if (!e) { /* cannot happen (idx < max_entries); keeps the verifier and us honest */
 			fa_flows_add(&r.key, &init);
 			return;
@@ -324,7 +357,7 @@ int fa_xdp(struct xdp_md *ctx)
 	struct fa_pkt p;
 
 	fa_pkt_from_xdp(&p, ctx);
-	fa_handle(&p);
+	fa_handle(&p, 0);
 	return XDP_PASS;
 }
 
@@ -334,7 +367,7 @@ int fa_tc_in(struct __sk_buff *skb)
 	struct fa_pkt p;
 
 	fa_pkt_from_skb(&p, skb, 0);
-	fa_handle(&p);
+	fa_handle(&p, 0);
 	return TC_ACT_UNSPEC;
 }
 
@@ -344,6 +377,36 @@ int fa_tc_eg(struct __sk_buff *skb)
 	struct fa_pkt p;
 
 	fa_pkt_from_skb(&p, skb, 1);
-	fa_handle(&p);
+	fa_handle(&p, 0);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("xdp")
+int fa_xdp_l3(struct xdp_md *ctx)
+{
+	struct fa_pkt p;
+
+	fa_pkt_from_xdp(&p, ctx);
+	fa_handle(&p, 1);
+	return XDP_PASS;
+}
+
+SEC("tc")
+int fa_tc_in_l3(struct __sk_buff *skb)
+{
+	struct fa_pkt p;
+
+	fa_pkt_from_skb(&p, skb, 0);
+	fa_handle(&p, 2);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int fa_tc_eg_l3(struct __sk_buff *skb)
+{
+	struct fa_pkt p;
+
+	fa_pkt_from_skb(&p, skb, 1);
+	fa_handle(&p, 2);
 	return TC_ACT_UNSPEC;
 }

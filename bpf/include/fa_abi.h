@@ -34,13 +34,19 @@ typedef uint64_t fa_u64;
 
 /* Bumped on any change below. The object carries it in .rodata (fa_cfg.abi_version); the
  * loader refuses an object whose value differs. */
-#define FA_ABI_VERSION 3u
+#define FA_ABI_VERSION 4u
 
 /* Program and map names (at most 15 characters: the kernel truncates longer ones). The loader
- * recognises its own stale programs after a crash by these names. */
+ * recognises its own stale programs after a crash by these names. The first three are the L2
+ * entries (the packet starts at an Ethernet header); the _l3 ones are for devices whose packets
+ * start at the IP header (PPP, tun, WireGuard, IP tunnels): XDP tells IPv4 from IPv6 by the
+ * version nibble, tc by skb->protocol. Same flow key and octet rules on both. */
 #define FA_PROG_XDP "fa_xdp"
 #define FA_PROG_TC_IN "fa_tc_in"
 #define FA_PROG_TC_EG "fa_tc_eg"
+#define FA_PROG_XDP_L3 "fa_xdp_l3"
+#define FA_PROG_TC_IN_L3 "fa_tc_in_l3"
+#define FA_PROG_TC_EG_L3 "fa_tc_eg_l3"
 #define FA_MAP_FLOWS "fa_flows"
 #define FA_MAP_CACHE "fa_cache"
 #define FA_MAP_STATS "fa_stats"
@@ -48,26 +54,35 @@ typedef uint64_t fa_u64;
 #define FA_MAP_SYNC "fa_sync"
 #define FA_MAP_FRAGS "fa_frags"
 #define FA_MAP_SAMP "fa_samp"
+#define FA_MAP_IFSLOT "fa_ifslot"
+
+/* Interface slots: the loader gives every configured interface (by name) a slot 1..FA_MAX_SLOTS
+ * and writes kernel ifindex -> slot into fa_ifslot (HASH, key and value __u32 host order)
+ * before it attaches, and deletes it after it detaches. A packet on an ifindex without an entry
+ * is counted as FA_R_NO_SLOT under slot 0. Slots, not ifindexes, go in the flow key: ifindexes
+ * grow without bound (PPP redials, containers), slots do not. */
+#define FA_MAX_SLOTS 32u
+#define FA_IFSLOT_ENTRIES 64u
 
 /* Fragment map capacity: first fragments whose later fragments are still due. */
 #define FA_FRAG_ENTRIES 1024
 
-/* Per-CPU flow cache (fa_cache, a plain ARRAY of one-cache-line entries): every CPU has two
+/* Per-CPU flow cache (fa_cache, a plain ARRAY of two-cache-line entries): every CPU has two
  * regions of 2^fa_cfg.cache_bits slots, one per generation. CPU c, generation g uses indexes
  * [(2c + g) << cache_bits, (2c + g + 1) << cache_bits). The loader picks cache_bits within
  * these bounds and sizes the map for the possible CPUs. */
 #define FA_CACHE_BITS_MIN 6u
 #define FA_CACHE_BITS_MAX 12u
 
-/* fa_flow_key.ifx: the hook's ifindex in the low 14 bits, then two flag bits. The loader
- * refuses interfaces whose ifindex does not fit (FA_IFX_MAX). */
-#define FA_IFX_INDEX 0x3fffu
-#define FA_IFX_MAX FA_IFX_INDEX
+/* fa_flow_key.ifx: the hook's interface slot (1..FA_MAX_SLOTS, from fa_ifslot) in the low 14
+ * bits, then two flag bits. */
+#define FA_IFX_SLOT 0x3fffu
 #define FA_IFX_EGRESS 0x4000u /* flowDirection (IE 61): set = egress, clear = ingress */
 #define FA_IFX_GEN 0x8000u    /* drain generation the packet was counted in (see fa_ctl) */
 
-/* One flow in the flow map: 40 bytes, so that a preallocated hash element (48 bytes of kernel
- * header + key + value) plus its bucket (16) is 128 bytes. Everything that identifies a flow
+/* One flow in the flow map: 40 bytes (a preallocated hash element is 48 bytes of kernel header
+ * + key + value (40), plus a 16-byte bucket per element: 144 bytes). Everything that identifies
+ * a flow
  * is here; the VLAN ID, which a 5-tuple on one interface practically never changes, is a
  * value attribute (the first packet's). */
 struct fa_flow_key {
@@ -77,7 +92,7 @@ struct fa_flow_key {
 	fa_u8 dport[2];  /* network order; ICMP/ICMPv6: {type, code} */
 	fa_u8 proto;     /* IP protocol number (IE 4) */
 	fa_u8 tos;       /* IPv4 ToS / IPv6 traffic class byte (IE 5) */
-	fa_u16 ifx;      /* host order: ifindex of the hook | FA_IFX_EGRESS | FA_IFX_GEN */
+	fa_u16 ifx;      /* host order: slot of the hook's interface | FA_IFX_EGRESS | FA_IFX_GEN */
 };
 FA_ASSERT_SIZE(struct fa_flow_key, 40);
 
@@ -94,20 +109,32 @@ struct fa_flow_val {
 	fa_u8 tcp_flags; /* OR of TCP flags seen (IE 6, low byte) */
 	fa_u8 pad;       /* zero */
 	fa_u16 vlan;     /* outer 802.1Q VLAN ID of the first packet (12 bits), 0 = untagged */
+	fa_u8 smac[6];   /* source MAC of the first frame (network order), when FA_VAL_MAC */
+	fa_u8 dmac[6];   /* destination MAC of the first frame, when FA_VAL_MAC */
+	fa_u8 flags;     /* FA_VAL_* */
+	fa_u8 pad2[3];   /* zero */
 };
-FA_ASSERT_SIZE(struct fa_flow_val, 24);
+FA_ASSERT_SIZE(struct fa_flow_val, 40);
+
+/* fa_flow_val.flags. FA_VAL_MAC: smac/dmac hold the Ethernet addresses of the frame that
+ * created the entry (L2 entries); clear (and the MACs zero) on the L3 entries. */
+#define FA_VAL_MAC 1u
 
 /* One slot of the flow cache (fa_cache): a flow's counts on one CPU since it took the slot.
- * val.packets == 0 marks a free slot. 64 bytes: one cache line when the map's values are
- * page-aligned (BPF_F_MMAPABLE), so a cache hit touches one line. */
+ * val.packets == 0 marks a free slot. 128 bytes, two cache lines when the map's values are
+ * page-aligned (BPF_F_MMAPABLE): the key and every field a hit writes (bytes .. vlan) are in
+ * the first 64, the MACs (written only when the slot is filled) in the second. */
 struct fa_cache_ent {
 	struct fa_flow_key key;
 	struct fa_flow_val val;
+	fa_u8 pad[48];
 };
-FA_ASSERT_SIZE(struct fa_cache_ent, 64);
+FA_ASSERT_SIZE(struct fa_cache_ent, 128);
 
-/* Per-CPU counters by reason, index of the fa_stats PERCPU_ARRAY. Each counts packets and
- * frame bytes (the length the hook saw). Names in fa_reason_name() on the user side. */
+/* Per-CPU counters by interface slot and reason: fa_stats is a PERCPU_ARRAY of
+ * (FA_MAX_SLOTS + 1) * FA_R_MAX entries, index slot * FA_R_MAX + reason (slot 0: packets on an
+ * interface without a slot). Each counts packets and frame bytes (the length the hook saw).
+ * Names in bpf_reason_name() on the user side. */
 enum fa_reason {
 	FA_R_SAMPLED_OUT = 0,  /* not selected by 1-in-N sampling (not a loss) */
 	FA_R_MAP_FULL,         /* flow map full: packet not metered */
@@ -123,16 +150,23 @@ enum fa_reason {
 	FA_R_BAD_IP6,          /* IPv6 version field not 6 */
 	FA_R_TRUNC_EXT,        /* truncated IPv6 extension header */
 	FA_R_EXT_DEPTH,        /* IPv6 extension chain longer than FA_MAX_EXT */
-	FA_R_TRUNC_L4,         /* truncated TCP/UDP/SCTP/ICMP header */
+	FA_R_TRUNC_L4,         /* truncated TCP/UDP/SCTP/ICMP header (incl. a TCP data offset
+				* reaching beyond the frame) */
 	FA_R_FRAG_UNMATCHED,   /* later fragment without its first: metered with ports 0 */
 	FA_R_FRAG_FULL,        /* fragment map full: later fragments will be unmatched */
+	FA_R_BAD_TCP_OFF,      /* TCP data offset < 5: not metered */
+	FA_R_LEN_OVER_FRAME,   /* IP length claims more than the frame carries: metered with the
+				* bytes on the wire (not a loss), counted here as well */
+	FA_R_NO_SLOT,          /* the hook's ifindex has no fa_ifslot entry: not metered */
 	FA_R_MAX,
 };
 
 /* Which reasons mean "the agent saw a packet it could not meter" (DropCounters.source_*). */
 #define FA_REASON_IS_LOSS(r) \
 	((r) != FA_R_SAMPLED_OUT && (r) != FA_R_NOT_IP && (r) != FA_R_PPP_NOT_IP && \
-	 (r) != FA_R_FRAG_UNMATCHED && (r) != FA_R_FRAG_FULL)
+	 (r) != FA_R_FRAG_UNMATCHED && (r) != FA_R_FRAG_FULL && (r) != FA_R_LEN_OVER_FRAME)
+
+#define FA_STATS_ENTRIES ((FA_MAX_SLOTS + 1) * FA_R_MAX)
 
 struct fa_stat {
 	fa_u64 packets; /* host order */

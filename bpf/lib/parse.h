@@ -2,7 +2,14 @@
 /*
  * parse.h - one parser for every hook: Ethernet, up to two VLAN tags (802.1Q / 802.1ad QinQ),
  * PPPoE session, IPv4 (options, fragments), IPv6 (bounded extension chain, fragments), then
- * TCP/UDP/SCTP/ICMP/ICMPv6 or any other protocol by number.
+ * TCP/UDP/SCTP/ICMP/ICMPv6 or any other protocol by number. fa_parse() starts at an Ethernet
+ * header (L2 entries), fa_parse_l3() at an IP header (L3 entries); both share everything from
+ * the IP header on.
+ *
+ * Octets are what the IP header claims (IPv4 total length, IPv6 40 + payload length), but never
+ * more than the frame carries from the IP header on: a header that claims more is metered with
+ * the bytes on the wire and flagged (FA_R_LEN_OVER_FRAME), so a sender cannot inflate a flow's
+ * accounting; one that claims less (Ethernet padding) is metered with its claim.
  *
  * Every dereference is preceded by a bounds check against p->end; loops have constant bounds.
  * The parser only reads the packet.
@@ -20,7 +27,7 @@
 #include "ctx.h"
 #include "fa_abi.h"
 
-#define FA_MAX_VLAN 2 /* QinQ */
+#define FA_MAX_VLAN 2 /* QinQ; a tag offloaded out of band (tc) is one of them */
 #define FA_MAX_EXT 6  /* IPv6 extension headers followed before giving up */
 
 #ifndef ETH_P_8021AD
@@ -51,6 +58,10 @@ struct fa_parsed {
 	__u16 vlan;      /* outer VLAN ID (12 bits), 0 = untagged: a value attribute (fa_abi.h) */
 	__u16 hdr_len;   /* IP (with extension headers) + TCP/UDP header bytes: what each segment
 			  * of a GSO/GRO super-packet repeats */
+	__u8 over;       /* the IP header claimed more than the frame carries (octets = wire) */
+	__u8 has_mac;    /* smac/dmac are the frame's (L2 entries) */
+	__u8 smac[6];
+	__u8 dmac[6];
 };
 
 struct fa_vlan_hdr {
@@ -86,12 +97,19 @@ static __always_inline int fa_parse_l4(struct fa_pkt *p, void *pos, struct fa_pa
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *th = pos;
 
+		__u32 doff;
+
 		if ((void *)(th + 1) > p->end)
 			return FA_R_TRUNC_L4;
+		doff = (__u32)th->doff * 4;
+		if (doff < sizeof(*th))
+			return FA_R_BAD_TCP_OFF; /* RFC 9293 §3.1: at least 5 words */
+		if (pos + doff > p->end)
+			return FA_R_TRUNC_L4;    /* options reach beyond the frame */
 		__builtin_memcpy(r->key.sport, &th->source, 2);
 		__builtin_memcpy(r->key.dport, &th->dest, 2);
 		r->tcp_flags = ((__u8 *)th)[13]; /* CWR ECE URG ACK PSH RST SYN FIN */
-		r->hdr_len += (__u16)(th->doff * 4);
+		r->hdr_len += (__u16)doff;
 	} else if (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE) {
 		struct udphdr *uh = pos;
 
@@ -121,7 +139,21 @@ static __always_inline int fa_parse_l4(struct fa_pkt *p, void *pos, struct fa_pa
 	return FA_METER;
 }
 
-static __always_inline int fa_parse_ip4(struct fa_pkt *p, void *pos, struct fa_parsed *r)
+/* Octets of a packet whose IP header claims `claim` bytes where `wire` bytes (frame length from
+ * the IP header on) arrived: the smaller, and the mismatch flagged when the claim is larger. */
+static __always_inline void fa_octets(struct fa_parsed *r, __u32 claim, __u32 wire)
+{
+	if (claim > wire) {
+		r->octets = wire;
+		r->over = 1;
+	} else {
+		r->octets = claim;
+	}
+}
+
+/* wire: bytes of the frame from `pos` (the IP header) to its end, linear or not. */
+static __always_inline int fa_parse_ip4(struct fa_pkt *p, void *pos, __u32 wire,
+					struct fa_parsed *r)
 {
 	struct iphdr *ip = pos;
 	__u32 hlen, tot;
@@ -138,7 +170,7 @@ static __always_inline int fa_parse_ip4(struct fa_pkt *p, void *pos, struct fa_p
 	if (tot < hlen)
 		return FA_R_BAD_IP4;
 
-	r->octets = tot;
+	fa_octets(r, tot, wire);
 	r->key.saddr[10] = 0xff;
 	r->key.saddr[11] = 0xff;
 	r->key.daddr[10] = 0xff;
@@ -162,7 +194,8 @@ static __always_inline int fa_parse_ip4(struct fa_pkt *p, void *pos, struct fa_p
 	return fa_parse_l4(p, pos + hlen, r);
 }
 
-static __always_inline int fa_parse_ip6(struct fa_pkt *p, void *pos, struct fa_parsed *r)
+static __always_inline int fa_parse_ip6(struct fa_pkt *p, void *pos, __u32 wire,
+					struct fa_parsed *r)
 {
 	struct ipv6hdr *ip6 = pos;
 	__u8 nh;
@@ -172,7 +205,7 @@ static __always_inline int fa_parse_ip6(struct fa_pkt *p, void *pos, struct fa_p
 		return FA_R_TRUNC_IP6;
 	if (ip6->version != 6)
 		return FA_R_BAD_IP6;
-	r->octets = (__u64)bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+	fa_octets(r, (__u32)bpf_ntohs(ip6->payload_len) + sizeof(*ip6), wire);
 	__builtin_memcpy(r->key.saddr, &ip6->saddr, 16);
 	__builtin_memcpy(r->key.daddr, &ip6->daddr, 16);
 	/* Traffic class straddles the first two bytes: version(4) tc(8) flow label(20). */
@@ -229,12 +262,20 @@ static __always_inline int fa_parse_ip6(struct fa_pkt *p, void *pos, struct fa_p
 	return FA_R_EXT_DEPTH;
 }
 
-/* Parses the frame; fills r and returns FA_METER, or returns the fa_reason to count. */
+/* Bytes of the frame from L2 offset `l2` on (p->len is the whole frame, linear or not). */
+static __always_inline __u32 fa_wire(const struct fa_pkt *p, __u32 l2)
+{
+	return p->len > l2 ? p->len - l2 : 0;
+}
+
+/* Parses an Ethernet frame (L2 entries); fills r and returns FA_METER, or returns the
+ * fa_reason to count. */
 static __always_inline int fa_parse(struct fa_pkt *p, struct fa_parsed *r)
 {
 	struct ethhdr *eth = p->data;
 	void *pos;
 	__be16 proto;
+	__u32 l2 = sizeof(*eth);
 	int i;
 
 	if ((void *)(eth + 1) > p->end)
@@ -242,6 +283,9 @@ static __always_inline int fa_parse(struct fa_pkt *p, struct fa_parsed *r)
 	proto = eth->h_proto;
 	pos = eth + 1;
 	r->vlan = p->vlan;
+	r->has_mac = 1;
+	__builtin_memcpy(r->smac, eth->h_source, 6);
+	__builtin_memcpy(r->dmac, eth->h_dest, 6);
 
 #pragma unroll
 	for (i = 0; i < FA_MAX_VLAN; i++) {
@@ -249,6 +293,10 @@ static __always_inline int fa_parse(struct fa_pkt *p, struct fa_parsed *r)
 
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
 			break;
+		/* tc: a tag the NIC or the stack moved out of band was the outermost one; XDP sees
+		 * all tags in band. Either way a frame carries at most FA_MAX_VLAN. */
+		if (i + p->vlan_oob >= FA_MAX_VLAN)
+			return FA_R_VLAN_DEPTH;
 		if ((void *)(vh + 1) > p->end)
 			return FA_R_TRUNC_VLAN;
 		/* vlanId (IE 58) is the outer tag; an offloaded tag is outer to all in-band ones. */
@@ -256,6 +304,7 @@ static __always_inline int fa_parse(struct fa_pkt *p, struct fa_parsed *r)
 			r->vlan = bpf_ntohs(vh->tci) & 0x0fff;
 		proto = vh->proto;
 		pos = vh + 1;
+		l2 += sizeof(*vh);
 	}
 	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
 		return FA_R_VLAN_DEPTH;
@@ -273,12 +322,38 @@ static __always_inline int fa_parse(struct fa_pkt *p, struct fa_parsed *r)
 		else
 			return FA_R_PPP_NOT_IP;
 		pos = ph + 1;
+		l2 += sizeof(*ph);
 	}
 
 	if (proto == bpf_htons(ETH_P_IP))
-		return fa_parse_ip4(p, pos, r);
+		return fa_parse_ip4(p, pos, fa_wire(p, l2), r);
 	if (proto == bpf_htons(ETH_P_IPV6))
-		return fa_parse_ip6(p, pos, r);
+		return fa_parse_ip6(p, pos, fa_wire(p, l2), r);
+	return FA_R_NOT_IP;
+}
+
+/* Parses a packet that starts at its IP header (L3 entries: PPP, tun, WireGuard, IP tunnels).
+ * XDP has no protocol beside the packet: the version nibble decides. tc has skb->protocol,
+ * which the device set (tun: from its packet information or the nibble; PPP: from the PPP
+ * protocol field). No MACs. */
+static __always_inline int fa_parse_l3(struct fa_pkt *p, struct fa_parsed *r, int xdp)
+{
+	__u8 *b = p->data;
+
+	r->vlan = p->vlan;
+	if (xdp) {
+		if ((void *)(b + 1) > p->end)
+			return FA_R_NOT_IP; /* empty: no version to go by */
+		if ((b[0] >> 4) == 4)
+			return fa_parse_ip4(p, b, p->len, r);
+		if ((b[0] >> 4) == 6)
+			return fa_parse_ip6(p, b, p->len, r);
+		return FA_R_NOT_IP;
+	}
+	if (p->proto == bpf_htons(ETH_P_IP))
+		return fa_parse_ip4(p, b, p->len, r);
+	if (p->proto == bpf_htons(ETH_P_IPV6))
+		return fa_parse_ip6(p, b, p->len, r);
 	return FA_R_NOT_IP;
 }
 

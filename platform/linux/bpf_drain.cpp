@@ -128,7 +128,7 @@ int BpfFlowObject::drain(SourceSink& sink)
     const uint32_t old = gen_;
     gen_ ^= 1u;
     uint32_t zero = 0;
-    const MonoMs now = LinuxClock().mono_ms();
+    const MonoMs now = clock_ != nullptr ? clock_->mono_ms() : LinuxClock().mono_ms();
     fa_ctl ctl{};
     ctl.gen = gen_;
     ctl.now_ms = uint32_t(now);
@@ -156,7 +156,7 @@ int BpfFlowObject::stamp_time(MonoMs now)
 void BpfFlowObject::deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs now,
                             SourceSink& sink, int* delivered)
 {
-    if (bpf_decode(k, v, now, batch_[batch_n_]) != Status::ok) {
+    if (bpf_decode(k, v, now, slot_ifindex_, batch_[batch_n_]) != Status::ok) {
         ++decode_errors_;
         return;
     }

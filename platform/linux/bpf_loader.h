@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/time.h"
 #include "fa_abi.h"
 #include "source/source.h"
 
@@ -12,22 +13,39 @@ struct bpf_object;
 
 namespace fa {
 
-// The L2 entries (Ethernet frames) and the L3 entries (the packet starts at the IP header).
+// The L2 entries (Ethernet) and the L3 entries (packets that start at the IP header).
 enum class BpfHook : uint8_t { xdp, tc_in, tc_eg, xdp_l3, tc_in_l3, tc_eg_l3 };
+constexpr int kBpfHooks = 6;
 
 struct BpfLoadOptions {
     uint32_t max_flows = 65536;      // fa_flows max_entries (preallocated)
     uint32_t sample_rate = 1;        // 1-in-N; 0 and 1 = every packet
     uint32_t sample_mode = FA_SAMPLE_RANDOM;
     uint32_t cache_bits = 0;         // log2 flow cache slots per CPU; 0: cache_bits_for()
-    bool load_xdp = true;            // programs to load (the others are left out)
-    bool load_tc = true;
-    const char* object_path = nullptr;  // nullptr: $FA_BPF_OBJECT, else the embedded object
+    bool load_xdp = true;            // programs to load (the others are left out): XDP L2 + L3
+    bool load_tc = true;             // tc ingress/egress, L2 + L3
+    const char* object_path = nullptr;  // nullptr or "": the embedded (or installed) object
+    // Tests and benchmarks: the paths of older kernels on this one.
+    bool no_mmap = false;            // drain the flow cache through syscalls (kernel < 5.5)
+    bool no_batch = false;           // key-by-key map walks (kernel < 5.6)
+    Clock* clock = nullptr;          // time the drain stamps and decodes with; nullptr: the
+                                     // system's CLOCK_MONOTONIC
 };
 
-// Sum over CPUs of the per-reason counters.
+// Sum over CPUs of the counters, per interface slot (0: packets on an interface without a
+// slot) and reason.
 struct BpfStats {
-    fa_stat reason[FA_R_MAX] = {};
+    fa_stat reason[FA_MAX_SLOTS + 1][FA_R_MAX] = {};
+    // Over all slots.
+    fa_stat total(uint32_t r) const
+    {
+        fa_stat t{};
+        for (uint32_t s = 0; s <= FA_MAX_SLOTS && r < FA_R_MAX; ++s) {
+            t.packets += reason[s][r].packets;
+            t.bytes += reason[s][r].bytes;
+        }
+        return t;
+    }
 };
 
 // log2 of the flow cache slots per CPU and generation for a map of max_flows entries.
@@ -47,13 +65,23 @@ public:
     void close();
     bool loaded() const { return flows_fd_ >= 0; }
 
-    int prog_fd(BpfHook hook) const;  // -1: not loaded
-    // fa_ifslot: the slot the programs count packets of kernel interface `ifindex` under.
+    int prog_fd(BpfHook hook) const;  // -1 when that program was not loaded
+
+    // Interface slots (fa_abi.h): packets on `ifindex` are counted under `slot` (1..
+    // FA_MAX_SLOTS) from now on. Written before attaching. Remembers slot -> ifindex for the
+    // drain's decoding (ingressInterface/egressInterface). 0 or negative errno.
     int set_slot(uint32_t ifindex, uint32_t slot);
+    // Deletes ifindex's entry (after detaching). The slot keeps naming the old ifindex until
+    // set_slot() reuses it, so a drain after the detach still names the interface the packets
+    // came through. 0, -ENOENT when there was none, or negative errno.
     int clear_slot(uint32_t ifindex);
+    // slot -> kernel ifindex, FA_MAX_SLOTS + 1 entries (0: none).
+    const uint32_t* slot_ifindex() const { return slot_ifindex_; }
+
     int flows_fd() const { return flows_fd_; }
     int cache_fd() const { return cache_fd_; }
     int stats_fd() const { return stats_fd_; }
+    int ifslot_fd() const { return ifslot_fd_; }
     int frags_fd() const { return frags_fd_; }
     uint32_t max_flows() const { return max_flows_; }
     uint32_t cache_slots() const { return 1u << cache_bits_; }  // per CPU and generation
@@ -65,7 +93,8 @@ public:
     int drain(SourceSink& sink);
     // Writes the time the programs stamp packets with (fa_ctl.now_ms), without a drain.
     int stamp_time(MonoMs now);
-    // Reads the per-CPU counters (sum over CPUs). 0 or negative errno.
+    // Reads the per-CPU counters (sum over CPUs) of slot 0 and every slot set_slot() named.
+    // 0 or negative errno.
     int read_stats(BpfStats& out) const;
     // Deletes fragment entries not seen for `max_age_ms` (the IP reassembly timeout).
     int age_frags(MonoMs now_ms, uint32_t max_age_ms);
@@ -73,6 +102,7 @@ public:
 
 private:
     int sync_programs();
+    int read_slot_stats(uint32_t slot, BpfStats& out) const;
     int drain_flows(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
     int deliver_chunk(uint32_t n, uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
     int drain_cache(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
@@ -84,23 +114,26 @@ private:
     void flush_batch(SourceSink& sink);
 
     bpf_object* obj_ = nullptr;
-    int prog_fd_[3] = {-1, -1, -1};
+    int prog_fd_[kBpfHooks] = {-1, -1, -1, -1, -1, -1};
     int flows_fd_ = -1, cache_fd_ = -1, stats_fd_ = -1, ctl_fd_ = -1, sync_fd_ = -1, sync_inner_fd_ = -1;
-    int frags_fd_ = -1;
+    int frags_fd_ = -1, ifslot_fd_ = -1;
+    uint32_t slot_ifindex_[FA_MAX_SLOTS + 1] = {};
+    Clock* clock_ = nullptr;
     uint32_t max_flows_ = 0;
     uint32_t gen_ = 0;
     uint32_t cache_bits_ = 10;
     int ncpu_ = 1;
     bool batch_ok_ = true;
+    mutable bool stats_batch_ok_ = true;
     bool cache_mmap_ = false;  // drain the cache through mmap (BPF_F_MMAPABLE, whole pages)
     uint64_t decode_errors_ = 0;
-    uint32_t slot_ifindex_[33] = {};
     // Drain buffers, allocated once in load(): one chunk of map keys and values (the keys
     // are reused for the batch delete), and a per-CPU stats buffer.
     static constexpr uint32_t kDrainChunk = 1024;
     fa_flow_key* keys_ = nullptr;
     fa_flow_val* vals_ = nullptr;
-    fa_stat* percpu_ = nullptr;
+    fa_stat* percpu_ = nullptr;      // FA_R_MAX x CPUs: one slot's counters
+    uint32_t* stat_keys_ = nullptr;  // FA_R_MAX indexes for the batch read
     static constexpr uint32_t kCacheChunk = 256;  // fa_cache slots per read
     static_assert((1u << FA_CACHE_BITS_MIN) <= kCacheChunk, "whole chunks");
     fa_cache_ent* slots_ = nullptr;     // kCacheChunk slots
@@ -132,7 +165,7 @@ struct BpfAttachOptions {
     char lock_dir[108] = {};
 };
 
-constexpr uint32_t kBpfMaxSlots = 32;  // slots 1..32: position in [agent] interfaces + 1
+constexpr uint32_t kBpfMaxSlots = FA_MAX_SLOTS;  // slots 1..32: position in [agent] interfaces + 1
 
 // Attachment of the programs to interfaces, one per slot, undone by detach()/detach_all()
 // (and by the destructor). Detaching removes only what this object attached: link fds are

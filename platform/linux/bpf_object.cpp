@@ -23,8 +23,8 @@
 
 namespace fa {
 
-static_assert(sizeof(fa_flow_key) == 40 && sizeof(fa_flow_val) == 24 &&
-                  sizeof(fa_cache_ent) == 64,
+static_assert(sizeof(fa_flow_key) == 40 && sizeof(fa_flow_val) == 40 &&
+                  sizeof(fa_cache_ent) == 128,
               "ABI sizes (fa_abi.h)");
 
 namespace {
@@ -52,7 +52,10 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap)
     return 0;
 }
 
-const char* kProgNames[3] = {FA_PROG_XDP, FA_PROG_TC_IN, FA_PROG_TC_EG};
+// In BpfHook order.
+const char* kProgNames[kBpfHooks] = {FA_PROG_XDP,    FA_PROG_TC_IN,    FA_PROG_TC_EG,
+                                     FA_PROG_XDP_L3, FA_PROG_TC_IN_L3, FA_PROG_TC_EG_L3};
+bool is_xdp(int hook) { return hook == int(BpfHook::xdp) || hook == int(BpfHook::xdp_l3); }
 
 // Oldest kernel we claim: 5.4 (global .rodata data needs 5.2, BPF_MAP_LOOKUP_AND_DELETE and
 // batch ops are optional, bpf_xdp_attach/bpf_tc_* go through netlink).
@@ -92,10 +95,8 @@ int probe_kernel(const BpfLoadOptions& opt)
 }
 
 // BPF_F_MMAPABLE arrays (5.5): their values start on a page boundary.
-// FA_BPF_NO_MMAPABLE (tests, benchmarks) takes the path of kernels without them.
 bool mmapable_arrays()
 {
-    if (std::getenv("FA_BPF_NO_MMAPABLE") != nullptr) return false;
     LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_MMAPABLE);
     int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, 8, 1, &o);
     if (fd < 0) return false;
@@ -105,12 +106,13 @@ bool mmapable_arrays()
 
 } // namespace
 
-// Flow cache slots per CPU and generation: max_flows / 64, within the ABI's bounds (64 to
-// 4096 slots, 8 to 512 KiB per CPU for both generations); 1024 for the default 65,536.
+// Flow cache slots per CPU and generation: max_flows / 128, within the ABI's bounds (64 to
+// 4096 slots of 128 bytes, 16 KiB to 1 MiB per CPU for both generations); 512 for the default
+// 65,536: 128 KiB per CPU, the memory the cache had with 64-byte slots (ABI 3, max_flows / 64).
 uint32_t cache_bits_for(uint32_t max_flows)
 {
     uint32_t bits = FA_CACHE_BITS_MIN;
-    while (bits < FA_CACHE_BITS_MAX && (uint64_t(1) << (bits + 6)) < max_flows) ++bits;
+    while (bits < FA_CACHE_BITS_MAX && (uint64_t(1) << (bits + 7)) < max_flows) ++bits;
     return bits;
 }
 
@@ -124,9 +126,13 @@ void BpfFlowObject::close()
     obj_ = nullptr;
     for (int& fd : prog_fd_) fd = -1;
     flows_fd_ = cache_fd_ = stats_fd_ = ctl_fd_ = sync_fd_ = sync_inner_fd_ = frags_fd_ = -1;
+    ifslot_fd_ = -1;
+    std::memset(slot_ifindex_, 0, sizeof(slot_ifindex_));
     std::free(keys_);
     std::free(vals_);
     std::free(percpu_);
+    std::free(stat_keys_);
+    stat_keys_ = nullptr;
     std::free(slots_);
     std::free(slot_keys_);
     slots_ = nullptr;
@@ -138,20 +144,22 @@ void BpfFlowObject::close()
 
 int BpfFlowObject::prog_fd(BpfHook hook) const
 {
-    return int(hook) < 3 ? prog_fd_[int(hook)] : -1;
+    return int(hook) < kBpfHooks ? prog_fd_[int(hook)] : -1;
 }
 
-// Stub until the slot map (ABI v4) lands: remembers the slot, writes no map.
 int BpfFlowObject::set_slot(uint32_t ifindex, uint32_t slot)
 {
-    if (slot == 0 || slot > 32) return -EINVAL;
+    if (ifslot_fd_ < 0) return -EBADF;
+    if (slot == 0 || slot > FA_MAX_SLOTS || ifindex == 0) return -EINVAL;
+    if (bpf_map_update_elem(ifslot_fd_, &ifindex, &slot, BPF_ANY) != 0) return -errno;
     slot_ifindex_[slot] = ifindex;
     return 0;
 }
 
 int BpfFlowObject::clear_slot(uint32_t ifindex)
 {
-    (void)ifindex;
+    if (ifslot_fd_ < 0) return -EBADF;
+    if (bpf_map_delete_elem(ifslot_fd_, &ifindex) != 0) return -errno;
     return 0;
 }
 
@@ -169,7 +177,6 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     if (err) return err;
 
     const char* path = opt.object_path;
-    if (path == nullptr) path = std::getenv("FA_BPF_OBJECT");
 #ifdef FA_BPF_EMBED
     if (path != nullptr && path[0] != 0) {
         obj_ = bpf_object__open_file(path, nullptr);
@@ -221,17 +228,9 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     cfg.sample_rate = opt.sample_rate;
     cfg.sample_mode = opt.sample_mode;
     cache_bits_ = opt.cache_bits != 0 ? opt.cache_bits : cache_bits_for(opt.max_flows);
-    const char* env_bits = std::getenv("FA_BPF_CACHE_BITS");  // benchmarks: another size
-    if (env_bits != nullptr) {
-        char* end = nullptr;
-        const unsigned long v = std::strtoul(env_bits, &end, 10);
-        // Not a number, or out of range before the cast: 0, refused below.
-        cache_bits_ = end == env_bits || *end != 0 || v > FA_CACHE_BITS_MAX ? 0 : uint32_t(v);
-    }
     if (cache_bits_ < FA_CACHE_BITS_MIN || cache_bits_ > FA_CACHE_BITS_MAX) {
-        FA_ERROR("bpf: flow cache of 2^%u slots per CPU%s%s%s: expected %u to %u", cache_bits_,
-                 env_bits ? " (FA_BPF_CACHE_BITS = '" : "", env_bits ? env_bits : "",
-                 env_bits ? "')" : "", FA_CACHE_BITS_MIN, FA_CACHE_BITS_MAX);
+        FA_ERROR("bpf: flow cache of 2^%u slots per CPU: expected %u to %u", cache_bits_,
+                 FA_CACHE_BITS_MIN, FA_CACHE_BITS_MAX);
         cache_bits_ = FA_CACHE_BITS_MIN;  // never a shift by the refused value
         close();
         return -EINVAL;
@@ -250,7 +249,7 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     bpf_map__set_max_entries(cache, (uint32_t(ncpu_) * 2u) << cache_bits_);
     // Kernel < 5.5: slots may straddle two cache lines, and the drain reads them through
     // syscalls; still exact. A CPU's region must be whole pages to be mapped on its own.
-    cache_mmap_ = mmapable_arrays();
+    cache_mmap_ = !opt.no_mmap && mmapable_arrays();
 #if !(defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__s390x__))
     // CPUs whose data caches can alias (some MIPS and older ARM cores): the programs write the
     // array through the kernel's address and a user mapping is another virtual address of the
@@ -272,14 +271,24 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
         return -EINVAL;
     }
     bpf_map__set_max_entries(flows, opt.max_flows);
-    for (int i = 0; i < 3; ++i) {
+    bpf_map* stats = bpf_object__find_map_by_name(obj_, FA_MAP_STATS);
+    if (stats == nullptr || bpf_map__max_entries(stats) != FA_STATS_ENTRIES ||
+        bpf_map__value_size(stats) != sizeof(fa_stat)) {
+        FA_ERROR("bpf: object %s: map %s missing or of the wrong size: ABI mismatch", path,
+                 FA_MAP_STATS);
+        close();
+        return -EINVAL;
+    }
+    // The L2 and L3 entries come from the same source and are loaded together: one that fails
+    // the verifier fails the load (the object is broken for this kernel, not one device type).
+    for (int i = 0; i < kBpfHooks; ++i) {
         bpf_program* p = bpf_object__find_program_by_name(obj_, kProgNames[i]);
         if (p == nullptr) {
             FA_ERROR("bpf: object %s lacks program %s", path, kProgNames[i]);
             close();
             return -EINVAL;
         }
-        bpf_program__set_autoload(p, i == 0 ? opt.load_xdp : opt.load_tc);
+        bpf_program__set_autoload(p, is_xdp(i) ? opt.load_xdp : opt.load_tc);
     }
 
     err = bpf_object__load(obj_);
@@ -290,9 +299,9 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
                      std::strerror(-err));
         else if (err == -ENOMEM || err == -E2BIG)
             FA_ERROR("bpf: map creation failed (%s): max_flows = %u needs about %u KiB of "
-                     "kernel memory (memlock or memory): 128 bytes per flow, plus %u KiB of "
+                     "kernel memory (memlock or memory): 144 bytes per flow, plus %u KiB of "
                      "flow cache for %d CPUs",
-                     std::strerror(-err), opt.max_flows, unsigned(opt.max_flows / 1024 * 128),
+                     std::strerror(-err), opt.max_flows, unsigned(opt.max_flows / 1024 * 144),
                      unsigned((size_t(ncpu_) * 2 * sizeof(fa_cache_ent)) << cache_bits_ >> 10),
                      ncpu_);
         else
@@ -301,7 +310,7 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
         close();
         return err;
     }
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < kBpfHooks; ++i) {
         bpf_program* p = bpf_object__find_program_by_name(obj_, kProgNames[i]);
         prog_fd_[i] = bpf_program__autoload(p) ? bpf_program__fd(p) : -1;
     }
@@ -312,7 +321,9 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     sync_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_SYNC);
     sync_inner_fd_ = bpf_object__find_map_fd_by_name(obj_, "fa_sync_in");
     frags_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_FRAGS);
-    if (cache_fd_ < 0 || stats_fd_ < 0 || ctl_fd_ < 0 || sync_fd_ < 0 || sync_inner_fd_ < 0 || frags_fd_ < 0) {
+    ifslot_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_IFSLOT);
+    if (cache_fd_ < 0 || stats_fd_ < 0 || ctl_fd_ < 0 || sync_fd_ < 0 || sync_inner_fd_ < 0 ||
+        frags_fd_ < 0 || ifslot_fd_ < 0) {
         FA_ERROR("bpf: object %s lacks one of its maps: ABI mismatch", path);
         close();
         return -EINVAL;
@@ -321,16 +332,20 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     gen_ = 0;
     FA_INFO("bpf: flow cache %u slots x %d CPUs, drained through %s", 1u << cache_bits_, ncpu_,
             cache_mmap_ ? "mmap" : "map syscalls");
-    // FA_BPF_NO_BATCH (tests): take the key-by-key paths that kernels before 5.6 need.
-    batch_ok_ = std::getenv("FA_BPF_NO_BATCH") == nullptr;
-    // The one allocation: fixed drain buffers (kDrainChunk map entries, 64 KiB, and
-    // kCacheChunk cache slots, 16 KiB); none of it grows with max_flows or the CPUs.
+    // opt.no_batch (tests): take the key-by-key paths that kernels before 5.6 need.
+    batch_ok_ = !opt.no_batch;
+    stats_batch_ok_ = !opt.no_batch;
+    clock_ = opt.clock;
+    // The one allocation: fixed drain buffers (kDrainChunk map entries, 80 KiB, and
+    // kCacheChunk cache slots, 32 KiB), none of it growing with max_flows, and one slot's
+    // per-CPU counters (FA_R_MAX x 16 bytes per CPU).
     keys_ = static_cast<fa_flow_key*>(std::calloc(kDrainChunk, sizeof(fa_flow_key)));
     vals_ = static_cast<fa_flow_val*>(std::calloc(kDrainChunk, sizeof(fa_flow_val)));
-    percpu_ = static_cast<fa_stat*>(std::calloc(size_t(ncpu_), sizeof(fa_stat)));
+    percpu_ = static_cast<fa_stat*>(std::calloc(size_t(ncpu_) * FA_R_MAX, sizeof(fa_stat)));
+    stat_keys_ = static_cast<uint32_t*>(std::calloc(FA_R_MAX, sizeof(uint32_t)));
     slots_ = static_cast<fa_cache_ent*>(std::calloc(kCacheChunk, sizeof(fa_cache_ent)));
     slot_keys_ = static_cast<uint32_t*>(std::calloc(kCacheChunk, sizeof(uint32_t)));
-    if (keys_ == nullptr || vals_ == nullptr || percpu_ == nullptr ||
+    if (keys_ == nullptr || vals_ == nullptr || percpu_ == nullptr || stat_keys_ == nullptr ||
         slots_ == nullptr || slot_keys_ == nullptr) {
         FA_ERROR("bpf: out of memory for drain buffers (max_flows = %u)", max_flows_);
         close();
@@ -338,7 +353,7 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     }
     uint32_t zero = 0;
     fa_ctl ctl{};
-    ctl.now_ms = uint32_t(LinuxClock().mono_ms());
+    ctl.now_ms = uint32_t(clock_ != nullptr ? clock_->mono_ms() : LinuxClock().mono_ms());
     if (bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0) {
         err = -errno;
         close();
@@ -347,15 +362,47 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     return 0;
 }
 
+// One slot's FA_R_MAX counters (entries slot * FA_R_MAX ...): one batch read (5.6), else one
+// lookup per reason.
+int BpfFlowObject::read_slot_stats(uint32_t slot, BpfStats& out) const
+{
+    const uint32_t first = slot * FA_R_MAX;
+    bool got = false;
+    if (stats_batch_ok_) {
+        uint32_t in_batch = first - 1, out_batch = 0, n = FA_R_MAX;
+        LIBBPF_OPTS(bpf_map_batch_opts, bo);
+        const int r = bpf_map_lookup_batch(stats_fd_, first == 0 ? nullptr : &in_batch,
+                                           &out_batch, stat_keys_, percpu_, &n, &bo);
+        if (r != 0 && errno != ENOENT) {
+            if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP) return -errno;
+            stats_batch_ok_ = false;  // kernel < 5.6
+        }
+        got = n == FA_R_MAX && stat_keys_[0] == first &&
+              stat_keys_[FA_R_MAX - 1] == first + FA_R_MAX - 1;
+    }
+    for (uint32_t r = 0; r < FA_R_MAX; ++r) {
+        fa_stat* v = percpu_ + size_t(r) * size_t(ncpu_);
+        if (!got) {
+            uint32_t idx = first + r;
+            if (bpf_map_lookup_elem(stats_fd_, &idx, v) != 0) return -errno;
+        }
+        for (int c = 0; c < ncpu_; ++c) {
+            out.reason[slot][r].packets += v[c].packets;
+            out.reason[slot][r].bytes += v[c].bytes;
+        }
+    }
+    return 0;
+}
+
 int BpfFlowObject::read_stats(BpfStats& out) const
 {
     out = BpfStats{};
-    for (uint32_t r = 0; r < FA_R_MAX; ++r) {
-        if (bpf_map_lookup_elem(stats_fd_, &r, percpu_) != 0) return -errno;
-        for (int c = 0; c < ncpu_; ++c) {
-            out.reason[r].packets += percpu_[c].packets;
-            out.reason[r].bytes += percpu_[c].bytes;
-        }
+    if (stats_fd_ < 0) return -EBADF;
+    // A slot set_slot() never named has never been counted in: all zero, not read.
+    for (uint32_t s = 0; s <= FA_MAX_SLOTS; ++s) {
+        if (s != 0 && slot_ifindex_[s] == 0) continue;
+        const int err = read_slot_stats(s, out);
+        if (err) return err;
     }
     return 0;
 }

@@ -68,6 +68,7 @@ public:
                               : FA_SAMPLE_RANDOM;
         opt.load_xdp = xdp_;
         opt.load_tc = !xdp_;
+        opt.object_path = sopt_.object_path;
         err = obj_.load(opt);
         if (err) return err;
         nif_ = 0;
@@ -197,8 +198,8 @@ public:
         for (uint32_t r = 0; r < FA_R_MAX && n < len; ++r)
             n += snprintf(buf + n, size_t(len - n), "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}",
                           r ? "," : "", bpf_reason_name(r),
-                          (unsigned long long)stats_.reason[r].packets,
-                          (unsigned long long)stats_.reason[r].bytes);
+                          (unsigned long long)stats_.total(r).packets,
+                          (unsigned long long)stats_.total(r).bytes);
         if (n < len) n += snprintf(buf + n, size_t(len - n), "},\"decode_errors\":%llu",
                                    (unsigned long long)obj_.decode_errors());
         if (n >= len && len > 0) buf[0] = 0;  // truncated JSON is worse than none
@@ -220,8 +221,8 @@ private:
         DropCounters d;
         for (uint32_t r = 0; r < FA_R_MAX; ++r) {
             if (!bpf_reason_is_loss(r)) continue;
-            d.source_packets += stats_.reason[r].packets;
-            d.source_octets += stats_.reason[r].bytes;
+            d.source_packets += stats_.total(r).packets;
+            d.source_octets += stats_.total(r).bytes;
         }
         drops_ = d;
     }
@@ -233,11 +234,12 @@ private:
         int n = snprintf(line, sizeof(line), "bpf: counters%s:", final ? " (final)" : "");
         bool any = false;
         for (uint32_t r = 0; r < FA_R_MAX && n < int(sizeof(line)) - 1; ++r) {
-            if (stats_.reason[r].packets == 0) continue;
+            const fa_stat t = stats_.total(r);
+            if (t.packets == 0) continue;
             any = true;
             n += snprintf(line + n, sizeof(line) - size_t(n), " %s=%llu/%lluB",
-                          bpf_reason_name(r), (unsigned long long)stats_.reason[r].packets,
-                          (unsigned long long)stats_.reason[r].bytes);
+                          bpf_reason_name(r), (unsigned long long)t.packets,
+                          (unsigned long long)t.bytes);
         }
         if (obj_.decode_errors() != 0 && n < int(sizeof(line)) - 1)
             snprintf(line + n, sizeof(line) - size_t(n), " decode_errors=%llu",
@@ -280,6 +282,7 @@ BpfSourceOptions bpf_source_options_from_env()
     BpfSourceOptions o;
     o.tcx = std::getenv("FA_BPF_NO_TCX") == nullptr;
     o.xdp_link = std::getenv("FA_BPF_NO_XDP_LINK") == nullptr;
+    o.object_path = std::getenv("FA_BPF_OBJECT");
     return o;
 }
 

@@ -12,10 +12,11 @@ namespace fa {
 struct BpfSourceOptions {
     bool xdp_link = true;  // false: netlink XDP (kernels before 5.9)
     bool tcx = true;       // false: clsact (kernels before 6.6)
+    const char* object_path = nullptr;  // another BPF object (tests, VM images); nullptr: ours
 };
 
 // The test knobs, read once by the caller: FA_BPF_NO_TCX (set: no tcx), FA_BPF_NO_XDP_LINK
-// (set: no XDP links).
+// (set: no XDP links), FA_BPF_OBJECT (the object to load).
 BpfSourceOptions bpf_source_options_from_env();
 
 // cfg.source must be SourceKind::xdp or SourceKind::tc. The interface owner locks live in the

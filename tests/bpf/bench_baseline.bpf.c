@@ -10,6 +10,8 @@
  *  3. fa_bench_empty_tc, fa_bench_plain_tc: the same two as tc programs, for the end-to-end
  *     benchmark (tests/bench/e2e_cpu.sh attaches them with tests/tools/fa_hook): what a tc
  *     hook costs with nothing in it, and with a plain hash meter in it.
+ *  5. fa_bench_slot: only the interface-slot lookup every fa_flow entry does first (a HASH
+ *     of ifindex -> slot, like fa_ifslot), then XDP_PASS: its cost against fa_bench_empty.
  *  4. fa_bench_redirect: XDP_REDIRECT of every frame to the device in fa_redir[0] (a devmap
  *     that tests/tools/fa_hook fills): e2e_cpu.sh's "frames" path, which hands the metered
  *     veth XDP frames instead of socket buffers, as a NIC driver does.
@@ -49,6 +51,25 @@ int fa_bench_redirect(struct xdp_md *ctx)
 	return bpf_redirect_map(&fa_redir, 0, 0);
 }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FA_IFSLOT_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u32);
+} fa_bslot SEC(".maps");
+
+volatile __u32 fa_bench_sink;
+
+SEC("xdp")
+int fa_bench_slot(struct xdp_md *ctx)
+{
+	__u32 ifindex = ctx->ingress_ifindex;
+	__u32 *slot = bpf_map_lookup_elem(&fa_bslot, &ifindex);
+
+	fa_bench_sink = slot ? *slot : 0; /* keep the lookup */
+	return XDP_PASS;
+}
+
 SEC("xdp")
 int fa_bench_empty(struct xdp_md *ctx)
 {
@@ -64,7 +85,7 @@ static __always_inline void fa_plain_meter(struct fa_pkt *p)
 
 	if (fa_parse(p, &r) != FA_METER)
 		return;
-	r.key.ifx = (__u16)(p->ifindex & FA_IFX_INDEX);
+	r.key.ifx = (__u16)(p->ifindex & FA_IFX_SLOT); /* no slot map: the ifindex */
 	v = bpf_map_lookup_elem(&fa_plain, &r.key);
 	if (v) {
 		__sync_fetch_and_add(&v->packets, 1);

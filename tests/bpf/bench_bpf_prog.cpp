@@ -3,6 +3,9 @@
 // each beside two baselines in the same run (bench_baseline.bpf.c: empty XDP_PASS, and a plain
 // parser + one HASH lookup/update with atomic adds), at 1K and 64K resident flows. Also drain
 // cost per flow and kernel memory per flow (memlock from the map's fdinfo, as bpftool shows).
+// ABI v4: the L3 entry (fa_xdp_l3) against the L2 entry on the same IP packet (tc L3 cannot be
+// test-run: a tc test run always builds an Ethernet frame), and the interface-slot lookup alone
+// (fa_bench_slot) against the empty program.
 // Usage: bench_bpf_prog [repeat]   (root; numbers go in notes, not assertions)
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -123,22 +126,28 @@ int main(int argc, char** argv)
     const int empty = bpf_program__fd(bpf_object__find_program_by_name(base, "fa_bench_empty"));
     const int plain = bpf_program__fd(bpf_object__find_program_by_name(base, "fa_bench_plain"));
     const int plain_map = bpf_object__find_map_fd_by_name(base, "fa_plain");
+    const int slot_prog = bpf_program__fd(bpf_object__find_program_by_name(base, "fa_bench_slot"));
+    {
+        const uint32_t lo = 1, slot = 1;  // test runs: loopback
+        bpf_map_update_elem(bpf_object__find_map_fd_by_name(base, "fa_bslot"), &lo, &slot,
+                            BPF_ANY);
+    }
 
     std::printf("repeat %d; ns/packet as measured by BPF_PROG_TEST_RUN (JIT on)\n", repeat);
     for (uint32_t resident : {1024u, 65536u - 8192u}) {
         BpfFlowObject fo;
         BpfLoadOptions o;
         o.max_flows = 65536;
-        if (fo.load(o) != 0) return 1;
+        if (fo.load(o) != 0 || fo.set_slot(1, 1) != 0) return 1;  // test runs: loopback
         BpfFlowObject so;  // 1-in-100, deterministic: populated with exactly one packet per flow
         BpfLoadOptions os = o;
         os.sample_rate = 100;
         os.sample_mode = FA_SAMPLE_DETERMINISTIC;
-        if (so.load(os) != 0) return 1;
+        if (so.load(os) != 0 || so.set_slot(1, 1) != 0) return 1;
         BpfFlowObject ro;  // 1-in-100, random
         BpfLoadOptions orr = o;
         orr.sample_rate = 100;
-        if (ro.load(orr) != 0) return 1;
+        if (ro.load(orr) != 0 || ro.set_slot(1, 1) != 0) return 1;
         // Empty the plain map from the previous round.
         Null null;
         {
@@ -172,7 +181,7 @@ int main(int argc, char** argv)
                 k.sport[1] = uint8_t(1024 + (i & 0x3ff));
                 k.dport[1] = 53;
                 k.proto = 17;
-                k.ifx = 1;  // BPF_PROG_TEST_RUN: loopback, ingress
+                k.ifx = 1;  // BPF_PROG_TEST_RUN: loopback's slot 1, ingress
                 bpf_map_update_elem(plain_map, &k, init, BPF_NOEXIST);
             }
         }
@@ -191,6 +200,16 @@ int main(int argc, char** argv)
                         run(fo.prog_fd(BpfHook::tc_in), hit, repeat),
                         run(ro.prog_fd(BpfHook::xdp), hit, repeat),
                         run(so.prog_fd(BpfHook::xdp), hit, repeat));
+        }
+        // The L3 entry on the same IP packet (no Ethernet header): same key, so the same hit.
+        const std::vector<uint8_t> hit3(hit.begin() + 14, hit.end());
+        for (int round = 0; round < 3; ++round) {
+            const double l2 = run(fo.prog_fd(BpfHook::xdp), hit, repeat);
+            const double l3 = run(fo.prog_fd(BpfHook::xdp_l3), hit3, repeat);
+            std::printf("run %d: fa_xdp (L2) hit %.1f | fa_xdp_l3 (L3, same IP packet) hit %.1f "
+                        "| empty %.1f | slot lookup alone %.1f\n",
+                        round + 1, l2, l3, run(empty, hit, repeat),
+                        run(slot_prog, hit, repeat));
         }
         // New-flow path: one run per never-seen flow (repeat 1, so each run inserts).
         // XDP: 100 runs (each costs two dispatcher swaps); tc: 2000.
@@ -238,6 +257,8 @@ int main(int argc, char** argv)
                     "plain hash %ld bytes; fa_cache (fixed, all CPUs) %ld bytes\n",
                     ml, o.max_flows, double(ml) / o.max_flows, memlock(plain_map),
                     memlock(fo.cache_fd()));
+        std::printf("kernel memory: fa_stats (per-slot counters, all CPUs) %ld bytes; fa_ifslot "
+                    "%ld bytes\n", memlock(fo.stats_fd()), memlock(fo.ifslot_fd()));
     }
     bpf_object__close(base);
     return 0;

@@ -206,21 +206,28 @@ echo "flood: sent $sent, B's UDP stack received $truth, meter counted $got (pack
 # FA_BPF_NO_XDP_LINK / FA_BPF_NO_TCX): SIGKILL leaves the programs attached; the next start
 # replaces its own stale programs (no stacking, no failure). A clean exit leaves nothing behind
 # in every mode. The owner locks live in the run directory of bpf_meter's default config.
-# bpf_links TYPE PREFIX: our links of that type on this machine (bpftool 7.1 shows tcx links as
-# type 11 and no device; the test runs alone, so every fa_* link is this test's).
-bpf_links() {
-    python3 - "$1" "$2" <<'PY'
+# links_of IDS...: BPF links holding one of these programs (the ids bpf_meter's owner record
+# names; other tests on the machine may hold links of their own). A link closed a moment ago
+# may still be listed (freed after an RCU grace): links_gone waits up to 5 s.
+links_of() {
+    python3 - "$@" <<'PY'
 import json, subprocess, sys
+ids = {int(x) for x in sys.argv[1:] if int(x)}
 links = json.loads(subprocess.run(["bpftool", "-j", "link", "show"], capture_output=True,
                                   text=True, check=True).stdout or "[]")
-progs = {p["id"]: p.get("name", "") for p in json.loads(subprocess.run(
-    ["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout)}
-types = {"tcx": (11, "tcx"), "xdp": (6, "xdp")}[sys.argv[1]]
-print(sum(1 for l in links if l.get("type") in types and
-          progs.get(l.get("prog_id"), "").startswith(sys.argv[2])))
+print(sum(1 for l in links if l.get("prog_id") in ids))
 PY
 }
-tcx_links() { bpf_links tcx fa_tc_; }
+lock_ids() { sed -n 's/.* ids \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$FA_RUN_DIR/bpf-vb.lock"; }
+links_gone() {
+    local _
+    for _ in $(seq 50); do
+        # shellcheck disable=SC2086 # a list of ids
+        [ "$(links_of $1)" -eq 0 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 for mode in xdp xdp-legacy tc tcx; do
     arg=${mode%-legacy} env=()
     [ "$mode" = xdp-legacy ] && env=(FA_BPF_NO_XDP_LINK=1)
@@ -229,20 +236,26 @@ for mode in xdp xdp-legacy tc tcx; do
     ip netns exec "$B" env "${env[@]}" "$build/bpf_meter" "$arg" vb >/dev/null 2>"$work/k1.log" &
     m=$!
     wait_for "$work/k1.log" ready
-    [ "$mode" = xdp ] && { [ "$(bpf_links xdp fa_xdp)" -eq 1 ] || { echo "FAIL: no XDP link"; exit 1; }; }
+    ids=$(lock_ids)
+    if [ "$mode" = xdp ] || [ "$mode" = tcx ]; then
+        want=1
+        [ "$mode" = tcx ] && want=2
+        # shellcheck disable=SC2086 # a list of ids
+        n=$(links_of $ids)
+        [ "$n" -eq "$want" ] || { echo "FAIL: $mode: $n links, want $want"; exit 1; }
+    fi
     kill -KILL "$m"; wait "$m" 2>/dev/null || true
     if [ "$mode" = xdp-legacy ]; then
         ip -n "$B" link show vb | grep -q xdp || { echo "FAIL: expected a stale XDP program"; exit 1; }
     fi
-    if [ "$mode" = xdp ]; then
-        if ip -n "$B" link show vb | grep -q xdp; then echo "FAIL: XDP link outlived a SIGKILL"; exit 1; fi
-    fi
-    if [ "$mode" = tcx ]; then
-        [ "$(tcx_links)" -eq 0 ] || { echo "FAIL: tcx links outlived a SIGKILL"; exit 1; }
+    if [ "$mode" = xdp ] || [ "$mode" = tcx ]; then
+        links_gone "$ids" || { echo "FAIL: $mode links outlived a SIGKILL"; exit 1; }
+        if ip -n "$B" link show vb | grep -q xdp; then echo "FAIL: XDP outlived a SIGKILL"; exit 1; fi
     fi
     ip netns exec "$B" env "${env[@]}" "$build/bpf_meter" "$arg" vb >/dev/null 2>"$work/k2.log" &
     m=$!
     wait_for "$work/k2.log" ready
+    ids2=$(lock_ids)
     if [ "$mode" = xdp-legacy ]; then
         grep -q "replacing stale fa_xdp" "$work/k2.log" || { cat "$work/k2.log"; exit 1; }
     elif [ "$mode" = xdp ]; then
@@ -255,14 +268,16 @@ for mode in xdp xdp-legacy tc tcx; do
         done
     else
         grep -q "tcx ingress+egress attached" "$work/k2.log" || { cat "$work/k2.log"; exit 1; }
-        [ "$(tcx_links)" -eq 2 ] || { echo "FAIL: $(tcx_links) tcx links, want 2"; exit 1; }
+        # shellcheck disable=SC2086 # a list of ids
+        n=$(links_of $ids2)
+        [ "$n" -eq 2 ] || { echo "FAIL: $n tcx links, want 2"; exit 1; }
     fi
     kill -TERM "$m"; wait "$m"
     if ip -n "$B" link show vb | grep -q "xdp"; then echo "FAIL: XDP left attached"; exit 1; fi
     n=$(tc -n "$B" filter show dev vb ingress 2>/dev/null | grep -c "fa_tc_" || true)
     [ "$n" -eq 0 ] || { echo "FAIL: tc filter left attached"; exit 1; }
-    [ "$(tcx_links)" -eq 0 ] || { echo "FAIL: tcx links left attached"; exit 1; }
-    [ "$(bpf_links xdp fa_xdp)" -eq 0 ] || { echo "FAIL: XDP links left attached"; exit 1; }
+    links_gone "$ids $ids2" || { echo "FAIL: links left attached"; exit 1; }
+    [ ! -e "$FA_RUN_DIR/bpf-vb.lock" ] || { echo "FAIL: owner lock left"; exit 1; }
     echo "crash recovery ($mode): nothing stale or stacked after a restart, clean exit detached"
 done
 

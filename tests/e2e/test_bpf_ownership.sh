@@ -33,7 +33,7 @@ require_tool ip tc python3 nfcapd nfdump ss clang bpftool setpriv
 
 A=fa-owA-$$
 B=fa-owB-$$
-work="" nf="" a1="" k1="" k2="" r="" k="" g=""  # set by fa_tmpdir, bg_start, start_agent
+work="" nf="" port="" ids="" a1="" k1="" k2="" r="" k="" g=""  # set by fa_tmpdir, bg_start, start_agent
 fa_tmpdir work
 on_exit "ip netns del $A 2>/dev/null"
 on_exit "ip netns del $B 2>/dev/null"
@@ -45,7 +45,7 @@ ip -n "$A" link add vd type veth peer name vc netns "$B"
 ip -n "$A" addr add 10.79.0.1/24 dev vd && ip -n "$B" addr add 10.79.0.2/24 dev vc
 ip -n "$A" link set vd up && ip -n "$B" link set vc up
 run=$work/run
-mkdir -p "$run" "$work/nf"
+mkdir -p "$run"
 
 # A program that is not ours: XDP and tc sections that pass everything.
 cat >"$work/foreign.c" <<'C'
@@ -58,13 +58,7 @@ C
 clang -O2 -target bpf -I"/usr/include/$(gcc -dumpmachine 2>/dev/null || uname -m)" \
     -c "$work/foreign.c" -o "$work/foreign.o" || fa_fail "cannot build the foreign program"
 
-port=$(in_b python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-bg_start nf ip netns exec "$B" nfcapd -4 -w "$work/nf" -p "$port" -b 127.0.0.1 \
-    >"$work/nfcapd.log" 2>&1
-wait_for 10 "in_b ss -Hlun 'sport = :$port' | grep -q ." || fa_fail "nfcapd did not bind"
+ns_nfcapd_start nf port "$B" "$work/nf"
 
 # ini FILE SOURCE "IFACES" NAME: a config whose control socket is <run>/NAME.sock.
 ini() {
@@ -132,23 +126,41 @@ print(x.get("prog", {}).get("id", 0) or max([p.get("prog", {}).get("id", 0) for 
 tc_ids() {  # tc_ids IFNAME DIR: the ids of the tc bpf filters on IFNAME DIR, one per line
     in_b tc filter show dev "$1" "$2" 2>/dev/null | sed -n 's/.* id \([0-9]*\).*/\1/p'
 }
-our_links() {  # our_links: BPF links of fa_* programs on the machine (the test runs alone)
-    python3 - <<'PY'
-import json, subprocess
+# The ids of the programs the agent attached to IFNAME (its owner record, "... ids IN EG").
+lock_ids() { sed -n 's/.* ids \([0-9]*\) \([0-9]*\)$/\1 \2/p' "$run/bpf-$1.lock"; }
+# links_of IDS...: how many BPF links on the machine hold one of these programs (other tests
+# may hold links of their own at the same time).
+links_of() {
+    python3 - "$@" <<'PY'
+import json, subprocess, sys
+ids = {int(x) for x in sys.argv[1:] if int(x)}
 links = json.loads(subprocess.run(["bpftool", "-j", "link", "show"], capture_output=True,
                                   text=True, check=True).stdout or "[]")
-progs = {p["id"]: p.get("name", "") for p in json.loads(subprocess.run(
-    ["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout)}
-print(sum(1 for l in links if progs.get(l.get("prog_id"), "").startswith("fa_")))
+print(sum(1 for l in links if l.get("prog_id") in ids))
 PY
 }
-# nothing_left IFNAME WHAT: no XDP program, tc filter or link of ours, no lock file.
+# nothing_left IFNAME WHAT IDS: no XDP program or tc filter on IFNAME, no link holding one of
+# the agent's programs IDS, no lock file.
 nothing_left() {
+    local ids=$3
     [ "$(xdp_id "$1")" -eq 0 ] || fa_fail "$2: XDP program left on $1"
     [ -z "$(tc_ids "$1" ingress)$(tc_ids "$1" egress)" ] || fa_fail "$2: tc filter left on $1"
     # A link the agent closed may still be listed for a moment (freed after an RCU grace).
-    wait_for 5 '[ "$(our_links)" -eq 0 ]' || fa_fail "$2: $(our_links) BPF link(s) of ours left"
+    # shellcheck disable=SC2086 # ids: a list
+    wait_for 5 "[ \$(links_of $ids) -eq 0 ]" || fa_fail "$2: a BPF link of ours left ($ids)"
     [ ! -e "$run/bpf-$1.lock" ] || fa_fail "$2: lock file left: $(cat "$run/bpf-$1.lock")"
+}
+
+# mode_env MODE: sets src (the [agent] source) and env (the agent's environment) for the attach
+# modes xdp (XDP link), xdp-netlink, tcx and clsact.
+src="" env=()
+mode_env() {
+    src=xdp env=()
+    case $1 in
+        xdp-netlink) env=(FA_BPF_NO_XDP_LINK=1) ;;
+        tcx) src=tc ;;
+        clsact) src=tc env=(FA_BPF_NO_TCX=1) ;;
+    esac
 }
 
 # --- 1. two agents on one interface -------------------------------------------------------
@@ -159,6 +171,7 @@ for src in xdp tc; do
     ini "$d/a1.ini" "$src" vb "two-$src-1"
     ini "$d/a2.ini" "$src" vb "two-$src-2"
     start_agent a1 "$d/a1.log" "$d/a1.ini"
+    ids=$(lock_ids vb)
     rc=0
     timeout 30 ip netns exec "$B" "$build/flowagent" -c "$d/a2.ini" 2>"$d/a2.log" || rc=$?
     [ "$rc" -ne 0 ] || fa_fail "two/$src: the second agent started: $(cat "$d/a2.log")"
@@ -172,29 +185,27 @@ for src in xdp tc; do
     send 10.77.0.2 "$p" 400
     stop_agent "$a1" "$d/a1.log"
     expect_exact "$p" 400 "two agents ($src): the first keeps metering"
-    nothing_left vb "two/$src"
+    nothing_left vb "two/$src" "$ids"
     fa_log "two agents ($src): second refused (pid $a1 named, exit $rc)"
     p=$((p + 1))
 done
 
 # --- 2. SIGKILL then restart ----------------------------------------------------------------
 for mode in xdp xdp-netlink tcx clsact; do
-    d=$work/kill-$mode src=xdp env=()
+    d=$work/kill-$mode
     mkdir -p "$d"
-    case $mode in
-        xdp-netlink) env=(FA_BPF_NO_XDP_LINK=1) ;;
-        tcx) src=tc ;;
-        clsact) src=tc env=(FA_BPF_NO_TCX=1) ;;
-    esac
+    mode_env "$mode"
     ini "$d/k.ini" "$src" vb "kill-$mode"
     start_agent k1 "$d/k1.log" "$d/k.ini" "${env[@]}"
+    ids=$(lock_ids vb)
     old_x=$(xdp_id vb) old_t=$(tc_ids vb ingress)
     kill -KILL "$k1"
     wait "$k1" 2>/dev/null || true
     grep -q "flowagent pid $k1 " "$run/bpf-vb.lock" || fa_fail "kill/$mode: no owner record"
     case $mode in
         xdp | tcx)  # the kernel frees a link after the process's files are closed
-            wait_for 5 '[ "$(xdp_id vb)" -eq 0 ] && [ "$(our_links)" -eq 0 ]' \
+            # shellcheck disable=SC2086 # ids: a list
+            wait_for 5 "[ \$(xdp_id vb) -eq 0 ] && [ \$(links_of $ids) -eq 0 ]" \
                 || fa_fail "kill/$mode: a linked program outlived SIGKILL" ;;
         xdp-netlink) [ "$old_x" -ne 0 ] && [ "$(xdp_id vb)" -eq "$old_x" ] \
             || fa_fail "kill/$mode: expected the stale XDP program $old_x" ;;
@@ -202,6 +213,7 @@ for mode in xdp xdp-netlink tcx clsact; do
             || fa_fail "kill/$mode: expected the stale tc filter $old_t" ;;
     esac
     start_agent k2 "$d/k2.log" "$d/k.ini" "${env[@]}"
+    ids="$ids $(lock_ids vb)"
     case $mode in
         xdp | tcx)
             grep -q stale "$d/k2.log" && fa_fail "kill/$mode: $(grep stale "$d/k2.log")" ;;
@@ -221,24 +233,21 @@ for mode in xdp xdp-netlink tcx clsact; do
     send 10.77.0.2 "$p" 300
     stop_agent "$k2" "$d/k2.log"
     expect_exact "$p" 300 "SIGKILL + restart ($mode)"
-    nothing_left vb "kill/$mode"
+    nothing_left vb "kill/$mode" "$ids"
     fa_log "SIGKILL + restart ($mode): ok"
     p=$((p + 1))
 done
 
 # --- 3. ifindex reused by another interface carrying a foreign program ---------------------
 for mode in xdp xdp-netlink tcx clsact; do
-    d=$work/reuse-$mode src=xdp env=()
+    d=$work/reuse-$mode
     mkdir -p "$d"
-    case $mode in
-        xdp-netlink) env=(FA_BPF_NO_XDP_LINK=1) ;;
-        tcx) src=tc ;;
-        clsact) src=tc env=(FA_BPF_NO_TCX=1) ;;
-    esac
+    mode_env "$mode"
     in_b ip link add vx type veth peer name vy
     in_b ip link set vx up && in_b ip link set vy up
     ini "$d/r.ini" "$src" "vb vx" "reuse-$mode"
     start_agent r "$d/r.log" "$d/r.ini" "${env[@]}"
+    ids="$(lock_ids vb) $(lock_ids vx)"
     grep -q "attached to vx" "$d/r.log" || fa_fail "reuse/$mode: vx not attached: $(cat "$d/r.log")"
     idx=$(in_b ip -o link show vx | cut -d: -f1)
     in_b ip link del vx
@@ -262,16 +271,16 @@ for mode in xdp xdp-netlink tcx clsact; do
         [ "$(tc_ids vz ingress) $(tc_ids vz egress)" = "$fx" ] \
             || fa_fail "reuse/$mode: foreign tc filters $fx became '$(tc_ids vz ingress) $(tc_ids vz egress)'"
     fi
-    nothing_left vb "reuse/$mode"
+    nothing_left vb "reuse/$mode" "$ids"
     in_b ip link del vz
     fa_log "ifindex $idx reused by vz with a foreign program ($mode): left in place ($fx)"
 done
 
 # --- 4. reload after the capability drop meets a stale program of ours --------------------
 for mode in xdp-netlink clsact; do
-    d=$work/drop-$mode src=xdp env=(FA_BPF_NO_XDP_LINK=1)
-    [ "$mode" = clsact ] && src=tc env=(FA_BPF_NO_TCX=1)
+    d=$work/drop-$mode
     mkdir -p "$d"
+    mode_env "$mode"
     ini "$d/k.ini" "$src" vc "drop-$mode-k"
     start_agent k "$d/k.log" "$d/k.ini" "${env[@]}"
     if [ "$src" = xdp ]; then old=$(xdp_id vc); else old=$(tc_ids vc ingress); fi
@@ -279,6 +288,7 @@ for mode in xdp-netlink clsact; do
     wait "$k" 2>/dev/null || true
     ini "$d/g.ini" "$src" vb "drop-$mode"
     start_agent g "$d/g.log" "$d/g.ini" "${env[@]}"
+    ids=$(lock_ids vb)
     cap=$(sed -n 's/^CapEff:\t//p' "/proc/$g/status")
     [ $(( (16#$cap >> 21) & 1 )) -eq 0 ] || fa_fail "drop/$mode: CAP_SYS_ADMIN still effective ($cap)"
     ini "$d/g.ini" "$src" "vb vc" "drop-$mode"
@@ -289,11 +299,12 @@ for mode in xdp-netlink clsact; do
     want="replacing stale program (id $old) on vc left by an earlier run (its owner is no longer running)"
     [ "$src" = tc ] && want="replacing stale program (id $old) on vc ingress left by an earlier run (its owner is no longer running)"
     grep -q "$want" "$d/g.log" || fa_fail "drop/$mode: no '$want': $(grep bpf "$d/g.log")"
+    ids="$ids $(lock_ids vb) $(lock_ids vc)"
     send 10.79.0.2 "$p" 250
     stop_agent "$g" "$d/g.log"
     expect_exact "$p" 250 "reload after the capability drop ($mode, stale program on vc)"
-    nothing_left vc "drop/$mode"
-    nothing_left vb "drop/$mode"
+    nothing_left vc "drop/$mode" "$ids"
+    nothing_left vb "drop/$mode" "$ids"
     fa_log "reload after the capability drop ($mode, CapEff $cap): stale $old replaced"
     p=$((p + 1))
 done
@@ -313,7 +324,7 @@ for src in xdp tc; do
     grep -qi "too old" "$work/nr/$src.log" && fa_fail "non-root ($src): says too old"
     fa_log "non-root ($src): exit $rc, $(grep -o 'not permitted ([^)]*)' "$work/nr/$src.log" | head -1)"
 done
-nothing_left vb "non-root"
+nothing_left vb "non-root" ""
 
 # --- the exported totals --------------------------------------------------------------------
 wait_for 10 "in_b ss -Hlun 'sport = :$port' | awk '{ s += \$2 } END { exit s != 0 }'" || true

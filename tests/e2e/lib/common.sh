@@ -157,6 +157,22 @@ nfacctd_ready() {
     udp_port_bound "$1" && grep -q 'p/print.*Purging cache - END' "$2" 2>/dev/null
 }
 
+# ns_nfcapd_start VAR PORTVAR NS DIR: nfcapd inside namespace NS on a free UDP port of its
+# 127.0.0.1 (stored in PORTVAR), writing DIR, logging to DIR/nfcapd.log; waits for the bind.
+ns_nfcapd_start() {
+    local _fa_v=$1 _fa_pv=$2 _fa_ns=$3 _fa_dir=$4 _fa_port
+    _fa_port=$(ip netns exec "$_fa_ns" python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+    mkdir -p "$_fa_dir"
+    bg_start "$_fa_v" ip netns exec "$_fa_ns" nfcapd -4 -w "$_fa_dir" -p "$_fa_port" \
+        -b 127.0.0.1 >>"$_fa_dir/nfcapd.log" 2>&1
+    wait_for 10 "ip netns exec $_fa_ns ss -Hlun 'sport = :$_fa_port' | grep -q ." \
+        || fa_fail "nfcapd did not bind port $_fa_port in $_fa_ns: $(cat "$_fa_dir/nfcapd.log")"
+    printf -v "$_fa_pv" '%s' "$_fa_port"
+}
+
 # nfcapd_stop PID: SIGTERM, which makes nfcapd flush and close its current file.
 nfcapd_stop() {
     bg_stop "$1" TERM 10 || true
