@@ -1029,6 +1029,8 @@ void Daemon::iface_new(int i, const LinkState& l)
     t.ifindex = l.ifindex;
     t.up = l.up;
     t.up_known = true;
+    t.arphrd = l.arphrd;
+    t.arphrd_known = true;
     t.seen = true;
     int rc = 0;
     if (meters_links()) {
@@ -1059,7 +1061,19 @@ void Daemon::on_link(const LinkState& l)
     if (i == cfg.interface_count) return;
     LinkTrack& t = track_[i];
     if (l.from_dump) t.seen = true;
+    if (t.ifindex == l.ifindex && t.arphrd_known && t.arphrd != l.arphrd) {
+        // A new link type (TUNSETLINK, only while down): the programs for it may differ
+        // (Ethernet or IP entries), so the interface is taken down and attached again.
+        char why[64];
+        std::snprintf(why, sizeof why, "changed its link type (ARPHRD %u -> %u)", t.arphrd,
+                      l.arphrd);
+        iface_gone(i, why, l.name);
+        iface_new(i, l);
+        return;
+    }
     if (t.ifindex == l.ifindex) {
+        t.arphrd = l.arphrd;
+        t.arphrd_known = true;
         // Down/up: XDP and tc programs stay attached across it; the flows just pause (no
         // packets) and end by their timeouts as any idle flow.
         if (t.up_known && t.up != l.up && !l.from_dump)

@@ -118,6 +118,8 @@ struct LinkTrack {
     uint32_t ifindex = 0;  // 0: does not exist (as far as the last event or dump said)
     bool up = false;
     bool up_known = false; // up was reported (down/up changes are logged from then on)
+    uint16_t arphrd = 0;   // link type, once reported (arphrd_known)
+    bool arphrd_known = false;
     bool seen = false;     // named by the running link dump, or appeared during it
 };
 

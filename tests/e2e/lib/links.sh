@@ -96,17 +96,8 @@ traffic() {
 }
 
 links_agent_start() {
-    local mode=$1 ifs=$2 port
-    mkdir -p "$work/flows"
-    port=$(ip netns exec "$R" python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-    bg_start nfcapd_pid ip netns exec "$R" nfcapd -4 -w "$work/flows" -p "$port" -b 127.0.0.1 \
-        >"$work/nfcapd.log" 2>&1
-    wait_for 10 "ip netns exec $R ss -Hlun 'sport = :$port' | grep -q ." ||
-        fa_fail "nfcapd did not bind: $(cat "$work/nfcapd.log")"
-    collector_port=$port
+    local mode=$1 ifs=$2
+    ns_nfcapd_start nfcapd_pid collector_port "$R" "$work/flows"
     cat >"$work/agent.ini" <<INI
 [agent]
 source = $mode
@@ -116,7 +107,7 @@ control_socket = $work/agent.sock
 active_timeout = 600
 inactive_timeout = 300
 [collector c]
-address = 127.0.0.1:$port
+address = 127.0.0.1:$collector_port
 protocol = ipfix
 INI
     bg_start agent_pid ip netns exec "$R" "$build/flowagent" -c "$work/agent.ini" \
