@@ -17,6 +17,9 @@ pkgs=(
     # config, the conntrack listener (libnetfilter_conntrack parses, libmnl moves the messages),
     # tests
     libinih-dev libnetfilter-conntrack-dev libmnl-dev libcpputest-dev cpputest
+    # the link monitor: rtnetlink through libnl-3's socket and message calls (the cache API of
+    # libnl-route-3 is not used)
+    libnl-3-dev
     # network test hosts and traffic
     iproute2 iputils-ping nftables conntrack iperf3 ethtool procps psmisc python3
     # real collectors and decoders that judge the output

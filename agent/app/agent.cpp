@@ -201,6 +201,19 @@ void Agent::tick()
     }
 }
 
+uint32_t Agent::flush_interface(uint32_t ifindex)
+{
+    const uint32_t n = table_.flush_interface(ifindex, EndReason::forced_end, *this);
+    for (int i = 0; i < exporter_count_; ++i) exporters_[i].flush(now_);
+    return n;
+}
+
+void Agent::interfaces_changed(const InterfaceInfo* infos, int count)
+{
+    set_interfaces(infos, count);
+    for (int i = 0; i < exporter_count_; ++i) exporters_[i].send_options(now_);
+}
+
 void Agent::flush_all()
 {
     table_.flush(now_.mono_ms, EndReason::forced_end, *this);

@@ -76,6 +76,10 @@ public:
     void tick();
     // Shutdown or reload: every flow out with forced_end, final statistics, everything sent.
     void flush_all();
+    // An interface went away (deleted, or renamed away from its configured name): its flows
+    // (in_if or out_if == ifindex) out with forced_end and sent now; no other flow is touched.
+    // Returns how many flows were exported.
+    uint32_t flush_interface(uint32_t ifindex);
 
     // OptionsProvider
     SamplingInfo sampling() const override { return sampling_; }
@@ -86,6 +90,10 @@ public:
     DropCounters drops() const override;
 
     void set_interfaces(const InterfaceInfo* infos, int count);
+    // The interface table changed while running (a link came, went or was renamed): takes the
+    // new table and sends the options records (interface names included) to every collector
+    // now, so that collectors name the new ifIndex before its first flow.
+    void interfaces_changed(const InterfaceInfo* infos, int count);
     void set_source_drops(const DropCounters& d) { source_drops_ = d; }
 
     const FlowTable& table() const { return table_; }

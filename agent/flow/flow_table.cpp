@@ -437,4 +437,24 @@ void FlowTable::flush(MonoMs now, EndReason reason, RecordSink& sink)
     size_ = 0;
 }
 
+uint32_t FlowTable::flush_interface(uint32_t ifindex, EndReason reason, RecordSink& sink)
+{
+    if (buckets_ == nullptr || ifindex == 0) return 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < buckets_n_; ++i) {
+        Bucket& b = buckets_[i];
+        if (b.used == 0) continue;
+        for (uint32_t w = 0; w < kW; ++w) {
+            if (b.tag[w] == 0) continue;
+            const FlowKey& k = b.slot[w].key;
+            if (k.in_if != ifindex && k.out_if != ifindex) continue;
+            emit(b, w, reason, sink);
+            remove(b, w);
+            stats_.flushed++;
+            ++n;
+        }
+    }
+    return n;
+}
+
 } // namespace fa

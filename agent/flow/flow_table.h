@@ -95,6 +95,10 @@ public:
     // (active_timeout); both remove the flow.
     void expire(MonoMs now, RecordSink& sink);
     void flush(MonoMs now, EndReason reason, RecordSink& sink);
+    // An interface went away: exports (with `reason`) and removes every flow whose in_if or
+    // out_if is `ifindex` (not 0); the others stay as they are. Visits every bucket once (a
+    // link event, not the packet path). Returns how many flows it exported.
+    uint32_t flush_interface(uint32_t ifindex, EndReason reason, RecordSink& sink);
     // A reload that changes only the timeouts: the flows stay, the next expire() applies the
     // new ones. Status::bad_input (and nothing changed) for 0.
     [[nodiscard]] Status set_timeouts(uint32_t active_ms, uint32_t inactive_ms)

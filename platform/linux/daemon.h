@@ -11,6 +11,14 @@
 //     holds datagrams) and the resolver thread's eventfd (collector names).
 //  2. TERM/INT: the loop stops; stop() drains, exports every flow with forced_end, paces the
 //     queues out within stop_timeout, logs the final statistics.
+//  2a. Links (link_monitor.h, opened before the source starts so no event is missed): a
+//     metered interface that goes away (deleted, or renamed away from its configured name) is
+//     detached by the source, which delivers what it counted there; then its flows leave the
+//     table with forced_end (no other flow is touched) and the interface options records go
+//     out again. An interface with a configured name that appears (router boot order, a PPPoE
+//     redial: a new ifindex) is attached by the source. Down/up is only logged: programs stay
+//     attached across it and flows just pause. A removed local address goes to the export
+//     (address_removed).
 //  3. HUP: re-read the config; if valid and the table can stay (table_kept), apply it in place
 //     (reload_in_place: only changed collectors are redone); else flush everything and restart
 //     with it (collector sockets and sequence numbers carried over where unchanged). Invalid:
@@ -25,6 +33,7 @@
 #include "control_server.h"
 #include "event_loop.h"
 #include "ifinfo.h"
+#include "link_monitor.h"
 #include "resolver.h"
 #include "source_linux.h"
 #include "udp_transport.h"
@@ -47,6 +56,10 @@ bool load_config(const char* path, const CliOptions& cli, Config& cfg, bool via_
 // stderr (the agent starts anyway and retries it); false only for an address that can never
 // work (the message names file, line, collector and value).
 bool check_collectors(const Config& cfg);
+
+// --check-config: a warning on stderr for each configured interface that does not exist now
+// (not an error: the agent waits for it, as at a router's boot). Returns how many are missing.
+int check_interfaces(const Config& cfg);
 
 // [agent] log and log_level, with --log-level / -v over the config's level.
 void apply_logging(const Config& cfg, const CliOptions& cli);
@@ -90,6 +103,9 @@ struct Runtime {
     ObservedSink sinks[kMaxCollectors];
     std::unique_ptr<Source> source;
     std::unique_ptr<Agent> agent;
+    // The source started (start() or start_replacing() succeeded). When not, a stop sends
+    // nothing: no templates or options for a run that never metered.
+    bool source_started = false;
     StdoutLineSink json;
     InterfaceInfo ifaces[kMaxInterfaces];
     int iface_count = 0;
@@ -97,7 +113,17 @@ struct Runtime {
     Resolver resolver;
 };
 
-class Daemon final : public ControlHandler {
+// What the daemon knows of one configured interface (index as in Config::interfaces).
+struct LinkTrack {
+    uint32_t ifindex = 0;  // 0: does not exist (as far as the last event or dump said)
+    bool up = false;
+    bool up_known = false; // up was reported (down/up changes are logged from then on)
+    uint16_t arphrd = 0;   // link type, once reported (arphrd_known)
+    bool arphrd_known = false;
+    bool seen = false;     // named by the running link dump, or appeared during it
+};
+
+class Daemon final : public ControlHandler, public LinkListener {
 public:
     Daemon() = default;
     Daemon(const Daemon&) = delete;
@@ -134,6 +160,28 @@ private:
     void watch_source();
     int open_control(bool at_start);
 
+    // LinkListener (the link monitor's events)
+    void on_link(const LinkState& l) override;
+    void on_link_gone(uint32_t ifindex, const char* name) override;
+    void on_address(bool added, uint32_t ifindex, const sockaddr_storage& addr) override;
+    void on_dump_begin() override;
+    void on_dump_end() override;
+    void on_overrun() override;
+    static void on_links(Watch& w, uint32_t revents);
+    void open_links();
+    // After a (re)start of the runtime: what exists now of the configured interfaces; the
+    // source is asked to attach each existing one (it knows which it attached already).
+    void sync_links();
+    void iface_gone(int i, const char* why, const char* now_named);
+    void iface_new(int i, const LinkState& l);
+    void refresh_interfaces();
+    void send_interfaces();
+    void follow_all(uint32_t ifindex, const char* name);
+    // A local address was removed (AF_UNSPEC: events were lost, any may have been): the
+    // export's hook (helper D, issue 10 item 4).
+    void address_removed(const sockaddr_storage& addr);
+    bool meters_links() const;
+
     CliOptions cli_;
     Runtime rt_;
     LinuxClock clock_;
@@ -147,6 +195,10 @@ private:
     Timer pacer_;     // one-shot at the next token while a collector's send queue holds datagrams
     Watch resolved_;  // the resolver thread's eventfd
     ControlServer control_;
+    LinkMonitor links_;
+    Watch links_watch_;
+    LinkTrack track_[kMaxInterfaces];
+    bool resync_ = false;  // the running link dump follows an overrun
     int exit_code_ = 0;
 };
 

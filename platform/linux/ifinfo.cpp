@@ -3,35 +3,49 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <net/if.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
 namespace fa {
 namespace {
+// The first line of the alias. open/read, not stdio: called on link events too, where nothing
+// may be allocated.
 void read_alias(const char* name, char* out, size_t len)
 {
     char path[96];
     std::snprintf(path, sizeof path, "/sys/class/net/%s/ifalias", name);
-    FILE* f = std::fopen(path, "re");
     out[0] = 0;
-    if (!f) return;
-    if (std::fgets(out, int(len), f)) {
-        size_t n = std::strlen(out);
-        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) out[--n] = 0;
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    const ssize_t n = ::read(fd, out, len - 1);
+    ::close(fd);
+    size_t end = n > 0 ? size_t(n) : 0;
+    out[end] = 0;
+    for (size_t i = 0; i < end; ++i) {
+        if (out[i] == '\n' || out[i] == '\r') {
+            out[i] = 0;
+            break;
+        }
     }
-    std::fclose(f);
 }
 
 bool fill(const char* name, unsigned idx, InterfaceInfo& info)
 {
-    info = InterfaceInfo{};
-    info.ifindex = idx;
-    std::snprintf(info.name, sizeof info.name, "%s", name);
-    read_alias(name, info.descr, sizeof info.descr);
+    describe_interface(name, idx, info);
     return true;
 }
 } // namespace
+
+void describe_interface(const char* name, uint32_t ifindex, InterfaceInfo& info)
+{
+    info = InterfaceInfo{};
+    info.ifindex = ifindex;
+    std::snprintf(info.name, sizeof info.name, "%s", name);
+    read_alias(name, info.descr, sizeof info.descr);
+}
 
 int collect_interfaces(const char (*names)[16], int count, InterfaceInfo* out, int max)
 {
@@ -39,7 +53,8 @@ int collect_interfaces(const char (*names)[16], int count, InterfaceInfo* out, i
     for (int i = 0; i < count && n < max; ++i) {
         unsigned idx = if_nametoindex(names[i]);
         if (idx == 0) {
-            FA_WARN("interface %s: not found, left out of the interface table", names[i]);
+            // Logged where it matters: the source waits for it, the link monitor follows it.
+            FA_DEBUG("interface %s: not found, left out of the interface table", names[i]);
             continue;
         }
         fill(names[i], idx, out[n++]);

@@ -46,9 +46,13 @@ int main(int argc, char** argv)
     if (!load_config(cli.config_path, cli, cfg, false)) return kExitConfig;
     if (cli.check_config) {
         if (!check_collectors(cfg)) return kExitConfig;
-        std::printf("%s: config OK (source %s, %d collector%s)\n", cli.config_path,
+        const int missing = check_interfaces(cfg);
+        std::printf("%s: config OK (source %s, %d collector%s", cli.config_path,
                     source_name(cfg.source), cfg.collector_count,
                     cfg.collector_count == 1 ? "" : "s");
+        if (missing > 0)
+            std::printf("; %d of %d interfaces do not exist now", missing, cfg.interface_count);
+        std::printf(")\n");
         return 0;
     }
 

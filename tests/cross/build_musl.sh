@@ -61,6 +61,6 @@ gcc -specs "$specs" -Os -c "$shim/shim.c" -o "$shim/shim.o"
 g++ -Os -specs "$specs" -static -Wl,--gc-sections -static-libstdc++ -static-libgcc \
     "$out/platform/CMakeFiles/flowagent.dir/linux/main.cpp.o" -o "$out/flowagent" \
     "$out/platform/libfa_platform.a" "$out/libfa_core.a" \
-    "/usr/lib/$multiarch/libinih.a" "$shim/shim.o"
+    "/usr/lib/$multiarch/libinih.a" "/usr/lib/$multiarch/libnl-3.a" "$shim/shim.o"
 "$out/flowagent" --version
 echo "build_musl: $out/flowagent ($(stat -c %s "$out/flowagent") bytes, static musl)"

@@ -15,7 +15,7 @@
 # sysroot; it is rebuilt only when its stamp is missing or names a different package set.
 # `core` (default) gives what the portable core and its unit tests need (inih, CppUTest); `full`
 # adds the libraries of the whole agent (libbpf, libelf, zlib, libnetfilter_conntrack,
-# libnfnetlink, libmnl).
+# libnfnetlink, libmnl, libnl-3 for the link monitor).
 set -euo pipefail
 
 arch=${1:?usage: make_sysroot.sh ARCH OUTDIR [core|full]}
@@ -39,7 +39,8 @@ esac
 
 core_pkgs=(libinih1 libinih-dev libcpputest-dev)
 full_pkgs=(libbpf1 libbpf-dev libelf1 libelf-dev zlib1g zlib1g-dev libnetfilter-conntrack3
-           libnetfilter-conntrack-dev libnfnetlink0 libnfnetlink-dev libmnl0 libmnl-dev)
+           libnetfilter-conntrack-dev libnfnetlink0 libnfnetlink-dev libmnl0 libmnl-dev
+           libnl-3-200 libnl-3-dev)
 pkgs=("${core_pkgs[@]}")
 if [ "$set_name" = full ]; then
     if [ "$arch" = mips ]; then

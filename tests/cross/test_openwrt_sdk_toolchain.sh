@@ -62,10 +62,11 @@ if cmake -S "$src" -B "$b" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$src/toolchains/open
     [ "$(od -An -tx1 -j5 -N1 "$b/bpf/fa_flow.bpf.o" | tr -d ' ')" = 01 ] && ok ||
         bad "mipsel: BPF object is not little-endian"
     file "$b/flowagent" | grep -q 'MIPS' && ok || bad "mipsel: flowagent is not a MIPS binary"
-    # The conntrack listener's libraries, from the SDK's staging dir (OpenWrt packages
-    # libnetfilter-conntrack and libmnl; the Makefile DEPENDS on both).
+    # The conntrack listener's libraries and the link monitor's libnl, from the SDK's staging
+    # dir (OpenWrt packages libnetfilter-conntrack, libmnl and libnl-tiny; the Makefile DEPENDS
+    # on them; this stand-in staging dir has Debian's libnl-3 where OpenWrt has libnl-tiny).
     needed=$(mipsel-linux-gnu-readelf -d "$b/flowagent" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
-    for lib in libnetfilter_conntrack libmnl; do
+    for lib in libnetfilter_conntrack libmnl libnl-3; do
         grep -q "^$lib\.so" <<<"$needed" && ok || bad "mipsel: flowagent does not link $lib ($needed)"
     done
 else

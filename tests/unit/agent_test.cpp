@@ -83,6 +83,25 @@ void start(Agent& a, const Config& cfg, DatagramSink* const* sinks, int n, Lines
     a.set_time(t);
 }
 
+// UDP 10.0.0.i:(1000 + i) -> 192.0.2.1:53 seen at `at`.
+FlowDelta udp_delta(uint32_t i, MonoMs at, uint64_t packets, uint64_t octets, uint32_t in_if,
+                    uint32_t out_if)
+{
+    FlowDelta d;
+    std::memset(&d.key, 0, sizeof d.key);
+    d.key.set_v4(d.key.src, 0x0a000000u + i);
+    d.key.set_v4(d.key.dst, 0xc0000201);
+    d.key.src_port = uint16_t(1000 + i);
+    d.key.dst_port = 53;
+    d.key.proto = 17;
+    d.key.in_if = in_if;
+    d.key.out_if = out_if;
+    d.packets = packets;
+    d.octets = octets;
+    d.first_ms = d.last_ms = at;
+    return d;
+}
+
 } // namespace
 
 TEST_GROUP(Agent) {};
@@ -289,19 +308,7 @@ TEST(Agent, ReconfigureKeepsFlowsWhole)
     t.mono_ms = 10000;
     t.wall_offset_ms = 1700000000000;
     a.set_time(t);
-    auto delta = [](uint32_t i, MonoMs at) {
-        FlowDelta d;
-        std::memset(&d.key, 0, sizeof d.key);
-        d.key.set_v4(d.key.src, 0x0a000000u + i);
-        d.key.set_v4(d.key.dst, 0xc0000201);
-        d.key.src_port = uint16_t(1000 + i);
-        d.key.dst_port = 53;
-        d.key.proto = 17;
-        d.packets = 1;
-        d.octets = 100;
-        d.first_ms = d.last_ms = at;
-        return d;
-    };
+    auto delta = [](uint32_t i, MonoMs at) { return udp_delta(i, at, 1, 100, 0, 0); };
     for (uint32_t i = 0; i < 20; ++i) a.on_delta(delta(i, 9000));
     a.tick();  // templates and options out; no flow is due
     const size_t sent0 = keep0.dgrams.size();
@@ -334,4 +341,70 @@ TEST(Agent, ReconfigureKeepsFlowsWhole)
     // v9 record 4+4+2+2+1+1+2+4+1+8+8+4+4+1 = 46 bytes.
     LONGS_EQUAL(20, new1.records(1074, 46));
     LONGS_EQUAL(0, old1.records(1074, 46));
+}
+
+// A metered interface went away (daemon: link monitor): only its flows leave the table, as
+// forced_end records sent at once; the other interface's flows stay whole. Then the interface
+// table changes and the options records (ifIndex -> ifName) go out again at once.
+TEST(Agent, FlushInterfaceAndInterfacesChanged)
+{
+    Config cfg;
+    cfg.source = SourceKind::tc;
+    cfg.max_flows = 1024;
+    cfg.collector_count = 1;
+    cfg.collectors[0].protocol = Protocol::ipfix;
+    Capture c0;
+    DatagramSink* sinks[1] = {&c0};
+    Lines json;
+    Agent a;
+    CHECK(a.init(cfg, sinks, 1, &json, 1, false, false, SamplingKind::packet) == Status::ok);
+    InterfaceInfo ifs[2] = {};
+    ifs[0].ifindex = 7;
+    std::strcpy(ifs[0].name, "lan0");
+    ifs[1].ifindex = 9;
+    std::strcpy(ifs[1].name, "wan0");
+    a.set_interfaces(ifs, 2);
+    ExportTime t;
+    t.mono_ms = 10000;
+    t.wall_offset_ms = 1700000000000;
+    a.set_time(t);
+    auto delta = [](uint32_t i, uint32_t in_if, uint32_t out_if) {
+        return udp_delta(i, 9000, 2, 200, in_if, out_if);
+    };
+    for (uint32_t i = 0; i < 12; ++i) a.on_delta(delta(i, 7, 0));        // in on lan0
+    for (uint32_t i = 100; i < 105; ++i) a.on_delta(delta(i, 0, 7));     // out on lan0
+    for (uint32_t i = 200; i < 230; ++i) a.on_delta(delta(i, 9, 0));     // in on wan0
+    a.tick();  // templates and options; no flow due
+    const size_t before = c0.dgrams.size();
+    LONGS_EQUAL(47, a.table().size());
+    LONGS_EQUAL(0, json.lines.size());
+
+    LONGS_EQUAL(17, a.flush_interface(7));
+    LONGS_EQUAL(30, a.table().size());
+    LONGS_EQUAL(17, json.lines.size());
+    for (const std::string& l : json.lines) {
+        CHECK(l.find("\"end_reason\":\"forced_end\"") != std::string::npos);
+        CHECK(l.find("\"in_if\":7,") != std::string::npos ||
+              l.find("\"out_if\":7,") != std::string::npos);
+    }
+    CHECK(a.exporter(0).counters().records == 17);
+    CHECK(a.stats().record_packets == 34);
+    CHECK(c0.dgrams.size() > before);  // sent now, not at the next tick
+
+    // lan0 is back with ifindex 12: the options go out now and name it.
+    ifs[0].ifindex = 12;
+    const size_t before_opts = c0.dgrams.size();
+    a.interfaces_changed(ifs, 2);
+    LONGS_EQUAL(before_opts + 1, c0.dgrams.size());
+    const std::vector<uint8_t>& d = c0.dgrams.back();
+    const std::string bytes(d.begin(), d.end());
+    CHECK(bytes.find("lan0") != std::string::npos);
+    CHECK(bytes.find("wan0") != std::string::npos);
+    LONGS_EQUAL(2, a.interfaces().size());
+    LONGS_EQUAL(12, a.interfaces()[0].ifindex);
+
+    // wan0's flows were not touched: one record each, at the final flush.
+    a.flush_all();
+    CHECK(a.exporter(0).counters().records == 47);
+    LONGS_EQUAL(47, json.lines.size());
 }

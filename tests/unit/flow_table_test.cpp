@@ -418,6 +418,64 @@ TEST(FlowTable, FlushExportsEverythingWithForcedEnd)
     LONGS_EQUAL(1, t.size());
 }
 
+// A link monitor event: interface 7 went away. The table holds flows of interfaces 7 and 9
+// (ingress on 7, egress on 7, both on 9, 7 -> 9 forwarded): exactly the ones naming 7 come out,
+// forced_end, with their own counters; the others stay, untouched, and keep aggregating.
+TEST(FlowTable, FlushInterfaceExportsOnlyThatInterfacesFlows)
+{
+    CHECK(t.init(cfg_small(1024)) == Status::ok);
+    // 40 flows in on 7 (out 0), 30 out on 7 (in 0), 50 in on 9, 20 forwarded 7 -> 9, 10 on 9
+    // -> 11: 90 name interface 7, 60 do not.
+    struct Group { uint32_t in, out, n, base; };
+    const Group groups[] = {{7, 0, 40, 1000}, {0, 7, 30, 2000}, {9, 0, 50, 3000},
+                            {7, 9, 20, 4000}, {9, 11, 10, 5000}};
+    uint64_t pk7 = 0, oc7 = 0;
+    for (const Group& g : groups) {
+        for (uint32_t i = 0; i < g.n; ++i) {
+            FlowKey k = v4_key(0x0a000000u + g.base + i, 0x0a640001u, uint16_t(1000 + i), 53, 17);
+            k.in_if = g.in;
+            k.out_if = g.out;
+            const uint64_t pk = 1 + i % 3, oc = 100 * pk;
+            CHECK(t.update(delta(k, pk, oc, 10, 20), sink) == Status::ok);
+            if (g.in == 7 || g.out == 7) {
+                pk7 += pk;
+                oc7 += oc;
+            }
+        }
+    }
+    LONGS_EQUAL(150, t.size());
+    LONGS_EQUAL(0, sink.n);
+    LONGS_EQUAL(90, t.flush_interface(7, EndReason::forced_end, sink));
+    LONGS_EQUAL(90, sink.n);
+    LONGS_EQUAL(90, int(sink.by_reason[int(EndReason::forced_end)]));
+    CHECK_EQUAL(pk7, sink.packets);
+    CHECK_EQUAL(oc7, sink.octets);
+    for (int i = 0; i < sink.n; ++i)
+        CHECK(sink.rec[i].key.in_if == 7 || sink.rec[i].key.out_if == 7);
+    LONGS_EQUAL(60, t.size());
+    LONGS_EQUAL(90, int(t.stats().flushed));
+    // Nothing left for 7; interface 0 ("unknown") is never a match.
+    sink.reset();
+    LONGS_EQUAL(0, t.flush_interface(7, EndReason::forced_end, sink));
+    LONGS_EQUAL(0, t.flush_interface(0, EndReason::forced_end, sink));
+    LONGS_EQUAL(0, sink.n);
+    // The other interface's flows were not split: one more packet on one of them still
+    // aggregates into the same record (no new flow).
+    FlowKey k9 = v4_key(0x0a000000u + 3000, 0x0a640001u, 1000, 53, 17);
+    k9.in_if = 9;
+    const uint64_t created = t.stats().flows_created;
+    CHECK(t.update(delta(k9, 1, 100, 30, 30), sink) == Status::ok);
+    CHECK_EQUAL(created, t.stats().flows_created);
+    t.flush(40, EndReason::forced_end, sink);
+    LONGS_EQUAL(60, sink.n);
+    uint64_t k9_packets = 0;
+    for (int i = 0; i < sink.n; ++i) {
+        CHECK(sink.rec[i].key.in_if != 7 && sink.rec[i].key.out_if != 7);
+        if (sink.rec[i].key == k9) k9_packets = sink.rec[i].packets;
+    }
+    CHECK_EQUAL(2u, k9_packets);  // 1 (i = 0: 1 + 0 % 3) before, 1 after
+}
+
 static void conservation(FullPolicy pol, uint64_t seed)
 {
     FlowTable t;

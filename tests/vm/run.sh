@@ -15,7 +15,7 @@ if [ -z "${FA_SKIP_DEPS:-}" ] && [ "$(id -u)" -eq 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         qemu-system-mips qemu-system-misc qemu-system-arm qemu-system-x86 cpio dpkg-dev clang \
         llvm cmake ninja-build g++-mipsel-linux-gnu g++-s390x-linux-gnu g++-aarch64-linux-gnu \
-        libbpf-dev libelf-dev zlib1g-dev libinih-dev tshark nfdump python3 iproute2 >/dev/null ||
+        libbpf-dev libelf-dev zlib1g-dev libinih-dev libnl-3-dev tshark nfdump python3 iproute2 >/dev/null ||
         { echo "vm: apt-get install failed" >&2; exit 1; }
 fi
 logs=$(mktemp -d)
