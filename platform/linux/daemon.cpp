@@ -256,6 +256,13 @@ void log_summary(const Runtime& rt)
                 (unsigned long long)tc.resent_after_stale_refusal,
                 (unsigned long long)tc.queue_peak, rt.transports[i].pacing().slots,
                 (unsigned long long)tc.queue_overflow, (unsigned long long)tc.queue_dropped);
+        if (tc.reopens != 0 || tc.reopen_failures != 0 || tc.resent_after_stale_error != 0)
+            FA_INFO("collector %s: export socket reopened %llu times (%llu tries found no "
+                    "route), template messages sent first on a new session %llu, resent after "
+                    "a stale unreachable %llu", rt.cfg.collectors[i].name,
+                    (unsigned long long)tc.reopens, (unsigned long long)tc.reopen_failures,
+                    (unsigned long long)tc.templates_inserted,
+                    (unsigned long long)tc.resent_after_stale_error);
     }
 }
 
