@@ -199,7 +199,7 @@ INI
 
     # One reopen, logged once with its reason and both local addresses.
     local lines
-    lines=$(grep -c 'export socket reopened' "$work/agent.log" || true)
+    lines=$(grep -c 'export socket reopened (' "$work/agent.log" || true)
     [ "$lines" -eq 1 ] || fa_fail "$name: $lines reopen lines in the log, want 1: $(cat "$work/agent.log")"
     lines=$(grep -c 'now resolves to' "$work/agent.log" || true)
     [ "$lines" -eq "$moves" ] || fa_fail "$name: $lines moves to a new collector address, want $moves"
