@@ -112,7 +112,14 @@ int open_collector(Runtime& rt, int i)
         socklen_t len = 0;
         char err[256];
         if (resolve_numeric(c.host, c.port, &ss, &len) == 0) {
-            if (rt.transports[i].open_addr(ss, len, err, sizeof err) < 0) {
+            const int rc = rt.transports[i].open_addr(ss, len, err, sizeof err);
+            if (rc < 0 && UdpTransport::is_route_error(-rc)) {
+                // No route yet (a router that boots before its WAN): the records wait in the
+                // send queue and the socket opens once a route exists (issue 10).
+                FA_WARN("collector %s (%s:%u): %s; metering goes on, datagrams wait in the "
+                        "send queue, reopening every second", c.name, c.host, c.port, err);
+                rt.transports[i].retry_later();
+            } else if (rc < 0) {
                 FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
                 return kExitRuntime;
             }
@@ -124,7 +131,7 @@ int open_collector(Runtime& rt, int i)
         }
     }
     FA_INFO("collector %s: %s %s, observation domain %u", c.name,
-            rt.transports[i].is_open() ? rt.transports[i].peer() : c.host,
+            rt.transports[i].has_peer() ? rt.transports[i].peer() : c.host,
             c.protocol == Protocol::ipfix ? "IPFIX" : "NetFlow v9",
             c.observation_domain ? c.observation_domain : cfg.observation_domain);
     return 0;

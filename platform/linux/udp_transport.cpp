@@ -706,7 +706,14 @@ void UdpTransport::pump()
 
 int UdpTransport::pump_delay_ms() const
 {
-    if (q_count_ == 0 || fd_ < 0) return -1;
+    if (q_count_ == 0) return -1;
+    if (fd_ < 0) {
+        // Down: the next reopen try (a stop waits for it within stop_timeout too). Not open
+        // yet (a name that does not resolve): the resolver's answer opens it.
+        if (!down_ || peer_len_ == 0) return -1;
+        const uint64_t now = mono_us();
+        return now >= next_reopen_us_ ? 0 : int((next_reopen_us_ - now) / 1000u) + 1;
+    }
     if (tokens_ >= 1.0 || pacing_.rate == 0) return 0;
     const double us = (1.0 - tokens_) * 1e6 / pacing_.rate;
     const uint64_t since = mono_us() - tokens_us_;

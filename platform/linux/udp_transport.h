@@ -141,8 +141,8 @@ public:
     void set_feedback(SendFeedback* fb) { feedback_ = fb; }
     // Reads the error queue, then sends what the bucket allows. Call from a timer.
     void pump();
-    // Milliseconds until pump() has work (a token for the queue's head), -1 when the queue is
-    // empty.
+    // Milliseconds until pump() has work (a token for the queue's head, or, down, the next
+    // reopen try), -1 when the queue is empty or the socket waits for its address.
     int pump_delay_ms() const;
     uint32_t queued() const { return q_count_; }
     // Pumps until the queue is empty or deadline_ms (CLOCK_MONOTONIC) passes, sleeping between

@@ -416,7 +416,8 @@ int in_private_netns(int (*fn)())
 // The collector's address (on lo) is removed: the send fails with a route error, the reopen
 // finds no route, the transport is down and the datagrams wait in the queue; the address comes
 // back: the next pump (at most a second later) reopens on the same address and port (same
-// session: no template message) and sends them, in order, each reported once as sent.
+// session: no template message) and sends them, in order, each reported once as sent. Then a
+// socket that finds no route when first opened does the same.
 int route_error_scenario()
 {
     NS_CHECK(std::system("ip addr add 10.9.0.1/32 dev lo") == 0);
@@ -451,6 +452,8 @@ int route_error_scenario()
     NS_CHECK(t.send_counted(buf, sizeof buf, meta_of(3)) == SendResult::queued);
     t.pump();  // within the second: no new try
     NS_CHECK(t.tcounters().reopen_failures == 1);
+    const int delay = t.pump_delay_ms();  // the pacer (and a stop) wait for the next try
+    NS_CHECK(delay > 0 && delay <= 1001);
     NS_CHECK(fb.got.size() == 0);  // nothing counted either way yet
     NS_CHECK(std::system("ip addr add 10.9.0.1/32 dev lo") == 0);
     nap_ms(1100);
@@ -473,6 +476,28 @@ int route_error_scenario()
         ++want;
     }
     NS_CHECK(want == 4);
+
+    // No route when the socket is first opened (a router that boots before its WAN): the
+    // daemon keeps the address (retry_later); what is sent waits; the route comes: it opens.
+    NS_CHECK(std::system("ip addr del 10.9.0.1/32 dev lo") == 0);
+    UdpTransport t2;
+    Recorder fb2;
+    t2.set_feedback(&fb2);
+    NS_CHECK(t2.set_pacing(pc));
+    const int rc = t2.open_addr(at, sizeof(sockaddr_in), err, sizeof err);
+    NS_CHECK(rc < 0 && UdpTransport::is_route_error(-rc));
+    t2.retry_later();
+    NS_CHECK(t2.down());
+    dgram(buf, 4);
+    NS_CHECK(t2.send_counted(buf, sizeof buf, meta_of(4)) == SendResult::queued);
+    NS_CHECK(std::system("ip addr add 10.9.0.1/32 dev lo") == 0);
+    nap_ms(1100);
+    t2.pump();
+    NS_CHECK(t2.is_open() && !t2.down());
+    NS_CHECK(fb2.got.size() == 1 && fb2.got[0].m.flows == 4 && fb2.got[0].res == SendResult::ok);
+    NS_CHECK(fb2.tmpl_for.empty());  // the first session: the exporter starts with templates
+    n = recv(rfd, r, sizeof r, MSG_DONTWAIT);
+    NS_CHECK(n >= 12 && r[11] == 4);
     close(rfd);
     return 0;
 }
