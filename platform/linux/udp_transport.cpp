@@ -82,7 +82,6 @@ bool same_ip(const sockaddr_storage& a, const sockaddr_storage& b)
     return false;
 }
 
-
 // The IPv4/IPv6 address family's wildcard address with `port`, for bind().
 socklen_t any_addr(int family, uint16_t port, sockaddr_storage* out)
 {
@@ -306,7 +305,8 @@ int UdpTransport::open_socket(const sockaddr_storage& ss, socklen_t ss_len, uint
 
 // The new socket fd replaces the old one (already closed); the session is new to the collector
 // when the local or the collector address differs from the last socket's (point 5).
-void UdpTransport::adopt(int fd, const sockaddr_storage& old_local, const sockaddr_storage& old_peer)
+void UdpTransport::adopt(int fd, const sockaddr_storage& old_local,
+                         const sockaddr_storage& old_peer)
 {
     fd_ = fd;
     last_errno_ = 0;
@@ -319,6 +319,7 @@ void UdpTransport::adopt(int fd, const sockaddr_storage& old_local, const sockad
         need_templates_ = true;
     had_session_ = true;
     down_ = false;
+    down_tries_ = 0;
 }
 
 int UdpTransport::open_addr(const sockaddr_storage& ss, socklen_t ss_len, char* err,
@@ -362,6 +363,7 @@ int UdpTransport::reopen(const char* why)
         return fd;
     }
     const bool was_down = down_;
+    const uint32_t tries = down_tries_ + 1;  // this one included
     adopt(fd, old_local, peer_addr_);
     ++tc_.reopens;
     reopened_ = true;
@@ -370,12 +372,11 @@ int UdpTransport::reopen(const char* why)
     if (was_down)
         FA_WARN("collector %s: export socket reopened after %llu s without a route (%u tries): "
                 "local address %s -> %s", name(),
-                (unsigned long long)((now - down_since_us_) / 1000000u), down_tries_, was,
+                (unsigned long long)((now - down_since_us_) / 1000000u), tries, was,
                 now_local);
     else
         FA_WARN("collector %s: export socket reopened (%s): local address %s -> %s", name(), why,
                 was, now_local);
-    down_tries_ = 0;
     return 0;
 }
 

@@ -384,7 +384,8 @@ int in_private_netns(int (*fn)())
             const struct {
                 const char* path;
                 unsigned id;
-            } maps[] = {{"/proc/self/uid_map", unsigned(uid)}, {"/proc/self/gid_map", unsigned(gid)}};
+            } maps[] = {{"/proc/self/uid_map", unsigned(uid)},
+                        {"/proc/self/gid_map", unsigned(gid)}};
             int fd = open("/proc/self/setgroups", O_WRONLY);
             if (fd >= 0) {
                 if (write(fd, "deny", 4) != 4) _exit(77);
@@ -471,7 +472,8 @@ int route_error_scenario()
     uint8_t r[256];
     ssize_t n;
     while ((n = recv(rfd, r, sizeof r, MSG_DONTWAIT)) >= 12) {
-        const uint32_t num = uint32_t(r[8]) << 24 | uint32_t(r[9]) << 16 | uint32_t(r[10]) << 8 | r[11];
+        const uint32_t num =
+            uint32_t(r[8]) << 24 | uint32_t(r[9]) << 16 | uint32_t(r[10]) << 8 | r[11];
         NS_CHECK(num == want);
         ++want;
     }
