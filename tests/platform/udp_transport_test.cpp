@@ -11,6 +11,7 @@
 // and it reopens once the route is back; the daemon's hook moves exactly the collectors whose
 // local address was removed and resolves a collector name again.
 #include <CppUTest/TestHarness.h>
+#include <CppUTest/TestMemoryAllocator.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -363,6 +364,86 @@ TEST(UdpTransport, NewSessionSendsTemplatesBeforeQueuedDatagrams)
     (void)t.send_counted(buf, sizeof buf, meta_of(5));
     t.drain_until(mono_ms() + 2000);
     LONGS_EQUAL(1, fb.tmpl_for.size());
+}
+
+namespace {
+// Counts every allocation through CppUTest's new/new[]/malloc hooks, then delegates.
+struct CountingAllocator : TestMemoryAllocator {
+    TestMemoryAllocator* real;
+    int count = 0;
+    explicit CountingAllocator(TestMemoryAllocator* r) : real(r) {}
+    char* alloc_memory(size_t size, const char* file, size_t line) override
+    {
+        count++;
+        return real->alloc_memory(size, file, line);
+    }
+    void free_memory(char* mem, size_t size, const char* file, size_t line) override
+    {
+        real->free_memory(mem, size, file, line);
+    }
+    const char* alloc_name() const override { return real->alloc_name(); }
+    const char* free_name() const override { return real->free_name(); }
+};
+
+// A feedback that keeps counts only (the Recorder's vectors allocate).
+struct CountingFeedback : SendFeedback {
+    int outcomes = 0, templates = 0;
+    void on_send_outcome(const DatagramMeta&, SendResult, bool) override { ++outcomes; }
+    size_t templates_before(const uint8_t*, size_t, uint8_t* out, size_t cap) override
+    {
+        if (cap < 30) return 0;
+        ++templates;
+        std::memset(out, 0xee, 30);
+        return 30;
+    }
+};
+} // namespace
+
+// The send path allocates nothing once the queue and the template buffer are set up: sends,
+// queueing, a reopen (address event), a new session (template message first), pumping.
+TEST(UdpTransport, NoHeapAllocationOnSendReopenAndNewSession)
+{
+    Receiver rx1, rx2;
+    UdpTransport t;
+    CountingFeedback fb;
+    t.set_feedback(&fb);
+    char err[128];
+    LONGS_EQUAL(0, t.open_addr(rx1.addr, rx1.len, err, sizeof err));
+    PacingConfig pc;
+    pc.rate = 100;
+    pc.slots = 8;
+    pc.slot_bytes = 100;
+    CHECK(t.set_pacing(pc));
+    TestMemoryAllocator* nw = getCurrentNewAllocator();
+    TestMemoryAllocator* na = getCurrentNewArrayAllocator();
+    TestMemoryAllocator* ml = getCurrentMallocAllocator();
+    CountingAllocator cn(nw), ca(na), cm(ml);
+    setCurrentNewAllocator(&cn);
+    setCurrentNewArrayAllocator(&ca);
+    setCurrentMallocAllocator(&cm);
+    int* probe = new int(1);  // the hook must see allocations, or the zero proves nothing
+    delete probe;
+    const int probe_count = cn.count;
+    cn.count = 0;
+    uint8_t buf[100];
+    for (uint32_t n = 1; n <= 4; ++n) {
+        dgram(buf, n);
+        (void)t.send_counted(buf, sizeof buf, meta_of(n));
+    }
+    const bool moved = t.on_local_address_removed(ipv4("127.0.0.1"));
+    const int open_rc = t.open_addr(rx2.addr, rx2.len, err, sizeof err);
+    t.drain_until(mono_ms() + 5000);
+    const int allocs = cn.count + ca.count + cm.count;
+    setCurrentNewAllocator(nw);
+    setCurrentNewArrayAllocator(na);
+    setCurrentMallocAllocator(ml);
+    LONGS_EQUAL(1, probe_count);
+    LONGS_EQUAL(0, allocs);
+    CHECK(moved);
+    LONGS_EQUAL(0, open_rc);
+    LONGS_EQUAL(1, fb.templates);
+    LONGS_EQUAL(1, rx1.count());
+    LONGS_EQUAL(4, rx2.count());  // the template message, then 2, 3, 4
 }
 
 namespace {
