@@ -67,6 +67,23 @@ class SendFeedback {
 public:
     virtual ~SendFeedback() = default;
     virtual void on_send_outcome(const DatagramMeta& m, SendResult res, bool was_counted) = 0;
+    // The sink reopened its socket and the collector now sees a new transport session (a new
+    // local address or port, or a new collector address), which knows none of our templates.
+    // Writes into out (cap bytes) a message that holds only the templates, numbered to go right
+    // before `next` (the first datagram the sink sends on the new socket; its header gives the
+    // number), and makes the next datagram opened carry templates and options data again.
+    // Returns the message's length; 0 when `next` carries the templates itself, is not one of
+    // ours, or the message does not fit. The sink reports the message's fate through
+    // on_send_outcome (a datagram without records).
+    virtual size_t templates_before(const uint8_t* next, size_t next_len, uint8_t* out,
+                                    size_t cap)
+    {
+        (void)next;
+        (void)next_len;
+        (void)out;
+        (void)cap;
+        return 0;
+    }
 };
 
 // The transport seen from an encoder: sends one complete datagram, never blocks.

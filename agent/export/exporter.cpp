@@ -124,7 +124,7 @@ Status Exporter::init(const ExporterConfig& cfg, DatagramSink& sink, const Optio
 
 bool Exporter::templates_due(const ExportTime& t) const
 {
-    if (!ever_sent_templates_ || error_state_) return true;
+    if (!ever_sent_templates_ || error_state_ || resend_templates_) return true;
     if (cfg_.template_refresh_datagrams &&
         dgram_index_ - last_tmpl_index_ >= cfg_.template_refresh_datagrams)
         return true;
@@ -173,8 +173,16 @@ void Exporter::open_datagram(const ExportTime& t, bool templates)
 void Exporter::write_templates()
 {
     close_set();
-    const bool ipfix = cfg_.protocol == Protocol::ipfix;
     WireWriter w(Span<uint8_t>(buf_ + len_, cfg_.max_datagram - len_));
+    dgram_records_ = uint16_t(dgram_records_ + put_template_sets(w));
+    len_ += w.used();
+    has_templates_ = true;
+}
+
+uint16_t Exporter::put_template_sets(WireWriter& w) const
+{
+    const bool ipfix = cfg_.protocol == Protocol::ipfix;
+    uint16_t records = 0;
     // Template set: IPFIX set ID 2 (RFC 7011 §3.3.2), v9 FlowSet ID 0 (RFC 3954 §5.2).
     uint8_t* set = w.pos();
     (void)w.put_u16(ipfix ? 2 : 0);
@@ -184,7 +192,7 @@ void Exporter::write_templates()
         (void)w.put_u16(td.id);
         (void)w.put_u16(td.n_fields);
         for (int i = 0; i < td.n_fields; ++i) put_field_spec(w, td.fields[i]);
-        ++dgram_records_;
+        ++records;
     };
     for (const TemplateDesc& td : data_) put_template(td);
     put_template(nat44_);
@@ -212,11 +220,10 @@ void Exporter::write_templates()
             (void)w.put_u16(uint16_t(4 * (td->n_fields - td->n_scope)));
         }
         for (int i = 0; i < td->n_fields; ++i) put_field_spec(w, td->fields[i]);
-        ++dgram_records_;
+        ++records;
         end_set();
     }
-    len_ += w.used();
-    has_templates_ = true;
+    return records;
 }
 
 void Exporter::close_set()
@@ -429,6 +436,7 @@ void Exporter::send_datagram()
     meta.bytes = uint32_t(len_);
     const SendResult res = sink_->send_counted(buf_, len_, meta);
     if (has_templates_) {
+        resend_templates_ = false;
         ++counters_.template_sends;
         ever_sent_templates_ = true;
         last_tmpl_index_ = dgram_index_;
@@ -479,6 +487,46 @@ void Exporter::on_send_outcome(const DatagramMeta& m, SendResult res, bool was_c
     account(m, res);
 }
 
+// Logic (a new transport session, e.g. the export socket reopened on a new source address):
+//  1. The collector keys templates by transport session (RFC 7011 §8.4; RFC 3954 §5.1: source
+//     address and Source ID), so data sent on the new one cannot be decoded before templates.
+//  2. The datagrams already numbered (the one in hand, those in a send queue) must keep their
+//     numbers, and go out in order: the templates go in a message of their own, placed before
+//     the first of them, `next`.
+//  3. IPFIX numbers Data Records (RFC 7011 §3.1): a message of template sets only carries the
+//     sequence of the message after it, which stays correct.
+//  4. NetFlow v9 numbers export packets (RFC 3954 §5.1): every packet takes a number, and none is
+//     free before `next`. The message takes the one before next's: that number went out on the
+//     old session, which the collector tells apart from the new one, so each session's sequence
+//     has no gap and no repeat. (Only a collector that merges the two sessions sees it twice.)
+//  5. The exporter's next datagram carries templates and options data (the interface table,
+//     sampling) again, for the new session.
+size_t Exporter::templates_before(const uint8_t* next, size_t next_len, uint8_t* out, size_t cap)
+{
+    if (!buf_ || next == nullptr || out == nullptr) return 0;
+    resend_templates_ = true;
+    const bool ipfix = cfg_.protocol == Protocol::ipfix;
+    if (next_len < header_len_ + kSetHeader || next[0] != 0 || next[1] != (ipfix ? 10 : 9))
+        return 0;
+    // `next` starts with the template set: it carries the templates itself.
+    if (get_u16(next + header_len_) == (ipfix ? 2 : 0)) return 0;
+    // init() made sure that the templates fit in one max_datagram after a header.
+    if (cap < cfg_.max_datagram) return 0;
+    // The header of `next` (version, export time / sysUptime and unix_secs, domain); then
+    // length or count, and the v9 sequence, are patched below.
+    std::memcpy(out, next, header_len_);
+    WireWriter w(Span<uint8_t>(out + header_len_, cap - header_len_));
+    const uint16_t records = put_template_sets(w);
+    const size_t len = header_len_ + w.used();
+    if (ipfix) {
+        WireWriter::patch_u16(out + 2, uint16_t(len));  // the sequence stays next's (point 3)
+    } else {
+        WireWriter::patch_u16(out + 2, records);
+        WireWriter::patch_u32(out + 12, get_u32(next + 12) - 1u);  // point 4; wraps like it
+    }
+    return len;
+}
+
 uint32_t Exporter::datagrams_for(uint32_t records) const
 {
     size_t rec = 0;
@@ -521,7 +569,7 @@ void Exporter::tick(const ExportTime& t)
 {
     if (!buf_) return;
     const bool time_due =
-        !ever_sent_templates_ ||
+        !ever_sent_templates_ || resend_templates_ ||
         (cfg_.template_refresh_s && t.mono_ms >= last_tmpl_ms_ &&
          t.mono_ms - last_tmpl_ms_ >= uint64_t(cfg_.template_refresh_s) * 1000u);
     if (!time_due) return;

@@ -16,6 +16,8 @@
 
 namespace fa {
 
+class WireWriter;
+
 struct ExporterConfig {
     Protocol protocol = Protocol::ipfix;
     uint32_t observation_domain = 1;      // IPFIX Observation Domain ID / v9 Source ID
@@ -81,6 +83,9 @@ public:
     const ExporterConfig& config() const { return cfg_; }
     // SendFeedback: a paced or refusing sink reports a datagram's fate after send() returned.
     void on_send_outcome(const DatagramMeta& m, SendResult res, bool was_counted) override;
+    // SendFeedback: a template-only message to go before `next` on a new transport session.
+    size_t templates_before(const uint8_t* next, size_t next_len, uint8_t* out,
+                            size_t cap) override;
     // Datagrams a flush of `records` flow records needs at most (for sizing a send queue).
     uint32_t datagrams_for(uint32_t records) const;
     // Monotonic time templates were last sent (0: never yet), for `flowagent status`.
@@ -98,6 +103,8 @@ private:
     void account(const DatagramMeta& m, SendResult res);
     bool templates_due(const ExportTime& t) const;
     void write_templates();
+    // The template set and the options template sets at w; returns the records written.
+    uint16_t put_template_sets(WireWriter& w) const;
     void write_options_data(const ExportTime& t);
     // Makes room for one record of template `tid` (len bytes), opening/closing sets and
     // datagrams as needed. Returns false if the datagram cannot take it even when empty.
@@ -139,6 +146,7 @@ private:
     SamplingInfo opt_sampling_{};  // options values read for the records being written
     DropCounters opt_drops_{};
     bool error_state_ = false;   // collector refused/errored; resend templates every datagram
+    bool resend_templates_ = false;  // a new transport session: the next datagram carries them
     int ok_streak_ = 0;
 };
 

@@ -5,10 +5,14 @@
 # (/lib/functions.sh: config_get, config_get_bool, config_list_foreach, config_foreach;
 # /lib/functions/network.sh: network_get_device).
 #
-#   flowagent_render SECTION FILE   writes the INI for `config flowagent SECTION` to FILE.
-#                                   Returns 0, or 1 with a message on stderr naming the
-#                                   section, option and value. FILE is replaced atomically.
+#   flowagent_render SECTION FILE [DEVICES]
+#                                   writes the INI for `config flowagent SECTION` to FILE, and
+#                                   the devices it meters (one line, space-separated) to
+#                                   DEVICES. Returns 0, or 1 with a message on stderr naming
+#                                   the section, option and value. Both files are replaced
+#                                   atomically, and only on success.
 #   flowagent_networks SECTION      prints the logical networks the section meters.
+#   flowagent_metered FILE DEVICE   true when DEVICE is in FILE (a DEVICES file, above).
 #
 # Values are checked for characters that would change the INI's structure (newlines, ';', '#',
 # '=', spaces) and for their kind (number, host:port, one of a list); flowagent --check-config
@@ -89,7 +93,7 @@ fa_add_network() {
 		fa_value "$2" network "$dev" || { FA_RENDER_ERR=1; return 0; }
 		FA_DEVICES="${FA_DEVICES:+$FA_DEVICES }$dev"
 	else
-		# Not up yet: the interface trigger and the hotplug hook reload when it comes up.
+		# Not up yet: the hotplug hook reloads when it comes up (its device is new).
 		echo "flowagent: $2: network '$1' has no device (down?), not metered for now" >&2
 	fi
 }
@@ -129,8 +133,18 @@ flowagent_networks() {
 	config_list_foreach "$1" network echo
 }
 
+flowagent_metered() {
+	local dev
+	[ -f "$1" ] || return 1
+	# shellcheck disable=SC2013 # the file is one line of words
+	for dev in $(cat "$1"); do
+		[ "$dev" = "$2" ] && return 0
+	done
+	return 1
+}
+
 flowagent_render() {
-	local section="$1" file="$2" tmp source
+	local section="$1" file="$2" devices="${3:-}" tmp source
 	tmp="$file.tmp.$$"
 	: > "$tmp" || return 1
 	FA_RENDER_ERR=""
@@ -200,6 +214,12 @@ flowagent_render() {
 	if [ -n "$FA_RENDER_ERR" ]; then
 		rm -f "$tmp"
 		return 1
+	fi
+	if [ -n "$devices" ]; then
+		echo "$FA_DEVICES" > "$devices.tmp.$$" && mv -f "$devices.tmp.$$" "$devices" || {
+			rm -f "$tmp" "$devices.tmp.$$"
+			return 1
+		}
 	fi
 	mv -f "$tmp" "$file"
 }

@@ -113,7 +113,14 @@ int open_collector(Runtime& rt, int i)
         socklen_t len = 0;
         char err[256];
         if (resolve_numeric(c.host, c.port, &ss, &len) == 0) {
-            if (rt.transports[i].open_addr(ss, len, err, sizeof err) < 0) {
+            const int rc = rt.transports[i].open_addr(ss, len, err, sizeof err);
+            if (rc < 0 && UdpTransport::is_route_error(-rc)) {
+                // No route yet (a router that boots before its WAN): the records wait in the
+                // send queue and the socket opens once a route exists (issue 10).
+                FA_WARN("collector %s (%s:%u): %s; metering goes on, datagrams wait in the "
+                        "send queue, reopening every second", c.name, c.host, c.port, err);
+                rt.transports[i].retry_later();
+            } else if (rc < 0) {
                 FA_ERROR("collector %s (%s:%u): %s", c.name, c.host, c.port, err);
                 return kExitRuntime;
             }
@@ -125,7 +132,7 @@ int open_collector(Runtime& rt, int i)
         }
     }
     FA_INFO("collector %s: %s %s, observation domain %u", c.name,
-            rt.transports[i].is_open() ? rt.transports[i].peer() : c.host,
+            rt.transports[i].has_peer() ? rt.transports[i].peer() : c.host,
             c.protocol == Protocol::ipfix ? "IPFIX" : "NetFlow v9",
             c.observation_domain ? c.observation_domain : cfg.observation_domain);
     return 0;
@@ -139,6 +146,7 @@ int attach_collector(Runtime& rt, int i)
 {
     const Config& cfg = rt.cfg;
     const CollectorConfig& c = cfg.collectors[i];
+    rt.transports[i].set_label(c.name);
     rt.transports[i].set_feedback(&rt.agent->exporter(i));
     PacingConfig pc;
     pc.rate = c.rate_limit;
@@ -260,6 +268,13 @@ void log_summary(const Runtime& rt)
                 (unsigned long long)tc.resent_after_stale_refusal,
                 (unsigned long long)tc.queue_peak, rt.transports[i].pacing().slots,
                 (unsigned long long)tc.queue_overflow, (unsigned long long)tc.queue_dropped);
+        if (tc.reopens != 0 || tc.reopen_failures != 0 || tc.resent_after_stale_error != 0)
+            FA_INFO("collector %s: export socket reopened %llu times (%llu tries found no "
+                    "route), template messages sent first on a new session %llu, resent after "
+                    "a stale unreachable %llu", rt.cfg.collectors[i].name,
+                    (unsigned long long)tc.reopens, (unsigned long long)tc.reopen_failures,
+                    (unsigned long long)tc.templates_inserted,
+                    (unsigned long long)tc.resent_after_stale_error);
     }
 }
 
@@ -316,7 +331,10 @@ void drain_collectors(Runtime& rt, const bool* drain)
     for (int i = 0; i < rt.cfg.collector_count; ++i) {
         if (!drain[i]) continue;
         const uint32_t left = rt.transports[i].queued();
-        if (left != 0 && !rt.transports[i].is_open())
+        if (left != 0 && rt.transports[i].down())
+            FA_WARN("collector %s: no route to %s: %u datagrams queued for it counted as not "
+                    "sent", rt.cfg.collectors[i].name, rt.transports[i].peer(), left);
+        else if (left != 0 && !rt.transports[i].is_open())
             FA_WARN("collector %s: %s never resolved: %u datagrams queued for it counted as not "
                     "sent", rt.cfg.collectors[i].name, rt.cfg.collectors[i].host, left);
         else if (left != 0)
@@ -458,13 +476,36 @@ int reload_in_place(Runtime& rt, const Config& next, LinuxClock& clock)
     return 0;
 }
 
-// Every tick: collectors still waiting for their name ask the resolver when their back-off is
-// over.
+// Issue 10: a collector given by name that has an address is resolved again (a reopen, a
+// reload): the resolver thread answers, take_resolved() moves the socket if the address changed.
+void refresh_name(Runtime& rt, int i)
+{
+    if (i < 0 || i >= rt.cfg.collector_count) return;
+    Resolution& r = rt.res[i];
+    if (r.waiting) return;  // no address yet: that lookup goes on
+    const CollectorConfig& c = rt.cfg.collectors[i];
+    sockaddr_storage ss;
+    socklen_t len = 0;
+    if (resolve_numeric(c.host, c.port, &ss, &len) == 0) return;  // an address, not a name
+    r.refresh = true;
+    r.next_try = 0;
+}
+
+// Issue 10: collector i's socket was reopened (or went down): the source learns the new socket
+// (the conntrack source skips the agent's own export connections) and a name resolves again.
+void after_reopen(Runtime& rt, int i)
+{
+    if (rt.source) own_sockets_to_source(rt);
+    refresh_name(rt, i);
+}
+
+// Every tick: collectors still waiting for their name, or asked to resolve it again, ask the
+// resolver when their back-off is over.
 void ask_resolver(Runtime& rt, MonoMs now)
 {
     for (int i = 0; i < rt.cfg.collector_count; ++i) {
         Resolution& r = rt.res[i];
-        if (!r.waiting || r.in_flight || now < r.next_try) continue;
+        if ((!r.waiting && !r.refresh) || r.in_flight || now < r.next_try) continue;
         const CollectorConfig& c = rt.cfg.collectors[i];
         rt.resolver.request(i, c.host, c.port, ++r.gen);
         r.in_flight = true;
@@ -479,11 +520,37 @@ void take_resolved(Runtime& rt, MonoMs now)
     while (rt.resolver.take(res)) {
         if (res.slot < 0 || res.slot >= rt.cfg.collector_count) continue;
         Resolution& r = rt.res[res.slot];
-        if (!r.waiting || res.gen != r.gen) continue;  // a stale answer (reload, cancel)
+        if ((!r.waiting && !r.refresh) || res.gen != r.gen) continue;  // stale (reload, cancel)
         r.in_flight = false;
         const CollectorConfig& c = rt.cfg.collectors[res.slot];
         UdpTransport& t = rt.transports[res.slot];
         char err[256];
+        if (r.refresh) {
+            // Issue 10: the name again. Another address: the socket moves there (a new session:
+            // templates first, the numbering goes on); none: the current address stays.
+            r.refresh = false;
+            if (res.rc != 0) {
+                if (now - r.last_log >= 600000 || r.last_log == 0) {
+                    r.last_log = now;
+                    FA_WARN("collector %s: %s does not resolve now (%s); still sending to %s",
+                            c.name, c.host, res.err, t.peer());
+                }
+                continue;
+            }
+            if (t.has_peer() && same_endpoint(res.addr, t.peer_addr())) continue;
+            char was[64];
+            std::snprintf(was, sizeof was, "%s", t.peer());
+            if (t.open_addr(res.addr, res.addr_len, err, sizeof err) == 0) {
+                FA_WARN("collector %s: %s now resolves to %s (was %s): export socket moved",
+                        c.name, c.host, t.peer(), was);
+            } else {
+                FA_WARN("collector %s: %s now resolves to %s (was %s): %s; retrying every second",
+                        c.name, c.host, t.peer(), was, err);
+                t.retry_later();
+            }
+            own_sockets_to_source(rt);
+            continue;
+        }
         int rc = res.rc;
         if (rc == 0) rc = t.open_addr(res.addr, res.addr_len, err, sizeof err);
         else std::snprintf(err, sizeof err, "%s", res.err);
@@ -507,6 +574,25 @@ void take_resolved(Runtime& rt, MonoMs now)
 }
 
 } // namespace
+
+int export_address_removed(Runtime& rt, const sockaddr_storage& addr)
+{
+    int moved = 0;
+    for (int i = 0; i < rt.cfg.collector_count; ++i) {
+        if (!rt.transports[i].on_local_address_removed(addr)) continue;
+        ++moved;
+        (void)rt.transports[i].take_reopened();
+        after_reopen(rt, i);
+    }
+    return moved;
+}
+
+int Daemon::on_address_removed(const sockaddr_storage& addr)
+{
+    const int moved = export_address_removed(rt_, addr);
+    if (moved > 0) arm_pacer();
+    return moved;
+}
 
 const char* source_name(SourceKind k)
 {
@@ -785,9 +871,13 @@ void Daemon::on_tick(Timer& t)
     rt.source->on_tick(now, *rt.agent);
     rt.agent->set_source_drops(rt.source->drops());
     rt.agent->tick();
+    // The pacer sends the queues; here the error queues are read (late refusals) at least, and
+    // a collector without a route tries to reopen (once a second).
+    for (int i = 0; i < rt.cfg.collector_count; ++i) {
+        rt.transports[i].pump();
+        if (rt.transports[i].take_reopened()) after_reopen(rt, i);  // issue 10
+    }
     ask_resolver(rt, now);
-    // The pacer sends the queues; here the error queues are read (late refusals) at least.
-    for (int i = 0; i < rt.cfg.collector_count; ++i) rt.transports[i].pump();
     d.arm_pacer();
     if (now - d.last_stats_ >= 60000) {
         d.last_stats_ = now;
@@ -843,6 +933,9 @@ Daemon::Reloaded Daemon::reload(char* why, size_t why_len, bool defer_control)
         }
         if (control_moved && defer_control) reopen_control_ = true;
         else if (control_moved) (void)open_control(false);
+        // Issue 10: kept collectors given by name resolve again (a changed or new one does
+        // anyway); the next tick asks.
+        for (int i = 0; i < rt_.cfg.collector_count; ++i) refresh_name(rt_, i);
         arm_pacer();
         return Reloaded::in_place;
     }
@@ -886,6 +979,7 @@ Daemon::Reloaded Daemon::reload(char* why, size_t why_len, bool defer_control)
     }
     watch_source();
     sync_links();
+    for (int i = 0; i < rt_.cfg.collector_count; ++i) refresh_name(rt_, i);  // issue 10
     arm_pacer();
     return handover == 0 ? Reloaded::handed_over : Reloaded::restarted;
 }
@@ -1137,12 +1231,13 @@ void Daemon::on_overrun()
     address_removed(any);
 }
 
-// HOOK for helper D (issue 10 item 4, export follows the routes): D's branch adds
-// Daemon::on_address_removed(addr) (reopen the collector sockets bound to that address); the
-// merge makes this body `(void)on_address_removed(addr);`. AF_UNSPEC: events were lost.
+// An address went away: the collector sockets bound to it are reopened (export follows the
+// routes). AF_UNSPEC: events were lost in an overrun; an IPv4 socket then finds out on its next
+// send (ENETUNREACH and friends reopen it), an IPv6 one keeps its old source address until
+// the next removal event names it (the kernel does not fail such sends).
 void Daemon::address_removed(const sockaddr_storage& addr)
 {
-    (void)addr;
+    if (addr.ss_family != AF_UNSPEC) (void)on_address_removed(addr);
 }
 
 } // namespace fa

@@ -74,6 +74,7 @@ public:
 // the exporter's datagrams wait in the collector's send queue.
 struct Resolution {
     bool waiting = false;    // no address yet
+    bool refresh = false;    // has an address; asked again (a reopen, a reload): issue 10
     bool in_flight = false;  // a request is with the resolver thread
     uint32_t gen = 0;
     uint32_t tries = 0;
@@ -113,6 +114,13 @@ struct Runtime {
     Resolver resolver;
 };
 
+// Issue 10 hook (export follows the routes): an address was removed from an interface. Every
+// collector socket whose local address it was is reopened (the kernel picks a new route and
+// source address; templates go first on the new session, the numbering goes on), a collector
+// name is resolved again, and the source learns the new sockets. Returns how many collectors
+// it moved.
+int export_address_removed(Runtime& rt, const sockaddr_storage& addr);
+
 // What the daemon knows of one configured interface (index as in Config::interfaces).
 struct LinkTrack {
     uint32_t ifindex = 0;  // 0: does not exist (as far as the last event or dump said)
@@ -144,6 +152,10 @@ public:
     size_t render_status(const ControlRequest& r, char* buf, size_t len) override;
     size_t reload_request(const ControlRequest& r, char* buf, size_t len) override;
     const FlowTable* flow_table() override { return rt_.agent ? &rt_.agent->table() : nullptr; }
+
+    // Issue 10 hook, for the link monitor's address events (RTM_DELADDR): see
+    // export_address_removed(). Returns how many collectors it moved.
+    int on_address_removed(const sockaddr_storage& addr);
 
 private:
     static void on_signal(Watch& w, uint32_t revents);

@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/log.h"
+
 namespace fa {
 
 namespace {
@@ -43,6 +45,70 @@ uint64_t mono_us()
 // The bytes that tell two datagrams apart: the NetFlow v9 header (version, count, sysUptime,
 // unix_secs, sequence) or the IPFIX one (version, length, export time, sequence, domain).
 constexpr size_t kHead = 20;
+
+// Port of an IPv4/IPv6 socket address (host order); 0 for anything else.
+uint16_t port_of(const sockaddr_storage& ss)
+{
+    if (ss.ss_family == AF_INET) {
+        sockaddr_in sin;
+        std::memcpy(&sin, &ss, sizeof sin);
+        return ntohs(sin.sin_port);
+    }
+    if (ss.ss_family == AF_INET6) {
+        sockaddr_in6 sin6;
+        std::memcpy(&sin6, &ss, sizeof sin6);
+        return ntohs(sin6.sin6_port);
+    }
+    return 0;
+}
+
+// Same family and IP address (ports and IPv6 flow labels ignored).
+bool same_ip(const sockaddr_storage& a, const sockaddr_storage& b)
+{
+    if (a.ss_family != b.ss_family) return false;
+    if (a.ss_family == AF_INET) {
+        sockaddr_in x, y;
+        std::memcpy(&x, &a, sizeof x);
+        std::memcpy(&y, &b, sizeof y);
+        return x.sin_addr.s_addr == y.sin_addr.s_addr;
+    }
+    if (a.ss_family == AF_INET6) {
+        sockaddr_in6 x, y;
+        std::memcpy(&x, &a, sizeof x);
+        std::memcpy(&y, &b, sizeof y);
+        return std::memcmp(&x.sin6_addr, &y.sin6_addr, sizeof x.sin6_addr) == 0 &&
+               x.sin6_scope_id == y.sin6_scope_id;
+    }
+    return false;
+}
+
+// The IPv4/IPv6 address family's wildcard address with `port`, for bind().
+socklen_t any_addr(int family, uint16_t port, sockaddr_storage* out)
+{
+    std::memset(out, 0, sizeof *out);
+    if (family == AF_INET6) {
+        sockaddr_in6 sin6{};
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_addr = in6addr_any;
+        sin6.sin6_port = htons(port);
+        std::memcpy(out, &sin6, sizeof sin6);
+        return sizeof sin6;
+    }
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_ANY);
+    sin.sin_port = htons(port);
+    std::memcpy(out, &sin, sizeof sin);
+    return sizeof sin;
+}
+
+void format_local(const sockaddr_storage& ss, char* out, size_t out_len)
+{
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+        format_sockaddr(reinterpret_cast<const sockaddr*>(&ss), out, out_len);
+    else
+        std::snprintf(out, out_len, "none");
+}
 
 } // namespace
 
@@ -126,6 +192,11 @@ int resolve(const char* host, uint16_t port, sockaddr_storage* out, socklen_t* o
 }
 } // namespace
 
+bool same_endpoint(const sockaddr_storage& a, const sockaddr_storage& b)
+{
+    return same_ip(a, b) && port_of(a) == port_of(b);
+}
+
 void format_sockaddr(const sockaddr* sa, char* out, size_t out_len)
 {
     if (out == nullptr || out_len == 0) {
@@ -154,6 +225,26 @@ UdpTransport::~UdpTransport()
     feedback_ = nullptr;  // the exporter may be gone already
     close();
     free_queue();
+    delete[] tmpl_buf_;
+}
+
+void UdpTransport::set_label(const char* label)
+{
+    std::snprintf(label_, sizeof label_, "%s", label != nullptr ? label : "");
+}
+
+bool UdpTransport::is_route_error(int e)
+{
+    switch (e) {
+    case EADDRNOTAVAIL:
+    case EINVAL:
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+    case ENETDOWN:
+        return true;
+    default:
+        return false;
+    }
 }
 
 int UdpTransport::open(const char* host, uint16_t port, char* err, size_t err_len)
@@ -168,17 +259,13 @@ int UdpTransport::open(const char* host, uint16_t port, char* err, size_t err_le
     return open_addr(ss, ss_len, err, err_len);
 }
 
-int UdpTransport::open_addr(const sockaddr_storage& ss, socklen_t ss_len, char* err,
-                            size_t err_len)
+int UdpTransport::open_socket(const sockaddr_storage& ss, socklen_t ss_len, uint16_t bind_port,
+                              char* err, size_t err_len)
 {
-    close_socket();  // what is queued stays: it waited for this address
-    char peer[sizeof(peer_)];
-    format_sockaddr(reinterpret_cast<const sockaddr*>(&ss), peer, sizeof(peer));
-
     int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
     if (fd < 0) {
         int e = errno;
-        set_err(err, err_len, "collector %s: socket: %s", peer, std::strerror(e));
+        set_err(err, err_len, "collector %s: socket: %s", peer_, std::strerror(e));
         return -e;
     }
     // Best effort: a bigger send buffer absorbs export bursts (table sweeps) without EAGAIN.
@@ -198,18 +285,145 @@ int UdpTransport::open_addr(const sockaddr_storage& ss, socklen_t ss_len, char* 
     } else {
         (void)::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
     }
-    // connect() on UDP sends nothing; it fixes the peer so ICMP errors are reported to us.
+    // A reopened socket keeps its local port when it is free: with the same source address
+    // (the route came back) the collector sees the same session and needs no templates.
+    if (bind_port != 0) {
+        sockaddr_storage any;
+        const socklen_t any_len = any_addr(ss.ss_family, bind_port, &any);
+        (void)::bind(fd, reinterpret_cast<const sockaddr*>(&any), any_len);
+    }
+    // connect() on UDP sends nothing; it fixes the peer so ICMP errors are reported to us, and
+    // picks the route and the source address.
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&ss), ss_len) < 0) {
         int e = errno;
         ::close(fd);
-        set_err(err, err_len, "collector %s: connect: %s", peer, std::strerror(e));
+        set_err(err, err_len, "collector %s: connect: %s", peer_, std::strerror(e));
         return -e;
     }
+    return fd;
+}
+
+// The new socket fd replaces the old one (already closed); the session is new to the collector
+// when the local or the collector address differs from the last socket's (point 5).
+void UdpTransport::adopt(int fd, const sockaddr_storage& old_local,
+                         const sockaddr_storage& old_peer)
+{
     fd_ = fd;
     last_errno_ = 0;
     ring_used_ = 0;
-    std::memcpy(peer_, peer, sizeof(peer_));
+    std::memset(&local_, 0, sizeof local_);
+    socklen_t l = sizeof local_;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local_), &l) < 0)
+        std::memset(&local_, 0, sizeof local_);
+    if (had_session_ && !(same_endpoint(local_, old_local) && same_endpoint(peer_addr_, old_peer)))
+        need_templates_ = true;
+    had_session_ = true;
+    down_ = false;
+    down_tries_ = 0;
+}
+
+int UdpTransport::open_addr(const sockaddr_storage& ss, socklen_t ss_len, char* err,
+                            size_t err_len)
+{
+    const sockaddr_storage old_local = local_;
+    const sockaddr_storage old_peer = peer_addr_;
+    close_socket();  // what is queued stays: it waited for this address
+    if (ss_len > sizeof peer_addr_) ss_len = sizeof peer_addr_;
+    std::memset(&peer_addr_, 0, sizeof peer_addr_);
+    std::memcpy(&peer_addr_, &ss, ss_len);
+    peer_len_ = ss_len;
+    format_sockaddr(reinterpret_cast<const sockaddr*>(&ss), peer_, sizeof(peer_));
+    const int fd = open_socket(ss, ss_len, 0, err, err_len);
+    if (fd < 0) return fd;
+    adopt(fd, old_local, old_peer);
     return 0;
+}
+
+int UdpTransport::reopen(const char* why)
+{
+    if (peer_len_ == 0) return -ENOTCONN;
+    const uint64_t now = mono_us();
+    const sockaddr_storage old_local = local_;
+    char was[64];
+    format_local(old_local, was, sizeof was);
+    close_socket();
+    next_reopen_us_ = now + kReopenIntervalUs;
+    char err[160];
+    const int fd = open_socket(peer_addr_, peer_len_, port_of(old_local), err, sizeof err);
+    if (fd < 0) {
+        ++tc_.reopen_failures;
+        ++down_tries_;
+        if (!down_) {
+            down_ = true;
+            reopened_ = true;
+            down_since_us_ = now;
+            FA_WARN("collector %s: export socket (local address %s): %s; then %s; datagrams "
+                    "wait in the send queue, reopening every second", name(), was, why, err);
+        }
+        return fd;
+    }
+    const bool was_down = down_;
+    const uint32_t tries = down_tries_ + 1;  // this one included
+    adopt(fd, old_local, peer_addr_);
+    ++tc_.reopens;
+    reopened_ = true;
+    char now_local[64];
+    format_local(local_, now_local, sizeof now_local);
+    if (was_down)
+        FA_WARN("collector %s: export socket reopened after %llu s without a route (%u tries): "
+                "local address %s -> %s", name(),
+                (unsigned long long)((now - down_since_us_) / 1000000u), tries, was,
+                now_local);
+    else
+        FA_WARN("collector %s: export socket reopened (%s): local address %s -> %s", name(), why,
+                was, now_local);
+    return 0;
+}
+
+bool UdpTransport::on_local_address_removed(const sockaddr_storage& addr)
+{
+    if (fd_ < 0 || !same_ip(local_, addr)) return false;
+    char a[64], why[96];
+    format_local(addr, a, sizeof a);
+    // The port is the removed address's formatting artefact: name the address alone.
+    char* colon = std::strrchr(a, ':');
+    if (colon != nullptr) *colon = '\0';
+    std::snprintf(why, sizeof why, "local address %s removed", a);
+    (void)reopen(why);
+    return true;
+}
+
+void UdpTransport::go_down(const char* why)
+{
+    const uint64_t now = mono_us();
+    char was[64];
+    format_local(local_, was, sizeof was);
+    close_socket();
+    if (down_) return;
+    down_ = true;
+    reopened_ = true;
+    down_since_us_ = now;
+    down_tries_ = 0;
+    if (next_reopen_us_ < now + kReopenIntervalUs) next_reopen_us_ = now + kReopenIntervalUs;
+    FA_WARN("collector %s: export socket (local address %s): %s; datagrams wait in the send "
+            "queue, reopening every second", name(), was, why);
+}
+
+void UdpTransport::retry_later()
+{
+    if (peer_len_ == 0 || fd_ >= 0) return;
+    if (!down_) {
+        down_ = true;
+        down_since_us_ = mono_us();
+        down_tries_ = 1;
+    }
+    next_reopen_us_ = mono_us() + kReopenIntervalUs;
+}
+
+void UdpTransport::retry_down(uint64_t now_us)
+{
+    if (!down_ || fd_ >= 0 || peer_len_ == 0 || now_us < next_reopen_us_) return;
+    (void)reopen("retry");
 }
 
 SendResult UdpTransport::send(const uint8_t* data, size_t len)
@@ -239,18 +453,69 @@ SendResult UdpTransport::send(const uint8_t* data, size_t len)
     }
 }
 
-SendResult UdpTransport::send_fresh(const uint8_t* data, size_t len)
+SendResult UdpTransport::send_stale(const uint8_t* data, size_t len)
 {
     SendResult r = send(data, len);
     // ECONNREFUSED from send(2) on a connected UDP socket is the pending error of an earlier
     // datagram's ICMP port unreachable; this one was not sent. Account the earlier one from the
-    // error queue and send this one again (a few times: several errors may be pending).
-    for (int i = 0; i < 4 && r == SendResult::refused; ++i) {
-        read_errors();
-        ++tc_.resent_after_stale_refusal;
+    // error queue and send this one again (a few times: several errors may be pending). The
+    // same for an ICMP network/host unreachable (point 4), told from a local route error by the
+    // ICMP error it left in the error queue.
+    for (int i = 0; i < 4; ++i) {
+        if (r == SendResult::refused) {
+            read_errors();
+            ++tc_.resent_after_stale_refusal;
+        } else if (r == SendResult::error &&
+                   (last_errno_ == ENETUNREACH || last_errno_ == EHOSTUNREACH)) {
+            const uint64_t before = tc_.icmp_errors;
+            read_errors();
+            if (tc_.icmp_errors == before) break;  // no ICMP error: this datagram's own
+            ++tc_.resent_after_stale_error;
+        } else {
+            break;
+        }
         r = send(data, len);
     }
     return r;
+}
+
+SendResult UdpTransport::send_session(const uint8_t* data, size_t len)
+{
+    if (need_templates_ && feedback_ != nullptr) {
+        const size_t n =
+            tmpl_buf_ != nullptr ? feedback_->templates_before(data, len, tmpl_buf_, tmpl_cap_)
+                                 : 0;
+        if (n > 0) {
+            // Not sent: neither is the datagram in hand; both go together on the next try (a
+            // message without records is counted only when it leaves).
+            const SendResult tr = send_stale(tmpl_buf_, n);
+            if (tr != SendResult::ok) return tr;
+            DatagramMeta tm;
+            tm.bytes = uint32_t(n);
+            remember(tmpl_buf_, n, tm);
+            report(tm, SendResult::ok, false);
+            ++tc_.templates_inserted;
+        }
+        need_templates_ = false;
+    }
+    return send_stale(data, len);
+}
+
+SendResult UdpTransport::send_fresh(const uint8_t* data, size_t len)
+{
+    SendResult r = send_session(data, len);
+    if (r != SendResult::error || !is_route_error(last_errno_)) return r;
+    char why[96];
+    std::snprintf(why, sizeof why, "send: %s", std::strerror(last_errno_));
+    if (mono_us() >= next_reopen_us_) {
+        if (reopen(why) < 0) return SendResult::error;  // down now (point 3)
+        r = send_session(data, len);  // the datagram in hand, once, after the templates
+        if (r != SendResult::error || !is_route_error(last_errno_)) return r;
+        std::snprintf(why, sizeof why, "send on the reopened socket: %s",
+                      std::strerror(last_errno_));
+    }
+    go_down(why);
+    return SendResult::error;
 }
 
 void UdpTransport::remember(const uint8_t* data, size_t len, const DatagramMeta& m)
@@ -317,6 +582,13 @@ void UdpTransport::read_errors()
 
 bool UdpTransport::set_pacing(const PacingConfig& pc)
 {
+    if (pc.slot_bytes > tmpl_cap_) {
+        uint8_t* b = new (std::nothrow) uint8_t[pc.slot_bytes];
+        if (b == nullptr) return false;
+        delete[] tmpl_buf_;
+        tmpl_buf_ = b;
+        tmpl_cap_ = pc.slot_bytes;
+    }
     PacingConfig want = pc;
     if (want.rate != 0 && want.burst == 0) want.burst = want.rate / 100 ? want.rate / 100 : 1;
     if (want.rate == 0 || want.slots == 0 || want.slot_bytes == 0) {
@@ -383,6 +655,7 @@ bool UdpTransport::take_token(uint64_t now_us)
 
 SendResult UdpTransport::send_counted(const uint8_t* data, size_t len, const DatagramMeta& m)
 {
+    retry_down(mono_us());
     read_errors();
     if (q_data_ == nullptr || pacing_.rate == 0) {
         SendResult r = send_fresh(data, len);
@@ -390,13 +663,13 @@ SendResult UdpTransport::send_counted(const uint8_t* data, size_t len, const Dat
         return r;
     }
     pump();
-    // Not open yet (the collector's name does not resolve yet): the queue keeps what it can
-    // hold until open_addr().
+    // Not open yet (the collector's name does not resolve yet) or down (no route): the queue
+    // keeps what it can hold until open_addr() or a reopen.
     if (fd_ >= 0 && q_count_ == 0 && take_token(mono_us())) {
         SendResult r = send_fresh(data, len);
         if (r == SendResult::ok) remember(data, len, m);
-        if (r != SendResult::again) return r;
-        tokens_ += 1.0;  // the socket buffer is full: queue it instead
+        if (r != SendResult::again && !(r == SendResult::error && down_)) return r;
+        tokens_ += 1.0;  // the socket buffer is full, or no route now: queue it instead
     }
     if (q_count_ >= q_cap_ || len > q_slot_bytes_) {
         ++tc_.queue_overflow;
@@ -413,6 +686,7 @@ SendResult UdpTransport::send_counted(const uint8_t* data, size_t len, const Dat
 
 void UdpTransport::pump()
 {
+    retry_down(mono_us());
     read_errors();
     if (q_count_ == 0 || fd_ < 0) return;
     const uint64_t now = mono_us();
@@ -420,8 +694,8 @@ void UdpTransport::pump()
         const uint8_t* d = q_data_ + size_t(q_head_) * q_slot_bytes_;
         const Slot& sl = q_slots_[q_head_];
         SendResult r = send_fresh(d, sl.len);
-        if (r == SendResult::again) {
-            tokens_ += 1.0;  // socket buffer full: keep it for the next pump
+        if (r == SendResult::again || (r == SendResult::error && down_)) {
+            tokens_ += 1.0;  // socket buffer full, or no route now: keep it for the next pump
             return;
         }
         if (r == SendResult::ok) remember(d, sl.len, sl.meta);
@@ -433,7 +707,14 @@ void UdpTransport::pump()
 
 int UdpTransport::pump_delay_ms() const
 {
-    if (q_count_ == 0 || fd_ < 0) return -1;
+    if (q_count_ == 0) return -1;
+    if (fd_ < 0) {
+        // Down: the next reopen try (a stop waits for it within stop_timeout too). Not open
+        // yet (a name that does not resolve): the resolver's answer opens it.
+        if (!down_ || peer_len_ == 0) return -1;
+        const uint64_t now = mono_us();
+        return now >= next_reopen_us_ ? 0 : int((next_reopen_us_ - now) / 1000u) + 1;
+    }
     if (tokens_ >= 1.0 || pacing_.rate == 0) return 0;
     const double us = (1.0 - tokens_) * 1e6 / pacing_.rate;
     const uint64_t since = mono_us() - tokens_us_;
@@ -472,8 +753,21 @@ void UdpTransport::close()
 {
     drop_queue();
     close_socket();
+    // The stream ends here: what opens next is a new stream, whose exporter starts with
+    // templates anyway.
+    std::memset(peer_, 0, sizeof(peer_));
+    std::memset(&peer_addr_, 0, sizeof peer_addr_);
+    peer_len_ = 0;
+    std::memset(&local_, 0, sizeof local_);
+    down_ = false;
+    need_templates_ = false;
+    had_session_ = false;
+    reopened_ = false;
+    down_tries_ = 0;
 }
 
+// The socket only: the collector address, the last local address (for the next session's
+// comparison and the old port) and what is queued stay.
 void UdpTransport::close_socket()
 {
     if (fd_ >= 0) {
@@ -482,7 +776,6 @@ void UdpTransport::close_socket()
     }
     sndbuf_ = 0;
     ring_used_ = 0;
-    std::memset(peer_, 0, sizeof(peer_));
 }
 
 } // namespace fa

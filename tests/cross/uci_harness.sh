@@ -6,6 +6,8 @@
 # `option KEY 'VALUE'`, `list KEY 'VALUE'` - and keeps the same CONFIG_<section>_<option>
 # variables, so config_get & co. behave like the originals (default when unset or empty;
 # config_get_bool's 1/on/true/yes/enabled; anonymous sections named cfgNNNNNN in file order).
+# Like OpenWrt's /lib/functions.sh (NO_EXPORT=1) the variables are not exported: a script run
+# from a hook (the init script's reload from the hotplug hook) loads the config afresh.
 #
 # Inputs: UCI_FILE (the config to load), FA_TEST_NETS ("lan=br-lan wan=eth0.2": network ->
 # device; a network absent from it is down), PROCD_LOG (file that records procd_* calls).
@@ -21,11 +23,11 @@ config() {
 	[ -n "$name" ] || name=$(printf 'cfg%02x%04x' "$CONFIG_NUM_SECTIONS" 0)
 	CONFIG_SECTION="$name"
 	CONFIG_SECTIONS="$CONFIG_SECTIONS $name"
-	export "CONFIG_${name}_TYPE=$type"
+	eval "CONFIG_${name}_TYPE=\$type"
 }
 
 option() {
-	export "CONFIG_${CONFIG_SECTION}_$1=$2"
+	eval "CONFIG_${CONFIG_SECTION}_$1=\$2"
 }
 
 list() {
@@ -33,12 +35,13 @@ list() {
 	eval "len=\${CONFIG_${CONFIG_SECTION}_$1_LENGTH:-0}"
 	[ "$len" -gt 0 ] || CONFIG_LIST_STATE="$CONFIG_LIST_STATE ${CONFIG_SECTION}_$1"
 	len=$((len + 1))
-	export "CONFIG_${CONFIG_SECTION}_$1_ITEM$len=$2"
-	export "CONFIG_${CONFIG_SECTION}_$1_LENGTH=$len"
+	eval "CONFIG_${CONFIG_SECTION}_$1_ITEM$len=\$2"
+	eval "CONFIG_${CONFIG_SECTION}_$1_LENGTH=\$len"
 	# uci also joins list items into the plain option, separated by spaces.
 	local cur
 	eval "cur=\${CONFIG_${CONFIG_SECTION}_$1:-}"
-	export "CONFIG_${CONFIG_SECTION}_$1=${cur:+$cur }$2"
+	cur="${cur:+$cur }$2"
+	eval "CONFIG_${CONFIG_SECTION}_$1=\$cur"
 }
 
 config_load() {

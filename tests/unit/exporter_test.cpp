@@ -740,6 +740,66 @@ TEST(Exporter, LateOutcomesMoveCountsAndResendTemplates)
     LONGS_EQUAL(3, dec.parse(h.dgrams[3]).seq);  // the queued one took its sequence number
 }
 
+// A new transport session (the export socket reopened on a new source address): the sink asks
+// for a template-only message to go before the next numbered datagram. A collector that starts
+// with that message decodes the datagram (one that starts without it cannot); the numbering of
+// the datagrams already made stays: IPFIX takes next's sequence (template records are not
+// counted), v9 the one before next's (each packet is counted). The exporter's next datagram
+// carries templates again; a `next` that starts with them gets no message.
+static void check_templates_before(Protocol p)
+{
+    Harness h;
+    CHECK(h.init(p) == Status::ok);
+    h.send({v4_rec()});                 // 0: templates + options + data
+    h.send({v4_rec(), v6_icmp_rec()});       // 1: data only
+    h.send({v6_icmp_rec()});                 // 2: data only: the `next` of the new session
+    LONGS_EQUAL(3, h.dgrams.size());
+    const std::vector<uint8_t> next = h.dgrams[2];
+    Decoder old_session;
+    for (const auto& d : h.dgrams) CHECK_FALSE(old_session.parse(d).bad);
+    Decoder cold;  // a collector that sees `next` first cannot decode it
+    CHECK(cold.parse(next).bad);
+
+    uint8_t small[64];
+    LONGS_EQUAL(0, h.ex.templates_before(next.data(), next.size(), small, sizeof small));
+    LONGS_EQUAL(0, h.ex.templates_before(h.dgrams[0].data(), h.dgrams[0].size(),
+                                         small, sizeof small));  // carries them itself
+    std::vector<uint8_t> out(1400);
+    const size_t n = h.ex.templates_before(next.data(), next.size(), out.data(), out.size());
+    CHECK(n > 0);
+    out.resize(n);
+    Decoder fresh;
+    const Msg t = fresh.parse(out);
+    CHECK_FALSE(t.bad);
+    LONGS_EQUAL(old_session.parse(h.dgrams[0]).tmpl_records, t.tmpl_records);
+    LONGS_EQUAL(0, t.recs.size());
+    const Msg d = fresh.parse(next);
+    CHECK_FALSE(d.bad);
+    LONGS_EQUAL(1, d.recs.size());
+    LONGS_EQUAL(d.domain, t.domain);
+    LONGS_EQUAL(d.time, t.time);
+    if (p == Protocol::ipfix) {
+        LONGS_EQUAL(n, t.count_or_len);
+        LONGS_EQUAL(d.seq, t.seq);
+    } else {
+        LONGS_EQUAL(t.tmpl_records, t.count_or_len);
+        LONGS_EQUAL(d.seq - 1u, t.seq);
+        LONGS_EQUAL(d.uptime, t.uptime);
+    }
+    // The exporter's own next datagram carries templates and options again, then not.
+    h.send({v4_rec()});
+    h.send({v4_rec()});
+    LONGS_EQUAL(t.tmpl_records, fresh.parse(h.dgrams[3]).tmpl_records);
+    LONGS_EQUAL(0, fresh.parse(h.dgrams[4]).tmpl_records);
+    const Msg m2 = fresh.parse(h.dgrams[2]);
+    const Msg m3 = fresh.parse(h.dgrams[3]);
+    if (p == Protocol::ipfix) CHECK(m3.seq > m2.seq);
+    else LONGS_EQUAL(m2.seq + 1u, m3.seq);
+}
+
+TEST(Exporter, TemplatesBeforeNewSessionIpfix) { check_templates_before(Protocol::ipfix); }
+TEST(Exporter, TemplatesBeforeNewSessionV9) { check_templates_before(Protocol::v9); }
+
 TEST(Exporter, RejectsDatagramTooSmallForTemplates)
 {
     Harness h;
