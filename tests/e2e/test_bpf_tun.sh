@@ -39,6 +39,10 @@ peer=$here/lib/tun_peer.py
 tun_up() {
     in_t ip tuntap add dev "$1" mode tun
     [ -z "${2:-}" ] || in_t python3 "$peer" settype "$1" "$2"
+    # A queue that holds every datagram the host sends (2 x 500): the truth is what the peer
+    # reads, and with the default 500 a loaded machine dropped some behind the egress hook,
+    # which (rightly) counted them.
+    in_t ip link set "$1" txqueuelen 4096
     in_t ip link set "$1" up
     in_t ip addr add 10.88.0.1/24 dev "$1"
     in_t ip addr add fd88::1/64 dev "$1" nodad

@@ -233,8 +233,9 @@ INI
     [ "$lines" -eq "$after" ] || fa_fail "$name: $lines lines for a route found, want $after"
     lines=$(grep -c 'now resolves to' "$work/agent.log" || true)
     [ "$lines" -eq "$moves" ] || fa_fail "$name: $lines moves to a new collector address, want $moves"
+    # The reason: the link monitor's address event, or (when a send comes first) the send error.
     [ "$mode" = boot ] ||
-        grep -q "collector c: export socket reopened (send: Network is unreachable): local address 10.88.0.1:[0-9]* -> 10.89.0.1:[0-9]*" \
+        grep -q -E "collector c: export socket reopened \((send: Network is unreachable|local address 10\.88\.0\.1 removed)\): local address 10\.88\.0\.1:[0-9]+ -> 10\.89\.0\.1:[0-9]+" \
             "$work/agent.log" || fa_fail "$name: reopen line: $(grep reopened "$work/agent.log")"
     grep -q 'not sent: 0 datagrams, 0 records' "$work/agent.log" \
         || fa_fail "$name: the agent counted datagrams as not sent: $(grep 'not sent' "$work/agent.log")"
@@ -243,8 +244,18 @@ INI
     tshark -r "$work/export.pcapng" -d "udp.port==$port,cflow" -V >"$work/export.txt" 2>"$work/tshark.err" \
         || fa_fail "$name: tshark failed: $(cat "$work/tshark.err")"
     local verdict
-    verdict=$(python3 "$here/lib/check_reopen.py" "$work/export.txt" "$proto" "${sessions[@]}") \
-        || fa_fail "$name: export stream around the reopen (decode in $work/export.txt)"
+    if ! verdict=$(python3 "$here/lib/check_reopen.py" "$work/export.txt" "$proto" "${sessions[@]}"); then
+        # A name: when the link monitor's address event moves the socket before any datagram
+        # is due, the fresh lookup answers first and no datagram goes from the new address to
+        # the old collector address (the session 10.89.0.1>10.99.0.1 in between is empty).
+        # Both orders are right; any other stream is not.
+        [ "$host" != 10.99.0.1 ] && [ "$mode" != boot ] ||
+            fa_fail "$name: export stream around the reopen (decode in $work/export.txt)"
+        sessions=("${sessions[0]}" "${sessions[@]:2}")
+        verdict=$(python3 "$here/lib/check_reopen.py" "$work/export.txt" "$proto" "${sessions[@]}") \
+            || fa_fail "$name: export stream around the reopen (decode in $work/export.txt)"
+        fa_log "$name: the address event moved the socket before a datagram was due"
+    fi
     # nfcapd keeps one stream per source address: its failures are the two sessions' sum.
     local s want=0 n
     for s in "${sessions[@]}"; do
