@@ -7,9 +7,11 @@
  *
  * Logic:
  *  1. The hook fills struct fa_pkt through the ctx.h shim; nothing else sees xdp_md/__sk_buff.
- *     The hook's ifindex is looked up in fa_ifslot: the interface's slot goes in the flow key
- *     and picks the per-interface counters. No slot (not an interface of ours): counted as
- *     no_slot under slot 0, nothing else.
+ *     The hook's ifindex is looked up in fa_ifarr (direct-mapped ARRAY: an inlined load and
+ *     a compare), and only when that entry belongs to another ifindex in fa_ifslot (HASH; see
+ *     fa_abi.h): the interface's slot goes in the flow key and picks the per-interface
+ *     counters. No slot (not an interface of ours): counted as no_slot under slot 0, nothing
+ *     else.
  *  2. Sampling (1-in-N, random or deterministic per CPU) is decided first, before the flow map
  *     is touched: a sampled-out packet costs a random number and one per-CPU counter.
  *  3. parse.h turns the frame into a flow key; a frame it cannot meter is counted in the
@@ -44,6 +46,7 @@
 #include "fa_abi.h"
 #include "lib/ctx.h"
 #include "lib/parse.h"
+#include "lib/ifslot.h"
 
 #ifndef EEXIST
 #define EEXIST 17
@@ -89,7 +92,16 @@ struct {
 	__type(value, struct fa_stat);
 } fa_stats SEC(".maps");
 
-/* Step 1: kernel ifindex -> interface slot, written by user space only. */
+/* Step 1: kernel ifindex -> interface slot, written by user space only: fa_ifarr indexed by
+ * ifindex & (FA_IFARR_ENTRIES - 1), and fa_ifslot for an ifindex whose fa_ifarr entry another
+ * interface holds (fa_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FA_IFARR_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct fa_ifslot_ent);
+} fa_ifarr SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FA_IFSLOT_ENTRIES);
@@ -267,10 +279,8 @@ static __always_inline void fa_handle(struct fa_pkt *p, int l3)
 	struct fa_ctl *ctl;
 	__u32 zero = 0;
 	__u32 reason, gen, now, idx, slot;
-	__u32 *sp;
 
-	sp = bpf_map_lookup_elem(&fa_ifslot, &p->ifindex);
-	slot = sp ? *sp : 0;
+	slot = fa_ifslot_of(&fa_ifarr, &fa_ifslot, p->ifindex);
 	if (slot == 0 || slot > FA_MAX_SLOTS) {
 		fa_count(0, FA_R_NO_SLOT, p->len);
 		return;

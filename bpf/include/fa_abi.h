@@ -34,7 +34,7 @@ typedef uint64_t fa_u64;
 
 /* Bumped on any change below. The object carries it in .rodata (fa_cfg.abi_version); the
  * loader refuses an object whose value differs. */
-#define FA_ABI_VERSION 4u
+#define FA_ABI_VERSION 5u
 
 /* Program and map names (at most 15 characters: the kernel truncates longer ones). The loader
  * recognises its own stale programs after a crash by these names. The first three are the L2
@@ -55,14 +55,37 @@ typedef uint64_t fa_u64;
 #define FA_MAP_FRAGS "fa_frags"
 #define FA_MAP_SAMP "fa_samp"
 #define FA_MAP_IFSLOT "fa_ifslot"
+#define FA_MAP_IFARR "fa_ifarr"
 
 /* Interface slots: the loader gives every configured interface (by name) a slot 1..FA_MAX_SLOTS
- * and writes kernel ifindex -> slot into fa_ifslot (HASH, key and value __u32 host order)
- * before it attaches, and deletes it after it detaches. A packet on an ifindex without an entry
- * is counted as FA_R_NO_SLOT under slot 0. Slots, not ifindexes, go in the flow key: ifindexes
- * grow without bound (PPP redials, containers), slots do not. */
+ * and writes kernel ifindex -> slot before it attaches, and deletes it after it detaches. A
+ * packet on an ifindex without an entry is counted as FA_R_NO_SLOT under slot 0. Slots, not
+ * ifindexes, go in the flow key: ifindexes grow without bound (PPP redials, containers), slots
+ * do not.
+ *
+ * Two maps hold the entries, so that the common case costs a load and a compare (the verifier
+ * inlines ARRAY lookups; a HASH lookup is a helper call and a hash, about 6 ns per packet):
+ *  - fa_ifarr, an ARRAY of FA_IFARR_ENTRIES struct fa_ifslot_ent, direct-mapped by
+ *    ifindex & (FA_IFARR_ENTRIES - 1). An entry counts only when its ifindex equals the
+ *    packet's and its slot is not 0; {0, 0} is a free entry.
+ *  - fa_ifslot, a HASH (key and value __u32 host order: ifindex -> slot), for an ifindex whose
+ *    array entry another attached interface holds. The programs look here only when the array
+ *    entry does not count for the packet's ifindex.
+ * Every ifindex is in at most one of the two. User space never rewrites an array entry from
+ * one ifindex straight to another: it frees it ({0, 0}) first, and moves a colliding ifindex
+ * from the hash into a freed entry by writing the entry first and deleting the hash entry
+ * after. A program that reads a half-written entry (each 32-bit field is read and written
+ * whole) therefore sees either the right slot, or an entry that does not count (other ifindex,
+ * or slot 0) and takes the hash, which still holds the ifindex in that window. */
 #define FA_MAX_SLOTS 32u
 #define FA_IFSLOT_ENTRIES 64u
+#define FA_IFARR_ENTRIES 256u /* a power of two */
+
+struct fa_ifslot_ent {
+	fa_u32 ifindex; /* host order; 0 = free */
+	fa_u32 slot;    /* host order; 1..FA_MAX_SLOTS, 0 = free */
+};
+FA_ASSERT_SIZE(struct fa_ifslot_ent, 8);
 
 /* Fragment map capacity: first fragments whose later fragments are still due. */
 #define FA_FRAG_ENTRIES 1024

@@ -70,9 +70,11 @@ public:
 
     // Interface slots (fa_abi.h): packets on `ifindex` are counted under `slot` (1..
     // FA_MAX_SLOTS) from now on. Written before attaching. Remembers slot -> ifindex for the
-    // drain's decoding (ingressInterface/egressInterface). 0 or negative errno.
+    // drain's decoding (ingressInterface/egressInterface). The entry goes in fa_ifarr, or in
+    // fa_ifslot when another ifindex holds its fa_ifarr entry. 0 or negative errno.
     int set_slot(uint32_t ifindex, uint32_t slot);
-    // Deletes ifindex's entry (after detaching). The slot keeps naming the old ifindex until
+    // Deletes ifindex's entry (after detaching); a freed fa_ifarr entry is handed to an
+    // ifindex of fa_ifslot that maps to it. The slot keeps naming the old ifindex until
     // set_slot() reuses it, so a drain after the detach still names the interface the packets
     // came through. 0, -ENOENT when there was none, or negative errno.
     int clear_slot(uint32_t ifindex);
@@ -83,6 +85,7 @@ public:
     int cache_fd() const { return cache_fd_; }
     int stats_fd() const { return stats_fd_; }
     int ifslot_fd() const { return ifslot_fd_; }
+    int ifarr_fd() const { return ifarr_fd_; }
     int frags_fd() const { return frags_fd_; }
     uint32_t max_flows() const { return max_flows_; }
     uint32_t cache_slots() const { return 1u << cache_bits_; }  // per CPU and generation
@@ -117,7 +120,7 @@ private:
     bpf_object* obj_ = nullptr;
     int prog_fd_[kBpfHooks] = {-1, -1, -1, -1, -1, -1};
     int flows_fd_ = -1, cache_fd_ = -1, stats_fd_ = -1, ctl_fd_ = -1, sync_fd_ = -1, sync_inner_fd_ = -1;
-    int frags_fd_ = -1, ifslot_fd_ = -1;
+    int frags_fd_ = -1, ifslot_fd_ = -1, ifarr_fd_ = -1;
     uint32_t slot_ifindex_[FA_MAX_SLOTS + 1] = {};
     Clock* clock_ = nullptr;
     uint32_t max_flows_ = 0;

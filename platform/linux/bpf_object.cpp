@@ -165,7 +165,7 @@ void BpfFlowObject::close()
     obj_ = nullptr;
     for (int& fd : prog_fd_) fd = -1;
     flows_fd_ = cache_fd_ = stats_fd_ = ctl_fd_ = sync_fd_ = sync_inner_fd_ = frags_fd_ = -1;
-    ifslot_fd_ = -1;
+    ifslot_fd_ = ifarr_fd_ = -1;
     std::memset(slot_ifindex_, 0, sizeof(slot_ifindex_));
     std::free(keys_);
     std::free(vals_);
@@ -186,19 +186,71 @@ int BpfFlowObject::prog_fd(BpfHook hook) const
     return int(hook) < kBpfHooks ? prog_fd_[int(hook)] : -1;
 }
 
+static_assert((FA_IFARR_ENTRIES & (FA_IFARR_ENTRIES - 1)) == 0, "fa_ifarr: a power of two");
+
+// The order of the writes below is what fa_abi.h promises the programs: an fa_ifarr entry
+// changes ifindex only through free ({0, 0}), and an ifindex moves from fa_ifslot into fa_ifarr
+// entry first, hash entry after, so that a program never reads a wrong slot from a half-written
+// entry and never misses an ifindex that has one.
 int BpfFlowObject::set_slot(uint32_t ifindex, uint32_t slot)
 {
-    if (ifslot_fd_ < 0) return -EBADF;
+    if (ifslot_fd_ < 0 || ifarr_fd_ < 0) return -EBADF;
     if (slot == 0 || slot > FA_MAX_SLOTS || ifindex == 0) return -EINVAL;
-    if (bpf_map_update_elem(ifslot_fd_, &ifindex, &slot, BPF_ANY) != 0) return -errno;
+    const uint32_t ai = ifindex & (FA_IFARR_ENTRIES - 1);
+    fa_ifslot_ent e{};
+    if (bpf_map_lookup_elem(ifarr_fd_, &ai, &e) != 0) return -errno;
+    uint32_t cur = 0;
+    bool in_hash = true;
+    if (bpf_map_lookup_elem(ifslot_fd_, &ifindex, &cur) != 0) {
+        if (errno != ENOENT) return -errno;
+        in_hash = false;
+    }
+    int rc;
+    if (e.ifindex == ifindex || (e.ifindex == 0 && !in_hash)) {
+        // Its own entry (a reader sees the old slot or the new one), or a free one.
+        const fa_ifslot_ent ne{ifindex, slot};
+        rc = bpf_map_update_elem(ifarr_fd_, &ai, &ne, BPF_ANY);
+    } else {
+        // Another ifindex holds the entry: the hash, which the programs look in on a mismatch.
+        rc = bpf_map_update_elem(ifslot_fd_, &ifindex, &slot, BPF_ANY);
+    }
+    if (rc != 0) return -errno;
     slot_ifindex_[slot] = ifindex;
     return 0;
 }
 
 int BpfFlowObject::clear_slot(uint32_t ifindex)
 {
-    if (ifslot_fd_ < 0) return -EBADF;
-    if (bpf_map_delete_elem(ifslot_fd_, &ifindex) != 0) return -errno;
+    if (ifslot_fd_ < 0 || ifarr_fd_ < 0) return -EBADF;
+    const uint32_t ai = ifindex & (FA_IFARR_ENTRIES - 1);
+    fa_ifslot_ent e{};
+    if (bpf_map_lookup_elem(ifarr_fd_, &ai, &e) != 0) return -errno;
+    if (ifindex == 0 || e.ifindex != ifindex) {
+        if (bpf_map_delete_elem(ifslot_fd_, &ifindex) != 0) return -errno;
+        return 0;
+    }
+    const fa_ifslot_ent free_ent{};
+    if (bpf_map_update_elem(ifarr_fd_, &ai, &free_ent, BPF_ANY) != 0) return -errno;
+    // The freed entry goes to an ifindex of the hash that maps to it (at most FA_IFSLOT_ENTRIES
+    // keys to look at), so that it takes the cheap path from now on.
+    uint32_t key = 0, next = 0;
+    bool first = true;
+    while (bpf_map_get_next_key(ifslot_fd_, first ? nullptr : &key, &next) == 0) {
+        first = false;
+        key = next;
+        if ((key & (FA_IFARR_ENTRIES - 1)) != ai) continue;
+        uint32_t slot = 0;
+        if (bpf_map_lookup_elem(ifslot_fd_, &key, &slot) != 0) return -errno;
+        const fa_ifslot_ent ne{key, slot};
+        if (bpf_map_update_elem(ifarr_fd_, &ai, &ne, BPF_ANY) != 0) return -errno;
+        if (bpf_map_delete_elem(ifslot_fd_, &key) != 0) {
+            // Never in both maps: clear_slot(key) would free the entry and leave the hash's.
+            const int err = -errno;
+            bpf_map_update_elem(ifarr_fd_, &ai, &free_ent, BPF_ANY);
+            return err;
+        }
+        break;
+    }
     return 0;
 }
 
@@ -365,8 +417,9 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     sync_inner_fd_ = bpf_object__find_map_fd_by_name(obj_, "fa_sync_in");
     frags_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_FRAGS);
     ifslot_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_IFSLOT);
+    ifarr_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_IFARR);
     if (cache_fd_ < 0 || stats_fd_ < 0 || ctl_fd_ < 0 || sync_fd_ < 0 || sync_inner_fd_ < 0 ||
-        frags_fd_ < 0 || ifslot_fd_ < 0) {
+        frags_fd_ < 0 || ifslot_fd_ < 0 || ifarr_fd_ < 0) {
         FA_ERROR("bpf: object %s lacks one of its maps: ABI mismatch", path);
         close();
         return -EINVAL;

@@ -10,8 +10,11 @@
  *  3. fa_bench_empty_tc, fa_bench_plain_tc: the same two as tc programs, for the end-to-end
  *     benchmark (tests/bench/e2e_cpu.sh attaches them with tests/tools/fa_hook): what a tc
  *     hook costs with nothing in it, and with a plain hash meter in it.
- *  5. fa_bench_slot: only the interface-slot lookup every fa_flow entry does first (a HASH
- *     of ifindex -> slot, like fa_ifslot), then XDP_PASS: its cost against fa_bench_empty.
+ *  5. fa_bench_slot: a HASH lookup of ifindex -> slot (fa_ifslot alone, the lookup of ABI v4),
+ *     then XDP_PASS: its cost against fa_bench_empty. fa_bench_slot_arr: the lookup every
+ *     fa_flow entry does first since ABI v5 (lib/ifslot.h: the direct-mapped fa_ifarr, the
+ *     hash only when the array entry is another ifindex's), on its own maps fa_bslot_arr and
+ *     fa_bslot (the hash), so the benchmark measures both the array hit and the fallback.
  *  4. fa_bench_redirect: XDP_REDIRECT of every frame to the device in fa_redir[0] (a devmap
  *     that tests/tools/fa_hook fills): e2e_cpu.sh's "frames" path, which hands the metered
  *     veth XDP frames instead of socket buffers, as a NIC driver does.
@@ -22,6 +25,7 @@
 #include "fa_abi.h"
 #include "lib/ctx.h"
 #include "lib/parse.h"
+#include "lib/ifslot.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -67,6 +71,20 @@ int fa_bench_slot(struct xdp_md *ctx)
 	__u32 *slot = bpf_map_lookup_elem(&fa_bslot, &ifindex);
 
 	fa_bench_sink = slot ? *slot : 0; /* keep the lookup */
+	return XDP_PASS;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FA_IFARR_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct fa_ifslot_ent);
+} fa_bslot_arr SEC(".maps");
+
+SEC("xdp")
+int fa_bench_slot_arr(struct xdp_md *ctx)
+{
+	fa_bench_sink = fa_ifslot_of(&fa_bslot_arr, &fa_bslot, ctx->ingress_ifindex);
 	return XDP_PASS;
 }
 

@@ -5,7 +5,9 @@
 // cost per flow and kernel memory per flow (memlock from the map's fdinfo, as bpftool shows).
 // ABI v4: the L3 entry (fa_xdp_l3) against the L2 entry on the same IP packet (tc L3 cannot be
 // test-run: a tc test run always builds an Ethernet frame), and the interface-slot lookup alone
-// (fa_bench_slot) against the empty program.
+// (fa_bench_slot) against the empty program. ABI v5: the slot lookup of the programs
+// (fa_bench_slot_arr: direct-mapped array, hash on a mismatch), on an array hit and on the
+// fallback (lo's array entry held by ifindex 257, lo in the hash), beside the hash alone.
 // Usage: bench_bpf_prog [repeat]   (root; numbers go in notes, not assertions)
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -127,11 +129,24 @@ int main(int argc, char** argv)
     const int plain = bpf_program__fd(bpf_object__find_program_by_name(base, "fa_bench_plain"));
     const int plain_map = bpf_object__find_map_fd_by_name(base, "fa_plain");
     const int slot_prog = bpf_program__fd(bpf_object__find_program_by_name(base, "fa_bench_slot"));
+    const int slot_arr_prog =
+        bpf_program__fd(bpf_object__find_program_by_name(base, "fa_bench_slot_arr"));
+    const int slot_arr_map = bpf_object__find_map_fd_by_name(base, "fa_bslot_arr");
+    const uint32_t lo = 1;  // test runs: loopback
+    const fa_ifslot_ent lo_ent{1, 1}, other_ent{257, 2};  // 257 & 255 == 1: lo's entry
     {
-        const uint32_t lo = 1, slot = 1;  // test runs: loopback
+        const uint32_t slot = 1;
         bpf_map_update_elem(bpf_object__find_map_fd_by_name(base, "fa_bslot"), &lo, &slot,
                             BPF_ANY);
     }
+    // The array on a hit (lo's entry) or on the fallback (the entry is 257's: lo in the hash).
+    auto slot_arr = [&](bool hit, const std::vector<uint8_t>& p) {
+        if (bpf_map_update_elem(slot_arr_map, &lo, hit ? &lo_ent : &other_ent, BPF_ANY) != 0) {
+            std::perror("fa_bslot_arr");
+            std::exit(1);
+        }
+        return run(slot_arr_prog, p, repeat);
+    };
 
     std::printf("repeat %d; ns/packet as measured by BPF_PROG_TEST_RUN (JIT on)\n", repeat);
     for (uint32_t resident : {1024u, 65536u - 8192u}) {
@@ -207,9 +222,10 @@ int main(int argc, char** argv)
             const double l2 = run(fo.prog_fd(BpfHook::xdp), hit, repeat);
             const double l3 = run(fo.prog_fd(BpfHook::xdp_l3), hit3, repeat);
             std::printf("run %d: fa_xdp (L2) hit %.1f | fa_xdp_l3 (L3, same IP packet) hit %.1f "
-                        "| empty %.1f | slot lookup alone %.1f\n",
-                        round + 1, l2, l3, run(empty, hit, repeat),
-                        run(slot_prog, hit, repeat));
+                        "| empty %.1f | slot lookup alone: array hit %.1f, array miss + hash "
+                        "%.1f, hash only (ABI v4) %.1f\n",
+                        round + 1, l2, l3, run(empty, hit, repeat), slot_arr(true, hit),
+                        slot_arr(false, hit), run(slot_prog, hit, repeat));
         }
         // New-flow path: one run per never-seen flow (repeat 1, so each run inserts).
         // XDP: 100 runs (each costs two dispatcher swaps); tc: 2000.
@@ -257,8 +273,9 @@ int main(int argc, char** argv)
                     "plain hash %ld bytes; fa_cache (fixed, all CPUs) %ld bytes\n",
                     ml, o.max_flows, double(ml) / o.max_flows, memlock(plain_map),
                     memlock(fo.cache_fd()));
-        std::printf("kernel memory: fa_stats (per-slot counters, all CPUs) %ld bytes; fa_ifslot "
-                    "%ld bytes\n", memlock(fo.stats_fd()), memlock(fo.ifslot_fd()));
+        std::printf("kernel memory: fa_stats (per-slot counters, all CPUs) %ld bytes; fa_ifarr "
+                    "%ld bytes; fa_ifslot %ld bytes\n", memlock(fo.stats_fd()),
+                    memlock(fo.ifarr_fd()), memlock(fo.ifslot_fd()));
     }
     bpf_object__close(base);
     return 0;

@@ -702,6 +702,140 @@ void no_slot()
     EXPECT_EQ(s.reason[9][FA_R_NO_SLOT].packets, 0);
 }
 
+// The slot maps' contents, read back from the kernel: fa_ifarr's entry for `ifindex`, and
+// fa_ifslot's value for it (0: no entry).
+fa_ifslot_ent arr_entry(const BpfFlowObject& o, uint32_t ifindex)
+{
+    const uint32_t ai = ifindex & (FA_IFARR_ENTRIES - 1);
+    fa_ifslot_ent e{0xffffffffu, 0xffffffffu};
+    EXPECT_EQ(bpf_map_lookup_elem(o.ifarr_fd(), &ai, &e), 0);
+    return e;
+}
+
+uint32_t hash_slot(const BpfFlowObject& o, uint32_t ifindex)
+{
+    uint32_t v = 0;
+    return bpf_map_lookup_elem(o.ifslot_fd(), &ifindex, &v) == 0 ? v : 0;
+}
+
+uint32_t hash_count(const BpfFlowObject& o)
+{
+    uint32_t k = 0, next = 0, n = 0;
+    for (bool first = true; bpf_map_get_next_key(o.ifslot_fd(), first ? nullptr : &k, &next) == 0;
+         first = false) {
+        k = next;
+        ++n;
+    }
+    return n;
+}
+
+// One packet on loopback through fa_xdp, fa_tc_in and fa_tc_eg, then two drains: the three
+// deltas must name `want_if` (the ifindex of the slot the programs found; 0: no delta, the
+// packets counted as no_slot). Returns how many no_slot packets the three added.
+unsigned long long slot_round(BpfFlowObject& o, const char* label, uint32_t want_if)
+{
+    g_case = label;
+    Pkt p; p.eth(0x0800); p.ip4(17, 0, "10.4.0.1", "10.4.0.2", 28); p.udp(7, 8, 8);
+    BpfStats s0, s1;
+    EXPECT_EQ(o.read_stats(s0), 0);
+    for (BpfHook h : kHooks) run(o, h, p.b);
+    Capture c;
+    o.drain(c);
+    o.drain(c);
+    EXPECT_EQ(c.d.size(), want_if ? 2u : 0u);  // ingress (xdp + tc_in) and egress
+    for (const FlowDelta& d : c.d) {
+        const bool eg = d.key.out_if != 0;
+        EXPECT_EQ(eg ? d.key.out_if : d.key.in_if, want_if);
+        EXPECT_EQ(d.packets, eg ? 1 : 2);
+    }
+    EXPECT_EQ(o.read_stats(s1), 0);
+    return s1.reason[0][FA_R_NO_SLOT].packets - s0.reason[0][FA_R_NO_SLOT].packets;
+}
+
+// Interface slots through both maps (fa_abi.h): ifindex 257 takes loopback's fa_ifarr entry
+// (257 & 255 == 1) first, so loopback goes in the fa_ifslot hash and its packets find their
+// slot through the fallback; an entry that is loopback's but half-written ({1, 0}) or free
+// with a slot ({0, s}) is not trusted either; clearing 257 hands the entry to loopback;
+// clearing loopback keeps 257. The maps are read back from the kernel at every step, and the
+// slot the programs found is read off the drained deltas (slot 7 decodes to ifindex 1, slot 8
+// to 257: a wrong slot names the wrong interface).
+void slot_collision()
+{
+    g_case = "slot_collision";
+    const uint32_t kOther = 257;
+    {
+        BpfFlowObject o;
+        if (o.load(opts()) != 0) { ++g_fail; return; }
+        EXPECT_EQ(o.set_slot(kOther, 8), 0);
+        EXPECT_EQ(arr_entry(o, 1).ifindex, kOther);
+        EXPECT_EQ(arr_entry(o, 1).slot, 8);
+        EXPECT_EQ(slot_round(o, "slot_collision/only_257", 0), 3);  // lo has no slot yet
+        EXPECT_EQ(o.set_slot(1, 7), 0);
+        EXPECT_EQ(arr_entry(o, 1).ifindex, kOther);  // the array entry stays 257's
+        EXPECT_EQ(arr_entry(o, 1).slot, 8);
+        EXPECT_EQ(hash_slot(o, 1), 7);
+        EXPECT_EQ(hash_count(o), 1);
+        EXPECT_EQ(slot_round(o, "slot_collision/fallback", 1), 0);
+        EXPECT_EQ(o.set_slot(1, 9), 0);  // a new slot for an ifindex in the hash: updated there
+        EXPECT_EQ(hash_slot(o, 1), 9);
+        EXPECT_EQ(hash_count(o), 1);
+        EXPECT_EQ(o.set_slot(1, 7), 0);
+        // Half-written entries, as a program may read one while user space changes it.
+        const uint32_t ai = 1;
+        const fa_ifslot_ent half1{1, 0}, half2{0, 8};
+        EXPECT_EQ(bpf_map_update_elem(o.ifarr_fd(), &ai, &half1, BPF_ANY), 0);
+        EXPECT_EQ(slot_round(o, "slot_collision/half_written_ifindex", 1), 0);
+        EXPECT_EQ(bpf_map_update_elem(o.ifarr_fd(), &ai, &half2, BPF_ANY), 0);
+        EXPECT_EQ(slot_round(o, "slot_collision/half_written_slot", 1), 0);
+        const fa_ifslot_ent back{kOther, 8};
+        EXPECT_EQ(bpf_map_update_elem(o.ifarr_fd(), &ai, &back, BPF_ANY), 0);
+        g_case = "slot_collision/clear_257";
+        EXPECT_EQ(o.clear_slot(kOther), 0);  // frees the entry; loopback moves into it
+        EXPECT_EQ(arr_entry(o, 1).ifindex, 1);
+        EXPECT_EQ(arr_entry(o, 1).slot, 7);
+        EXPECT_EQ(hash_count(o), 0);
+        EXPECT_EQ(o.clear_slot(kOther), -ENOENT);
+        EXPECT_EQ(slot_round(o, "slot_collision/promoted", 1), 0);
+        g_case = "slot_collision/clear_lo";
+        EXPECT_EQ(o.clear_slot(1), 0);
+        EXPECT_EQ(arr_entry(o, 1).ifindex, 0);
+        EXPECT_EQ(arr_entry(o, 1).slot, 0);
+        EXPECT_EQ(o.clear_slot(1), -ENOENT);
+        EXPECT_EQ(slot_round(o, "slot_collision/none", 0), 3);
+    }
+    {   // Clearing the ifindex in the hash keeps the one in the array, and the array's slot.
+        BpfFlowObject o;
+        if (o.load(opts()) != 0) { ++g_fail; return; }
+        g_case = "slot_collision/clear_hash_one";
+        EXPECT_EQ(o.set_slot(1, 7), 0);  // loopback first: it holds the entry now
+        EXPECT_EQ(o.set_slot(kOther, 8), 0);
+        EXPECT_EQ(arr_entry(o, 1).ifindex, 1);
+        EXPECT_EQ(hash_slot(o, kOther), 8);
+        EXPECT_EQ(slot_round(o, "slot_collision/array_hit", 1), 0);
+        EXPECT_EQ(o.set_slot(1, 6), 0);  // a new slot for the array's ifindex: in place
+        EXPECT_EQ(arr_entry(o, 1).slot, 6);
+        EXPECT_EQ(hash_count(o), 1);
+        EXPECT_EQ(o.set_slot(1, 7), 0);
+        g_case = "slot_collision/clear_hash_one";
+        EXPECT_EQ(o.clear_slot(kOther), 0);
+        EXPECT_EQ(hash_count(o), 0);
+        EXPECT_EQ(arr_entry(o, 1).ifindex, 1);
+        EXPECT_EQ(arr_entry(o, 1).slot, 7);
+        EXPECT_EQ(slot_round(o, "slot_collision/kept", 1), 0);
+        // And the other way round: clearing loopback (array) hands the entry to 257 (hash),
+        // and loopback's packets are no_slot.
+        EXPECT_EQ(o.set_slot(kOther, 8), 0);
+        g_case = "slot_collision/clear_array_one";
+        EXPECT_EQ(o.clear_slot(1), 0);
+        EXPECT_EQ(arr_entry(o, 1).ifindex, kOther);
+        EXPECT_EQ(arr_entry(o, 1).slot, 8);
+        EXPECT_EQ(hash_count(o), 0);
+        EXPECT_EQ(slot_round(o, "slot_collision/lo_cleared", 0), 3);
+        EXPECT_EQ(o.slot_ifindex()[7], 1);  // the slot still names loopback for the drain
+        EXPECT_EQ(o.slot_ifindex()[8], kOther);
+    }
+}
+
 // L3 entry (XDP, test run): `pkts` start at the IP header. Checked against `e` written by hand,
 // and against the L2 entry given the same packets behind an Ethernet header (same flow, same
 // octets; MACs only on L2).
@@ -1299,6 +1433,7 @@ int main()
                 FA_R_VLAN_DEPTH, 1);
     }
     no_slot();
+    slot_collision();
     strict_alignment();
     drain_clock();
 
