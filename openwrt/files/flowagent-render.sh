@@ -216,10 +216,10 @@ flowagent_render() {
 		return 1
 	fi
 	if [ -n "$devices" ]; then
-		echo "$FA_DEVICES" > "$devices.tmp.$$" && mv -f "$devices.tmp.$$" "$devices" || {
+		if ! { echo "$FA_DEVICES" > "$devices.tmp.$$" && mv -f "$devices.tmp.$$" "$devices"; }; then
 			rm -f "$tmp" "$devices.tmp.$$"
 			return 1
-		}
+		fi
 	fi
 	mv -f "$tmp" "$file"
 }
