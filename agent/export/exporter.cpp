@@ -151,7 +151,10 @@ void Exporter::open_datagram(const ExportTime& t, bool templates)
         // unix_secs * 1000 - (sysUptime - FIRST_SWITCHED), which is then exact instead of off by
         // the sub-second part of the send time, a random 0-999 ms per datagram; rounding up, not
         // down, keeps sysUptime >= every FIRST/LAST_SWITCHED, so the difference never wraps.
-        const uint64_t to_next_s = (1000u - wall_ms % 1000u) % 1000u;
+        // wall_ms - wall_s * 1000: the remainder without a 64-bit % (libgcc's __umoddi3 on
+        // 32-bit CPUs).
+        const uint32_t rem = uint32_t(wall_ms - wall_s * 1000u);
+        const uint64_t to_next_s = rem ? 1000u - rem : 0u;
         (void)w.put_u16(9);
         (void)w.put_u16(0);
         (void)w.put_u32(t.uptime_of(t.mono_ms + to_next_s));

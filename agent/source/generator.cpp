@@ -16,7 +16,10 @@ void Generator::start(const GeneratorConfig& cfg, MonoMs now)
 
 void Generator::packet(const GeneratorConfig& cfg, uint64_t n, MonoMs at, FlowDelta& d)
 {
-    const uint32_t f = uint32_t(n % (cfg.flows ? cfg.flows : 1));
+    // 32-bit arithmetic: a 64-bit % is a libgcc call (__umoddi3) on 32-bit CPUs. Packet
+    // numbers wrap at 2^32 here, which only restarts the flow and size patterns.
+    const uint32_t n32 = uint32_t(n);
+    const uint32_t f = n32 % (cfg.flows ? cfg.flows : 1u);
     d = FlowDelta{};
     std::memset(&d.key, 0, sizeof d.key);
     // Flows 0..: a mix of TCP and UDP (alternating, and alternating again every 8 flows, so
@@ -51,7 +54,7 @@ void Generator::packet(const GeneratorConfig& cfg, uint64_t n, MonoMs at, FlowDe
     d.key.in_if = cfg.in_if;
     d.key.dir = uint8_t(Direction::ingress);
     d.packets = 1;
-    d.octets = 60 + (n * 37) % 1400;
+    d.octets = 60 + ((n32 % 1400u) * 37u) % 1400u;
     d.first_ms = d.last_ms = at;
     if (d.key.proto == 6) d.tcp_flags = kTcpAck | kTcpPsh;
 }

@@ -12,6 +12,13 @@ int64_t ns_of(clockid_t id)
     return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+// 64-bit divisions here are unsigned on purpose: a signed one pulls libgcc's __divdi3 (1.2 KB
+// on 32-bit MIPS) into the router binary for this file alone.
+int64_t ms_of_ns(int64_t ns)
+{
+    return ns >= 0 ? int64_t(uint64_t(ns) / 1000000u) : -int64_t(uint64_t(-ns) / 1000000u);
+}
+
 // `other` - CLOCK_MONOTONIC in ms: reads other-mono-other and keeps the pair closest
 // together, so a preemption between the reads does not skew the offset.
 int64_t offset_to_mono_ms(clockid_t other)
@@ -25,11 +32,16 @@ int64_t offset_to_mono_ms(clockid_t other)
             best = (o1 + gap / 2) - m;
         }
     }
-    return best / 1000000;
+    return ms_of_ns(best);
 }
 } // namespace
 
-MonoMs LinuxClock::mono_ms() { return MonoMs(ns_of(CLOCK_MONOTONIC) / 1000000); }
+MonoMs LinuxClock::mono_ms()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return MonoMs(uint64_t(ts.tv_sec) * 1000u + uint64_t(ts.tv_nsec / 1000000));
+}
 
 int64_t LinuxClock::wall_offset_ms() { return offset_to_mono_ms(CLOCK_REALTIME); }
 
