@@ -100,7 +100,12 @@ void EventLoop::run_timers(MonoMs now)
         t->pending = false;
         if (t->period_ms != 0) {
             MonoMs next = t->due_ms + t->period_ms;
-            if (next <= now) next = now + t->period_ms - (now - t->due_ms) % t->period_ms;
+            if (next <= now) {
+                // now + period - (now - due) % period, without a 64-bit % (a libgcc call on
+                // 32-bit CPUs): the lag is below 2^32 ms for any timer that ever ran.
+                const uint32_t lag = uint32_t(now - t->due_ms);
+                next = now + t->period_ms - lag % uint32_t(t->period_ms);
+            }
             t->due_ms = next;
             insert(*t);
         }
