@@ -243,6 +243,7 @@ private:
     int attach_tc(Item& it, const int* progs, const Record& rec);
     int set_progs(Item& it, const int* progs, int n);
     void undo(Item& it);
+    static void close_links(Item& it);
 
     Item items_[kBpfMaxSlots + 1];  // by slot; 0 unused
     int count_ = 0;
