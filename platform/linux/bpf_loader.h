@@ -10,6 +10,7 @@
 #include "source/source.h"
 
 struct bpf_object;
+struct bpf_map;
 
 namespace fa {
 
@@ -105,6 +106,9 @@ public:
     uint64_t decode_errors() const { return decode_errors_; }
 
 private:
+    int open_and_load(const BpfLoadOptions& opt);
+    bpf_map* abi_map(const char* path, const char* name, uint32_t key, uint32_t value,
+                     uint32_t entries) const;
     int sync_programs();
     int read_slot_stats(uint32_t slot, BpfStats& out) const;
     int drain_flows(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);

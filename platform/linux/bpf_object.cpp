@@ -410,16 +410,21 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
         prog_fd_[i] = bpf_program__autoload(p) ? bpf_program__fd(p) : -1;
     }
     flows_fd_ = bpf_map__fd(flows);
-    cache_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_CACHE);
-    stats_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_STATS);
-    ctl_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_CTL);
-    sync_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_SYNC);
-    sync_inner_fd_ = bpf_object__find_map_fd_by_name(obj_, "fa_sync_in");
-    frags_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_FRAGS);
-    ifslot_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_IFSLOT);
-    ifarr_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_IFARR);
-    if (cache_fd_ < 0 || stats_fd_ < 0 || ctl_fd_ < 0 || sync_fd_ < 0 || sync_inner_fd_ < 0 ||
-        frags_fd_ < 0 || ifslot_fd_ < 0 || ifarr_fd_ < 0) {
+    // In the order of kMapNames.
+    static constexpr int BpfFlowObject::*const kFds[] = {
+        &BpfFlowObject::cache_fd_,  &BpfFlowObject::stats_fd_,      &BpfFlowObject::ctl_fd_,
+        &BpfFlowObject::sync_fd_,   &BpfFlowObject::sync_inner_fd_, &BpfFlowObject::frags_fd_,
+        &BpfFlowObject::ifslot_fd_, &BpfFlowObject::ifarr_fd_};
+    static const char kMapNames[] = FA_MAP_CACHE "\0" FA_MAP_STATS "\0" FA_MAP_CTL
+        "\0" FA_MAP_SYNC "\0fa_sync_in\0" FA_MAP_FRAGS "\0" FA_MAP_IFSLOT "\0" FA_MAP_IFARR;
+    bool all = true;
+    const char* name = kMapNames;
+    for (int BpfFlowObject::*fd : kFds) {
+        this->*fd = bpf_object__find_map_fd_by_name(obj_, name);
+        all = all && this->*fd >= 0;
+        name += std::strlen(name) + 1;
+    }
+    if (!all) {
         FA_ERROR("bpf: object %s lacks one of its maps: ABI mismatch", path);
         close();
         return -EINVAL;
