@@ -52,8 +52,8 @@ int BpfFlowObject::deliver_chunk(uint32_t n, uint32_t old, MonoMs now, SourceSin
     int err = 0;
     uint32_t gone = ndel;
     if (batch_ok_) {
-        LIBBPF_OPTS(bpf_map_batch_opts, bo);
-        if (bpf_map_delete_batch(flows_fd_, keys_, &gone, &bo) != 0) err = -errno;  // gone: done
+        // gone: how many were deleted. (No batch options: nullptr, libbpf's defaults.)
+        if (bpf_map_delete_batch(flows_fd_, keys_, &gone, nullptr) != 0) err = -errno;
         for (uint32_t i = 0; i < gone; ++i) deliver(keys_[i], vals_[i], now, sink, delivered);
     } else {
         for (uint32_t i = 0; i < ndel; ++i)
@@ -74,9 +74,8 @@ int BpfFlowObject::drain_flows(uint32_t old, MonoMs now, SourceSink& sink, int* 
         uint64_t in_batch = 0, out_batch = 0;
         for (bool first = true;; first = false) {
             uint32_t n = kDrainChunk;
-            LIBBPF_OPTS(bpf_map_batch_opts, bo);
             int r = bpf_map_lookup_batch(flows_fd_, first ? nullptr : &in_batch, &out_batch,
-                                         keys_, vals_, &n, &bo);
+                                         keys_, vals_, &n, nullptr);
             int e = r != 0 ? errno : 0;
             if (r != 0 && e != ENOENT) {
                 if (first && (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP)) {
@@ -228,9 +227,8 @@ int BpfFlowObject::drain_cache_chunk(uint32_t first, uint32_t n, MonoMs now, Sou
         // The batch walk starts after the key in in_batch (or at 0 without one).
         uint32_t in_batch = first - 1, out_batch = 0;
         got = n;
-        LIBBPF_OPTS(bpf_map_batch_opts, bo);
         int r = bpf_map_lookup_batch(cache_fd_, first == 0 ? nullptr : &in_batch, &out_batch,
-                                     slot_keys_, slots_, &got, &bo);
+                                     slot_keys_, slots_, &got, nullptr);
         if (r != 0 && errno != ENOENT) {
             if (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP) {
                 got = 0;  // batch_ok_ turns false in drain_flows() for the same kernels
@@ -262,8 +260,7 @@ int BpfFlowObject::drain_cache_chunk(uint32_t first, uint32_t n, MonoMs now, Sou
     }
     if (batched && nused > 0) {
         uint32_t cnt = nused;
-        LIBBPF_OPTS(bpf_map_batch_opts, bo);
-        const int r = bpf_map_update_batch(cache_fd_, slot_keys_, zeros, &cnt, &bo);
+        const int r = bpf_map_update_batch(cache_fd_, slot_keys_, zeros, &cnt, nullptr);
         const int err = r != 0 ? -errno : 0;
         for (uint32_t i = 0; i < (r != 0 ? cnt : nused); ++i)  // cnt: how many it cleared
             deliver(slots_[i].key, slots_[i].val, now, sink, delivered);

@@ -471,9 +471,8 @@ int BpfFlowObject::read_slot_stats(uint32_t slot, BpfStats& out) const
     bool got = false;
     if (stats_batch_ok_) {
         uint32_t in_batch = first - 1, out_batch = 0, n = FA_R_MAX;
-        LIBBPF_OPTS(bpf_map_batch_opts, bo);
         const int r = bpf_map_lookup_batch(stats_fd_, first == 0 ? nullptr : &in_batch,
-                                           &out_batch, stat_keys_, percpu_, &n, &bo);
+                                           &out_batch, stat_keys_, percpu_, &n, nullptr);
         if (r != 0 && errno != ENOENT) {
             if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP) return -errno;
             stats_batch_ok_ = false;  // kernel < 5.6
