@@ -243,6 +243,21 @@ Owner owner_of(uint32_t id, const R& rec, char* name, size_t len)
     return rec.names(id) ? Owner::stale_ours : Owner::unknown;
 }
 
+// obj's programs for an L2 or L3 device: XDP, or tc ingress and egress. Their number (1 or 2),
+// or 0 when the object lacks one.
+static_assert(int(BpfHook::tc_in) == int(BpfHook::xdp) + 1 &&
+                  int(BpfHook::tc_eg) == int(BpfHook::xdp) + 2 &&
+                  int(BpfHook::xdp_l3) == int(BpfHook::xdp) + 3 &&
+                  int(BpfHook::tc_eg_l3) == int(BpfHook::xdp_l3) + 2,
+              "BpfHook: xdp, tc_in, tc_eg, then the same for L3");
+int entries(const BpfFlowObject& obj, bool l3, bool xdp, int* progs)
+{
+    const int base = l3 ? int(BpfHook::xdp_l3) : int(BpfHook::xdp);
+    progs[0] = obj.prog_fd(BpfHook(base + (xdp ? 0 : 1)));
+    progs[1] = xdp ? -1 : obj.prog_fd(BpfHook(base + 2));
+    return progs[0] < 0 || (!xdp && progs[1] < 0) ? 0 : xdp ? 1 : 2;
+}
+
 void log_not_ours(Owner o, const char* ifname, const char* hook, const char* name, uint32_t id)
 {
     if (o == Owner::foreign)
@@ -335,19 +350,18 @@ void BpfAttachments::write_record(const Item& it)
 }
 
 // Our own references to the programs we attach (for the expected-program checks at replace
-// and detach, also after the object that loaded them is closed), and their ids.
+// and detach, also after the object that loaded them is closed), and their ids: the first n
+// become references to progs[0..n) (nullptr: none).
 int BpfAttachments::set_progs(Item& it, const int* progs, int n)
 {
-    for (int i = 0; i < 2; ++i) {
+    int err = 0;
+    for (int i = 0; i < n; ++i) {
         if (it.prog_fd[i] >= 0) ::close(it.prog_fd[i]);
-        it.prog_fd[i] = -1;
-        it.prog_id[i] = 0;
-        if (i >= n) continue;
-        it.prog_fd[i] = fcntl(progs[i], F_DUPFD_CLOEXEC, 3);
-        if (it.prog_fd[i] < 0) return -errno;
-        it.prog_id[i] = prog_id_of(it.prog_fd[i]);
+        it.prog_fd[i] = progs != nullptr ? fcntl(progs[i], F_DUPFD_CLOEXEC, 3) : -1;
+        if (progs != nullptr && it.prog_fd[i] < 0) err = -errno;
+        it.prog_id[i] = it.prog_fd[i] >= 0 ? prog_id_of(it.prog_fd[i]) : 0;
     }
-    return 0;
+    return err;
 }
 
 const char* BpfAttachments::mode(uint32_t slot) const
@@ -405,12 +419,9 @@ int BpfAttachments::attach(BpfFlowObject& obj, const char* ifname, uint32_t slot
         return -EPROTONOSUPPORT;
     }
     it.l3 = kind == LinkKind::l3;
-    const BpfHook hx = it.l3 ? BpfHook::xdp_l3 : BpfHook::xdp;
-    const BpfHook hin = it.l3 ? BpfHook::tc_in_l3 : BpfHook::tc_in;
-    const BpfHook heg = it.l3 ? BpfHook::tc_eg_l3 : BpfHook::tc_eg;
-    const int progs[2] = {obj.prog_fd(xdp ? hx : hin), xdp ? -1 : obj.prog_fd(heg)};
-    const int nprogs = xdp ? 1 : 2;
-    if (progs[0] < 0 || (!xdp && progs[1] < 0)) {
+    int progs[2];
+    const int nprogs = entries(obj, it.l3, xdp, progs);
+    if (nprogs == 0) {
         FA_ERROR("bpf: %s is %s device (link type %s) and the loaded object has no %s program "
                  "for it",
                  ifname, it.l3 ? "an IP (L3)" : "an Ethernet", arphrd_name(type),
@@ -430,7 +441,7 @@ int BpfAttachments::attach(BpfFlowObject& obj, const char* ifname, uint32_t slot
     }
     if (err) {
         obj.clear_slot(it.ifindex);
-        set_progs(it, nullptr, 0);
+        set_progs(it, nullptr, 2);
         // Keep a record that still names a stale program we did not replace.
         // (`it` is dropped: its ids may name them.)
         const bool keep = rec.ids_valid && (rec.ids[0] || rec.ids[1]);
@@ -650,13 +661,9 @@ int BpfAttachments::replace(BpfAttachments& old, BpfFlowObject& obj, const char*
     if (at < 0) return 1;
     if (!slot_ok(slot) || items_[slot].used) return -EINVAL;
     Item& o = old.items_[at];
-    const bool xdp = o.via == Via::xdp_link || o.via == Via::xdp;
-    const BpfHook hooks[2] = {
-        xdp ? (o.l3 ? BpfHook::xdp_l3 : BpfHook::xdp) : (o.l3 ? BpfHook::tc_in_l3 : BpfHook::tc_in),
-        o.l3 ? BpfHook::tc_eg_l3 : BpfHook::tc_eg};
-    const int n = xdp ? 1 : 2;
-    int progs[2] = {obj.prog_fd(hooks[0]), xdp ? -1 : obj.prog_fd(hooks[1])};
-    if (progs[0] < 0 || (!xdp && progs[1] < 0)) {
+    int progs[2];
+    const int n = entries(obj, o.l3, o.via == Via::xdp_link || o.via == Via::xdp, progs);
+    if (n == 0) {
         FA_WARN("bpf: the new object has no program for %s (%s): not replaced in place", ifname,
                 o.l3 ? "L3" : "Ethernet");
         return -EOPNOTSUPP;
@@ -698,11 +705,7 @@ int BpfAttachments::replace(BpfAttachments& old, BpfFlowObject& obj, const char*
     Item it = o;
     o = Item{};
     --old.count_;
-    for (int i = 0; i < done; ++i) {
-        ::close(it.prog_fd[i]);
-        it.prog_fd[i] = fcntl(progs[i], F_DUPFD_CLOEXEC, 3);
-        it.prog_id[i] = it.prog_fd[i] >= 0 ? prog_id_of(it.prog_fd[i]) : 0;
-    }
+    set_progs(it, progs, done);
     write_record(it);
     items_[slot] = it;
     ++count_;
@@ -716,7 +719,7 @@ int BpfAttachments::detach(uint32_t slot)
     if (!attached(slot)) return -ENOENT;
     Item& it = items_[slot];
     undo(it);
-    set_progs(it, nullptr, 0);
+    set_progs(it, nullptr, 2);
     unlock(it, true);
     FA_INFO("bpf: detached from %s", it.name);
     it = Item{};
