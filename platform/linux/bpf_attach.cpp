@@ -298,11 +298,13 @@ int BpfAttachments::lock(Item& it, Record& rec)
             FA_ERROR("bpf: cannot open the owner lock %s: %s", it.lock_path, std::strerror(err));
             return -err;
         }
+        // The record, read once the lock is ours, or while a live owner holds it (which
+        // wrote it before attaching).
+        const int err = flock(fd, LOCK_EX | LOCK_NB) != 0 ? errno : 0;
         char boot[40] = {};
         rec = Record{};
         read_record(fd, &rec.pid, boot, sizeof(boot), rec.ids);
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            int err = errno;
+        if (err) {
             ::close(fd);
             if (err == EWOULDBLOCK) {
                 FA_ERROR("bpf: interface %s is metered by a running flowagent (pid %ld): not "
@@ -317,9 +319,6 @@ int BpfAttachments::lock(Item& it, Record& rec)
         struct stat a, b;
         if (fstat(fd, &a) == 0 && stat(it.lock_path, &b) == 0 && a.st_dev == b.st_dev &&
             a.st_ino == b.st_ino) {
-            rec = Record{};
-            std::memset(boot, 0, sizeof(boot));
-            read_record(fd, &rec.pid, boot, sizeof(boot), rec.ids);
             rec.ids_valid = std::strcmp(boot, boot_id()) == 0;
             it.lock_fd = fd;
             return 0;
