@@ -206,11 +206,12 @@ public:
         }
         // The programs count per reason over all interfaces (per-CPU array, one per reason).
         if (n < len) n += snprintf(buf + n, size_t(len - n), "],\"packets_by_reason\":{");
-        for (uint32_t r = 0; r < FA_R_MAX && n < len; ++r)
+        for (uint32_t r = 0; r < FA_R_MAX && n < len; ++r) {
+            const fa_stat t = stats_.total(r);
             n += snprintf(buf + n, size_t(len - n), "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}",
-                          r ? "," : "", bpf_reason_name(r),
-                          (unsigned long long)stats_.total(r).packets,
-                          (unsigned long long)stats_.total(r).bytes);
+                          r ? "," : "", bpf_reason_name(r), (unsigned long long)t.packets,
+                          (unsigned long long)t.bytes);
+        }
         if (n < len) n += snprintf(buf + n, size_t(len - n), "},\"decode_errors\":%llu",
                                    (unsigned long long)obj_.decode_errors());
         if (n >= len && len > 0) buf[0] = 0;  // truncated JSON is worse than none
@@ -260,8 +261,9 @@ private:
         DropCounters d;
         for (uint32_t r = 0; r < FA_R_MAX; ++r) {
             if (!bpf_reason_is_loss(r)) continue;
-            d.source_packets += stats_.total(r).packets;
-            d.source_octets += stats_.total(r).bytes;
+            const fa_stat t = stats_.total(r);
+            d.source_packets += t.packets;
+            d.source_octets += t.bytes;
         }
         drops_ = d;
         check_not_ip();
