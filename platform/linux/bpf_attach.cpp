@@ -458,25 +458,31 @@ int BpfAttachments::attach(BpfFlowObject& obj, const char* ifname, uint32_t slot
     return 0;
 }
 
-int BpfAttachments::attach_xdp(Item& it, int prog, const Record& rec)
+// A program `id` on a hook we are about to take (side < 0: XDP of xdp_mode; else tc side 0
+// ingress or 1 egress at our handle): a stale one of ours is removed (0); anything else is
+// refused (-EBUSY), as is a failed removal (negative errno), after logging.
+int BpfAttachments::remove_stale(const Item& it, const Record& rec, uint32_t id,
+                                 uint32_t xdp_mode, int side)
 {
     const int idx = int(it.ifindex);
-    for (uint32_t m : kXdpModes) {
-        uint32_t id = 0;
-        if (bpf_xdp_query_id(idx, int(m), &id) != 0 || id == 0) continue;
-        char name[64];
-        Owner o = owner_of(id, rec, name, sizeof(name));
-        if (o != Owner::stale_ours) {
-            log_not_ours(o, it.name, "XDP", name, id);
-            return -EBUSY;
-        }
-        FA_WARN("bpf: replacing stale %s (id %u) on %s%s%s left by an earlier run%s", name, id,
-                it.name, "", "", rec.names(id) ? " (its owner is no longer running)" : "");
+    const bool xdp = side < 0;
+    char name[64];
+    Owner o = owner_of(id, rec, name, sizeof(name));
+    if (o != Owner::stale_ours) {
+        log_not_ours(o, it.name, xdp ? "XDP" : side == 0 ? "a tc ingress" : "a tc egress", name,
+                     id);
+        return -EBUSY;
+    }
+    FA_WARN("bpf: replacing stale %s (id %u) on %s%s%s left by an earlier run%s", name, id,
+            it.name, xdp ? "" : " ", xdp ? "" : kTcPointNames[side],
+            rec.names(id) ? " (its owner is no longer running)" : "");
+    int err;
+    if (xdp) {
         // Detach exactly that program: with its fd as the expected one when we can get it;
         // after the capability drop (no fd by id), by the id just read (the owner lock keeps
         // every other flowagent off this interface).
         int fd = bpf_prog_get_fd_by_id(id);
-        int err = xdp_detach(idx, m, fd >= 0 ? &fd : nullptr);
+        err = xdp_detach(idx, xdp_mode, fd >= 0 ? &fd : nullptr);
         if (fd >= 0) ::close(fd);
         if (err == -EBUSY) {
             FA_ERROR("bpf: %s: %s is held through a BPF link by a running process (another "
@@ -484,11 +490,23 @@ int BpfAttachments::attach_xdp(Item& it, int prog, const Record& rec)
                      it.name, name);
             return err;
         }
-        if (err) {
-            FA_ERROR("bpf: cannot remove the stale %s from %s: %s", "XDP program", it.name,
-                     std::strerror(-err));
-            return err;
-        }
+    } else {
+        err = tc_set(idx, side, -1, 0);
+    }
+    if (err)
+        FA_ERROR("bpf: cannot remove the stale %s from %s: %s",
+                 xdp ? "XDP program" : "tc filter", it.name, std::strerror(-err));
+    return err;
+}
+
+int BpfAttachments::attach_xdp(Item& it, int prog, const Record& rec)
+{
+    const int idx = int(it.ifindex);
+    for (uint32_t m : kXdpModes) {
+        uint32_t id = 0;
+        if (bpf_xdp_query_id(idx, int(m), &id) != 0 || id == 0) continue;
+        const int err = remove_stale(it, rec, id, m, -1);
+        if (err) return err;
     }
     // Native XDP where the driver has it. Not on L3 devices: the only one with native XDP is
     // tun, which runs it for TAP frames only; generic XDP sees every packet of an L3 device.
@@ -539,21 +557,8 @@ int BpfAttachments::attach_tc(Item& it, const int* progs, const Record& rec)
     for (int i = 0; i < 2; ++i) {
         const uint32_t id = tc_prog_at(idx, i);
         if (id == 0) continue;
-        char name[64];
-        Owner o = owner_of(id, rec, name, sizeof(name));
-        if (o != Owner::stale_ours) {
-            log_not_ours(o, it.name, i == 0 ? "a tc ingress" : "a tc egress", name, id);
-            return -EBUSY;
-        }
-        FA_WARN("bpf: replacing stale %s (id %u) on %s%s%s left by an earlier run%s", name, id,
-                it.name, " ", kTcPointNames[i],
-                rec.names(id) ? " (its owner is no longer running)" : "");
-        int err = tc_set(idx, i, -1, 0);
-        if (err) {
-            FA_ERROR("bpf: cannot remove the stale %s from %s: %s", "tc filter", it.name,
-                     std::strerror(-err));
-            return err;
-        }
+        const int err = remove_stale(it, rec, id, 0, i);
+        if (err) return err;
     }
 
     if (opt_.tcx && tcx_ok_) {

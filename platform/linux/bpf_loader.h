@@ -243,6 +243,8 @@ private:
     int lock(Item& it, Record& rec);
     void unlock(Item& it, bool remove);
     void write_record(const Item& it);
+    int remove_stale(const Item& it, const Record& rec, uint32_t id, uint32_t xdp_mode,
+                     int side);
     int attach_xdp(Item& it, int prog, const Record& rec);
     int attach_tc(Item& it, const int* progs, const Record& rec);
     int set_progs(Item& it, const int* progs, int n);
