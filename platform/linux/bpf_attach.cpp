@@ -262,7 +262,7 @@ void log_not_ours(Owner o, const char* ifname, const char* hook, const char* nam
 {
     if (o == Owner::foreign)
         FA_ERROR("bpf: %s already has %s program '%s' (id %u), not ours: remove it%s", ifname,
-                 hook, name, id, std::strcmp(hook, "XDP") == 0 ? " or use source = tc" : "");
+                 hook, name, id, hook[0] == 'X' ? " or use source = tc" : "");  // "XDP"
     else
         FA_ERROR("bpf: %s already has %s %s (id %u), which no owner record names as ours, and "
                  "its name cannot be read without CAP_SYS_ADMIN (dropped after start): not "
@@ -706,12 +706,12 @@ int BpfAttachments::replace(BpfAttachments& old, BpfFlowObject& obj, const char*
                 std::strerror(-err));
         return err;
     }
-    Item it = o;
+    Item& it = items_[slot];
+    it = o;
     o = Item{};
     --old.count_;
     set_progs(it, progs, done);
     write_record(it);
-    items_[slot] = it;
     ++count_;
     if (err) FA_ERROR("bpf: %s: ingress replaced, egress not: %s", ifname, std::strerror(-err));
     else FA_INFO("bpf: program on %s replaced in place (%s)", ifname, mode(slot));
