@@ -100,23 +100,16 @@ bool is_xdp(int hook) { return hook == int(BpfHook::xdp) || hook == int(BpfHook:
 // batch ops are optional, bpf_xdp_attach/bpf_tc_* go through netlink).
 int probe_kernel(const BpfLoadOptions& opt)
 {
-    struct Probe {
-        bool prog;
-        int type;
-        const char* what;
-    };
-    const Probe probes[] = {
-        {true, BPF_PROG_TYPE_XDP, "XDP programs"},
-        {true, BPF_PROG_TYPE_SCHED_CLS, "tc (sched_cls) programs"},
-        {false, BPF_MAP_TYPE_HASH, "hash maps"},
-        {false, BPF_MAP_TYPE_PERCPU_ARRAY, "per-CPU arrays"},
-        {false, BPF_MAP_TYPE_ARRAY_OF_MAPS, "array-of-maps (drain synchronisation)"},
-    };
-    for (const Probe& p : probes) {
-        if (p.prog && p.type == BPF_PROG_TYPE_XDP && !opt.load_xdp) continue;
-        if (p.prog && p.type == BPF_PROG_TYPE_SCHED_CLS && !opt.load_tc) continue;
-        int r = p.prog ? libbpf_probe_bpf_prog_type(bpf_prog_type(p.type), nullptr)
-                       : libbpf_probe_bpf_map_type(bpf_map_type(p.type), nullptr);
+    // Two program types, then three map types; what each is called in kWhat.
+    const uint8_t types[5] = {BPF_PROG_TYPE_XDP, BPF_PROG_TYPE_SCHED_CLS, BPF_MAP_TYPE_HASH,
+                              BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_ARRAY_OF_MAPS};
+    static const char kWhat[] = "XDP programs\0tc (sched_cls) programs\0hash maps\0"
+                                "per-CPU arrays\0array-of-maps (drain synchronisation)";
+    const char* what = kWhat;
+    for (int i = 0; i < 5; ++i, what += std::strlen(what) + 1) {
+        if ((i == 0 && !opt.load_xdp) || (i == 1 && !opt.load_tc)) continue;
+        int r = i < 2 ? libbpf_probe_bpf_prog_type(bpf_prog_type(types[i]), nullptr)
+                      : libbpf_probe_bpf_map_type(bpf_map_type(types[i]), nullptr);
         if (r == -EPERM) {
             FA_ERROR("bpf: not permitted: loading BPF needs root or CAP_BPF+CAP_NET_ADMIN");
             return -EPERM;
@@ -126,7 +119,7 @@ int probe_kernel(const BpfLoadOptions& opt)
             uname(&u);
             FA_ERROR("bpf: kernel too old: %s not supported by kernel %s (%d); flowagent needs "
                      "Linux >= 5.4 with CONFIG_BPF_SYSCALL, or use source = conntrack",
-                     p.what, u.release, r);
+                     what, u.release, r);
             return -EOPNOTSUPP;
         }
     }
@@ -372,8 +365,9 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     }
     // The L2 and L3 entries come from the same source and are loaded together: one that fails
     // the verifier fails the load (the object is broken for this kernel, not one device type).
+    bpf_program* progs[kBpfHooks];
     for (int i = 0; i < kBpfHooks; ++i) {
-        bpf_program* p = bpf_object__find_program_by_name(obj_, kProgNames[i]);
+        bpf_program* p = progs[i] = bpf_object__find_program_by_name(obj_, kProgNames[i]);
         if (p == nullptr) {
             FA_ERROR("bpf: object %s lacks program %s", path, kProgNames[i]);
             close();
@@ -405,10 +399,8 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
         close();
         return err;
     }
-    for (int i = 0; i < kBpfHooks; ++i) {
-        bpf_program* p = bpf_object__find_program_by_name(obj_, kProgNames[i]);
-        prog_fd_[i] = bpf_program__autoload(p) ? bpf_program__fd(p) : -1;
-    }
+    for (int i = 0; i < kBpfHooks; ++i)
+        prog_fd_[i] = bpf_program__autoload(progs[i]) ? bpf_program__fd(progs[i]) : -1;
     flows_fd_ = bpf_map__fd(flows);
     // In the order of kMapNames.
     static constexpr int BpfFlowObject::*const kFds[] = {
