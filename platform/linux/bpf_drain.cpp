@@ -126,13 +126,10 @@ int BpfFlowObject::drain(SourceSink& sink)
     if (obj_ == nullptr) return -EBADF;
     const uint32_t old = gen_;
     gen_ ^= 1u;
-    uint32_t zero = 0;
-    const MonoMs now = clock_ != nullptr ? clock_->mono_ms() : LinuxClock().mono_ms();
-    fa_ctl ctl{};
-    ctl.gen = gen_;
-    ctl.now_ms = uint32_t(now);
-    if (bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0) return -errno;
-    int err = sync_programs();
+    const MonoMs now = now_ms();
+    int err = stamp_time(now);  // with the new generation
+    if (err) return err;
+    err = sync_programs();
     if (err) return err;
 
     int delivered = 0;
@@ -140,6 +137,12 @@ int BpfFlowObject::drain(SourceSink& sink)
     if (err == 0) err = drain_flows(old, now, sink, &delivered);
     flush_batch(sink);  // what was read and cleared is delivered whatever failed after it
     return err ? err : delivered;
+}
+
+// Out of line: one copy of the clock read for load() and drain().
+__attribute__((noinline)) MonoMs BpfFlowObject::now_ms() const
+{
+    return clock_ != nullptr ? clock_->mono_ms() : LinuxClock().mono_ms();
 }
 
 int BpfFlowObject::stamp_time(MonoMs now)

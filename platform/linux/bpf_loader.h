@@ -109,6 +109,7 @@ private:
     int open_and_load(const BpfLoadOptions& opt);
     bpf_map* abi_map(const char* path, const char* name, uint32_t key, uint32_t value,
                      uint32_t entries) const;
+    MonoMs now_ms() const;  // clock_'s, or CLOCK_MONOTONIC's
     int sync_programs();
     int read_slot_stats(uint32_t slot, BpfStats& out) const;
     int drain_flows(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);

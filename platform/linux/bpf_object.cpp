@@ -444,11 +444,8 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
         close();
         return -ENOMEM;
     }
-    uint32_t zero = 0;
-    fa_ctl ctl{};
-    ctl.now_ms = uint32_t(clock_ != nullptr ? clock_->mono_ms() : LinuxClock().mono_ms());
-    if (bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0) {
-        err = -errno;
+    err = stamp_time(now_ms());  // generation 0
+    if (err) {
         close();
         return err;
     }
