@@ -10,7 +10,6 @@
 #include "source/source.h"
 
 struct bpf_object;
-struct bpf_map;
 
 namespace fa {
 
@@ -106,9 +105,6 @@ public:
     uint64_t decode_errors() const { return decode_errors_; }
 
 private:
-    int open_and_load(const BpfLoadOptions& opt);
-    bpf_map* abi_map(const char* path, const char* name, uint32_t key, uint32_t value,
-                     uint32_t entries) const;
     MonoMs now_ms() const;  // clock_'s, or CLOCK_MONOTONIC's
     int sync_programs();
     int read_slot_stats(uint32_t slot, BpfStats& out) const;
