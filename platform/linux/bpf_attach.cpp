@@ -57,12 +57,12 @@ const char* const kOurNames[] = {FA_PROG_XDP, FA_PROG_TC_IN, FA_PROG_TC_EG,
 int prog_name(uint32_t id, char* out, size_t len)
 {
     out[0] = 0;
-    int fd = bpf_prog_get_fd_by_id(id);
-    if (fd < 0) return -errno;
+    int fd = bpf_prog_get_fd_by_id(id);  // negative errno (libbpf >= 1.0)
+    if (fd < 0) return fd;
     bpf_prog_info info;
     std::memset(&info, 0, sizeof(info));
     uint32_t ilen = sizeof(info);
-    int err = bpf_obj_get_info_by_fd(fd, &info, &ilen) == 0 ? 0 : -errno;
+    int err = bpf_obj_get_info_by_fd(fd, &info, &ilen);
     if (err == 0) snprintf(out, len, "%s", info.name);
     ::close(fd);
     return err;
@@ -519,7 +519,7 @@ int BpfAttachments::attach_xdp(Item& it, int prog, const Record& rec)
             if (link) {
                 LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = kXdpModes[i]);
                 const int fd = bpf_link_create(prog, idx, BPF_XDP, &lo);
-                err = fd >= 0 ? 0 : -errno;
+                err = fd >= 0 ? 0 : fd;  // negative errno (libbpf >= 1.0)
                 if (fd >= 0) it.link_fd[0] = fd;
             } else {
                 // UPDATE_IF_NOEXIST: never replace a program that appeared since the check
@@ -566,7 +566,7 @@ int BpfAttachments::attach_tc(Item& it, const int* progs, const Record& rec)
         int err = 0;
         for (int i = 0; i < 2 && err == 0; ++i) {
             it.link_fd[i] = bpf_link_create(progs[i], idx, bpf_attach_type(types[i]), nullptr);
-            if (it.link_fd[i] < 0) err = -errno;
+            if (it.link_fd[i] < 0) err = it.link_fd[i];
         }
         if (err == 0) {
             it.via = Via::tcx;
@@ -680,8 +680,8 @@ int BpfAttachments::replace(BpfAttachments& old, BpfFlowObject& obj, const char*
         for (int i = 0; i < n && err == 0; ++i) {
             LIBBPF_OPTS(bpf_link_update_opts, lo, .flags = BPF_F_REPLACE,
                         .old_prog_fd = uint32_t(o.prog_fd[i]));
-            if (bpf_link_update(o.link_fd[i], progs[i], &lo) != 0) err = -errno;
-            else ++done;
+            err = bpf_link_update(o.link_fd[i], progs[i], &lo);
+            if (err == 0) ++done;
         }
     } else if (o.via == Via::xdp) {
         LIBBPF_OPTS(bpf_xdp_attach_opts, xo, .old_prog_fd = o.prog_fd[0]);

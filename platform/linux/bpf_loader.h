@@ -2,6 +2,7 @@
 // Loads the flow object (bpf/fa_flow.bpf.c), attaches it, and drains its maps exactly.
 // Used by BpfSource and, unattached, by the BPF_PROG_TEST_RUN fixtures in tests/bpf.
 #pragma once
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 
@@ -254,6 +255,12 @@ private:
     bool xdp_link_ok_ = true;  // cleared when the kernel has no XDP links (< 5.9)
     bool tcx_ok_ = true;       // cleared when the kernel has no tcx (< 6.6)
 };
+
+// A batch map call's error (negative errno) on a kernel without batch operations (< 5.6).
+inline bool bpf_no_batch(int err)
+{
+    return err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP;
+}
 
 // Text for errors: the tail of the last libbpf/verifier log (kept in a fixed buffer).
 const char* bpf_log_tail();

@@ -4,6 +4,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/libbpf_version.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -22,6 +23,10 @@
 #endif
 
 namespace fa {
+
+// libbpf 1.0 and later return the negative errno from the bpf_map_*, bpf_link_* and
+// bpf_prog_* calls (0.x: -1, the error in errno); the BPF code here uses those values.
+static_assert(LIBBPF_MAJOR_VERSION >= 1, "libbpf 1.0 or later");
 
 static_assert(sizeof(fa_flow_key) == 40 && sizeof(fa_flow_val) == 40 &&
                   sizeof(fa_cache_ent) == 128,
@@ -191,14 +196,12 @@ int BpfFlowObject::set_slot(uint32_t ifindex, uint32_t slot)
     if (slot == 0 || slot > FA_MAX_SLOTS || ifindex == 0) return -EINVAL;
     const uint32_t ai = ifindex & (FA_IFARR_ENTRIES - 1);
     fa_ifslot_ent e{};
-    if (bpf_map_lookup_elem(ifarr_fd_, &ai, &e) != 0) return -errno;
+    int rc = bpf_map_lookup_elem(ifarr_fd_, &ai, &e);
+    if (rc != 0) return rc;
     uint32_t cur = 0;
-    bool in_hash = true;
-    if (bpf_map_lookup_elem(ifslot_fd_, &ifindex, &cur) != 0) {
-        if (errno != ENOENT) return -errno;
-        in_hash = false;
-    }
-    int rc;
+    rc = bpf_map_lookup_elem(ifslot_fd_, &ifindex, &cur);
+    if (rc != 0 && rc != -ENOENT) return rc;
+    const bool in_hash = rc == 0;
     if (e.ifindex == ifindex || (e.ifindex == 0 && !in_hash)) {
         // Its own entry (a reader sees the old slot or the new one), or a free one.
         const fa_ifslot_ent ne{ifindex, slot};
@@ -207,7 +210,7 @@ int BpfFlowObject::set_slot(uint32_t ifindex, uint32_t slot)
         // Another ifindex holds the entry: the hash, which the programs look in on a mismatch.
         rc = bpf_map_update_elem(ifslot_fd_, &ifindex, &slot, BPF_ANY);
     }
-    if (rc != 0) return -errno;
+    if (rc != 0) return rc;
     slot_ifindex_[slot] = ifindex;
     return 0;
 }
@@ -217,13 +220,12 @@ int BpfFlowObject::clear_slot(uint32_t ifindex)
     if (ifslot_fd_ < 0 || ifarr_fd_ < 0) return -EBADF;
     const uint32_t ai = ifindex & (FA_IFARR_ENTRIES - 1);
     fa_ifslot_ent e{};
-    if (bpf_map_lookup_elem(ifarr_fd_, &ai, &e) != 0) return -errno;
-    if (ifindex == 0 || e.ifindex != ifindex) {
-        if (bpf_map_delete_elem(ifslot_fd_, &ifindex) != 0) return -errno;
-        return 0;
-    }
+    int rc = bpf_map_lookup_elem(ifarr_fd_, &ai, &e);
+    if (rc != 0) return rc;
+    if (ifindex == 0 || e.ifindex != ifindex) return bpf_map_delete_elem(ifslot_fd_, &ifindex);
     const fa_ifslot_ent free_ent{};
-    if (bpf_map_update_elem(ifarr_fd_, &ai, &free_ent, BPF_ANY) != 0) return -errno;
+    rc = bpf_map_update_elem(ifarr_fd_, &ai, &free_ent, BPF_ANY);
+    if (rc != 0) return rc;
     // The freed entry goes to an ifindex of the hash that maps to it (at most FA_IFSLOT_ENTRIES
     // keys to look at), so that it takes the cheap path from now on.
     uint32_t key = 0, next = 0;
@@ -233,14 +235,16 @@ int BpfFlowObject::clear_slot(uint32_t ifindex)
         key = next;
         if ((key & (FA_IFARR_ENTRIES - 1)) != ai) continue;
         uint32_t slot = 0;
-        if (bpf_map_lookup_elem(ifslot_fd_, &key, &slot) != 0) return -errno;
+        rc = bpf_map_lookup_elem(ifslot_fd_, &key, &slot);
+        if (rc != 0) return rc;
         const fa_ifslot_ent ne{key, slot};
-        if (bpf_map_update_elem(ifarr_fd_, &ai, &ne, BPF_ANY) != 0) return -errno;
-        if (bpf_map_delete_elem(ifslot_fd_, &key) != 0) {
+        rc = bpf_map_update_elem(ifarr_fd_, &ai, &ne, BPF_ANY);
+        if (rc != 0) return rc;
+        rc = bpf_map_delete_elem(ifslot_fd_, &key);
+        if (rc != 0) {
             // Never in both maps: clear_slot(key) would free the entry and leave the hash's.
-            const int err = -errno;
             bpf_map_update_elem(ifarr_fd_, &ai, &free_ent, BPF_ANY);
-            return err;
+            return rc;
         }
         break;
     }
@@ -462,8 +466,8 @@ int BpfFlowObject::read_slot_stats(uint32_t slot, BpfStats& out) const
         uint32_t in_batch = first - 1, out_batch = 0, n = FA_R_MAX;
         const int r = bpf_map_lookup_batch(stats_fd_, first == 0 ? nullptr : &in_batch,
                                            &out_batch, stat_keys_, percpu_, &n, nullptr);
-        if (r != 0 && errno != ENOENT) {
-            if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP) return -errno;
+        if (r != 0 && r != -ENOENT) {
+            if (!bpf_no_batch(r)) return r;
             stats_batch_ok_ = false;  // kernel < 5.6
         }
         got = n == FA_R_MAX && stat_keys_[0] == first &&
@@ -473,7 +477,8 @@ int BpfFlowObject::read_slot_stats(uint32_t slot, BpfStats& out) const
         fa_stat* v = percpu_ + size_t(r) * size_t(ncpu_);
         if (!got) {
             uint32_t idx = first + r;
-            if (bpf_map_lookup_elem(stats_fd_, &idx, v) != 0) return -errno;
+            const int rc = bpf_map_lookup_elem(stats_fd_, &idx, v);
+            if (rc != 0) return rc;
         }
         for (int c = 0; c < ncpu_; ++c) {
             out.reason[slot][r].packets += v[c].packets;
