@@ -47,10 +47,6 @@ const char* const kTcPointNames[2] = {"ingress", "egress"};
 constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS
 constexpr int kTcxEgress = 47;   // BPF_TCX_EGRESS
 
-// Program names of every flowagent object (L2 and L3 entries), for telling a stale program
-// of ours that no owner record names (left by a version without records) from a foreign one.
-const char* const kOurNames[] = {FA_PROG_XDP, FA_PROG_TC_IN, FA_PROG_TC_EG,
-                                 "fa_xdp_l3", "fa_tc_in_l3", "fa_tc_eg_l3"};
 
 // Name of the program with this id. Needs CAP_SYS_ADMIN (BPF_PROG_GET_FD_BY_ID), which the
 // agent drops after start: 0 or a negative errno.
@@ -235,7 +231,10 @@ Owner owner_of(uint32_t id, const R& rec, char* name, size_t len)
 {
     int err = prog_name(id, name, len);
     if (err == 0) {
-        for (const char* ours : kOurNames)
+        // Program names of every flowagent object (L2 and L3 entries), for telling a stale
+        // program of ours that no owner record names (left by a version without records) from
+        // a foreign one.
+        for (const char* ours = kBpfProgNames; *ours != 0; ours += std::strlen(ours) + 1)
             if (std::strcmp(name, ours) == 0) return Owner::stale_ours;
         return rec.names(id) ? Owner::stale_ours : Owner::foreign;
     }

@@ -17,6 +17,9 @@ namespace fa {
 // The L2 entries (Ethernet) and the L3 entries (packets that start at the IP header).
 enum class BpfHook : uint8_t { xdp, tc_in, tc_eg, xdp_l3, tc_in_l3, tc_eg_l3 };
 constexpr int kBpfHooks = 6;
+// The programs' names in BpfHook order, one after the other, "" after the last.
+inline constexpr char kBpfProgNames[] = FA_PROG_XDP "\0" FA_PROG_TC_IN "\0" FA_PROG_TC_EG
+    "\0" FA_PROG_XDP_L3 "\0" FA_PROG_TC_IN_L3 "\0" FA_PROG_TC_EG_L3 "\0";
 
 struct BpfLoadOptions {
     uint32_t max_flows = 65536;      // fa_flows max_entries (preallocated)

@@ -77,7 +77,6 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap)
     return 0;
 }
 
-// In BpfHook order.
 // The last `max_lines` lines of the captured libbpf output, one log line each (a log line holds
 // at most 512 bytes; the verifier's reason is at the very end of its log).
 void log_tail_lines(int max_lines)
@@ -97,8 +96,6 @@ void log_tail_lines(int max_lines)
     }
 }
 
-const char* kProgNames[kBpfHooks] = {FA_PROG_XDP,    FA_PROG_TC_IN,    FA_PROG_TC_EG,
-                                     FA_PROG_XDP_L3, FA_PROG_TC_IN_L3, FA_PROG_TC_EG_L3};
 bool is_xdp(int hook) { return hook == int(BpfHook::xdp) || hook == int(BpfHook::xdp_l3); }
 
 // Oldest kernel we claim: 5.4 (global .rodata data needs 5.2, BPF_MAP_LOOKUP_AND_DELETE and
@@ -370,10 +367,11 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     // The L2 and L3 entries come from the same source and are loaded together: one that fails
     // the verifier fails the load (the object is broken for this kernel, not one device type).
     bpf_program* progs[kBpfHooks];
-    for (int i = 0; i < kBpfHooks; ++i) {
-        bpf_program* p = progs[i] = bpf_object__find_program_by_name(obj_, kProgNames[i]);
+    const char* pname = kBpfProgNames;
+    for (int i = 0; i < kBpfHooks; ++i, pname += std::strlen(pname) + 1) {
+        bpf_program* p = progs[i] = bpf_object__find_program_by_name(obj_, pname);
         if (p == nullptr) {
-            FA_ERROR("bpf: object %s lacks program %s", path, kProgNames[i]);
+            FA_ERROR("bpf: object %s lacks program %s", path, pname);
             close();
             return -EINVAL;
         }
