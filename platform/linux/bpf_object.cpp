@@ -274,7 +274,7 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     if (path == nullptr || path[0] == 0) path = FA_BPF_INSTALL_PATH;
     obj_ = bpf_object__open_file(path, nullptr);
 #endif
-    err = obj_ == nullptr ? -errno : int(libbpf_get_error(obj_));
+    err = int(libbpf_get_error(obj_));  // nullptr too: -errno (libbpf >= 1.0)
     if (obj_ == nullptr || err != 0) {
         obj_ = nullptr;
         if (err == -LIBBPF_ERRNO__ENDIAN) {
