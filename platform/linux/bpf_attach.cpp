@@ -47,22 +47,18 @@ const char* const kTcPointNames[2] = {"ingress", "egress"};
 constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS
 constexpr int kTcxEgress = 47;   // BPF_TCX_EGRESS
 
-// Program names of every flowagent object (L2 and L3 entries), for telling a stale program
-// of ours that no owner record names (left by a version without records) from a foreign one.
-const char* const kOurNames[] = {FA_PROG_XDP, FA_PROG_TC_IN, FA_PROG_TC_EG,
-                                 "fa_xdp_l3", "fa_tc_in_l3", "fa_tc_eg_l3"};
 
 // Name of the program with this id. Needs CAP_SYS_ADMIN (BPF_PROG_GET_FD_BY_ID), which the
 // agent drops after start: 0 or a negative errno.
 int prog_name(uint32_t id, char* out, size_t len)
 {
     out[0] = 0;
-    int fd = bpf_prog_get_fd_by_id(id);
-    if (fd < 0) return -errno;
+    int fd = bpf_prog_get_fd_by_id(id);  // negative errno (libbpf >= 1.0)
+    if (fd < 0) return fd;
     bpf_prog_info info;
     std::memset(&info, 0, sizeof(info));
     uint32_t ilen = sizeof(info);
-    int err = bpf_obj_get_info_by_fd(fd, &info, &ilen) == 0 ? 0 : -errno;
+    int err = bpf_obj_get_info_by_fd(fd, &info, &ilen);
     if (err == 0) snprintf(out, len, "%s", info.name);
     ::close(fd);
     return err;
@@ -109,48 +105,92 @@ const char* boot_id()
     return id;
 }
 
+// Our clsact filter (handle and priority kTcHandle, kTcPriority) on side 0 (ingress) or 1
+// (egress) of ifindex. The id of the program there; 0: none, or the query failed.
+__attribute__((noinline)) uint32_t tc_prog_at(int ifindex, int side)
+{
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = kTcPoints[side]);
+    LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
+    return bpf_tc_query(&hook, &q) == 0 ? q.prog_id : 0;
+}
+
+// Attaches prog as that filter (flags: 0, or BPF_TC_F_REPLACE), or detaches the filter there
+// when prog < 0.
+__attribute__((noinline)) int tc_set(int ifindex, int side, int prog, uint32_t flags)
+{
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = kTcPoints[side]);
+    LIBBPF_OPTS(bpf_tc_opts, o, .handle = kTcHandle, .priority = kTcPriority);
+    if (prog < 0) return bpf_tc_detach(&hook, &o);
+    o.prog_fd = prog;
+    o.flags = flags;
+    return bpf_tc_attach(&hook, &o);
+}
+
+// Removes the XDP program of `mode` from ifindex; with *expected as the expected program when
+// expected is not nullptr.
+__attribute__((noinline)) int xdp_detach(int ifindex, uint32_t mode, const int* expected)
+{
+    LIBBPF_OPTS(bpf_xdp_attach_opts, xo, .old_prog_fd = expected != nullptr ? *expected : 0);
+    return bpf_xdp_detach(ifindex, mode, expected != nullptr ? &xo : nullptr);
+}
+
+const char kNotPermitted[] = " (not permitted: needs CAP_BPF, CAP_NET_ADMIN)";
+
+} // namespace
+
+namespace {
+
+// The link types we know by name, with the entries they get (in one table: no switch ladders).
+// A name is kArphrdNames + off.
+struct ArphrdType {
+    uint16_t type;
+    LinkKind kind;
+    uint8_t off;
+};
+const char kArphrdNames[] = "ether\0loopback\0ppp\0none\0ipip\0tunnel6\0sit\0gre\0ip6gre\0"
+                            "rawip\0ieee802\0ieee802.11/radiotap\0infiniband\0can\0"
+                            "ieee802.15.4\0unknown";
+const ArphrdType kArphrdTypes[] = {
+    {ARPHRD_ETHER, LinkKind::ether, 0},
+    {ARPHRD_LOOPBACK, LinkKind::ether, 6},  // XDP and tc see an Ethernet header of zeros
+                                            // with the IP type
+    {ARPHRD_PPP, LinkKind::l3, 15},         // pppoe-wan, pppN: the PPP header is gone before
+                                            // XDP/tc
+    {ARPHRD_NONE, LinkKind::l3, 19},        // tun, WireGuard
+    {ARPHRD_TUNNEL, LinkKind::l3, 24},      // ipip
+    {ARPHRD_TUNNEL6, LinkKind::l3, 29},     // ip6tnl
+    {ARPHRD_SIT, LinkKind::l3, 37},         // 6in4
+    {ARPHRD_IPGRE, LinkKind::l3, 41},
+    {ARPHRD_IP6GRE, LinkKind::l3, 45},
+    {ARPHRD_RAWIP, LinkKind::l3, 52},
+    {ARPHRD_IEEE802, LinkKind::unsupported, 58},
+    {ARPHRD_IEEE80211_RADIOTAP, LinkKind::unsupported, 66},
+    {ARPHRD_INFINIBAND, LinkKind::unsupported, 86},
+    {ARPHRD_CAN, LinkKind::unsupported, 97},
+    {ARPHRD_IEEE802154, LinkKind::unsupported, 101},
+};
+constexpr uint8_t kArphrdUnknown = 114;
+static_assert(sizeof(kArphrdNames) == kArphrdUnknown + sizeof("unknown"), "name offsets");
+
+const ArphrdType* arphrd_find(uint16_t arphrd)
+{
+    for (const ArphrdType& t : kArphrdTypes)
+        if (t.type == arphrd) return &t;
+    return nullptr;
+}
+
 } // namespace
 
 LinkKind link_kind_for_arphrd(uint16_t arphrd)
 {
-    switch (arphrd) {
-    case ARPHRD_ETHER:
-    case ARPHRD_LOOPBACK:  // XDP and tc see an Ethernet header of zeros with the IP type
-        return LinkKind::ether;
-    case ARPHRD_PPP:       // pppoe-wan, pppN: the PPP header is gone before XDP/tc
-    case ARPHRD_NONE:      // tun, WireGuard
-    case ARPHRD_TUNNEL:    // ipip
-    case ARPHRD_TUNNEL6:   // ip6tnl
-    case ARPHRD_SIT:       // 6in4
-    case ARPHRD_IPGRE:
-    case ARPHRD_IP6GRE:
-    case ARPHRD_RAWIP:
-        return LinkKind::l3;
-    default:
-        return LinkKind::unsupported;
-    }
+    const ArphrdType* t = arphrd_find(arphrd);
+    return t != nullptr ? t->kind : LinkKind::unsupported;
 }
 
 const char* arphrd_name(uint16_t arphrd)
 {
-    switch (arphrd) {
-    case ARPHRD_ETHER: return "ether";
-    case ARPHRD_LOOPBACK: return "loopback";
-    case ARPHRD_PPP: return "ppp";
-    case ARPHRD_NONE: return "none";
-    case ARPHRD_TUNNEL: return "ipip";
-    case ARPHRD_TUNNEL6: return "tunnel6";
-    case ARPHRD_SIT: return "sit";
-    case ARPHRD_IPGRE: return "gre";
-    case ARPHRD_IP6GRE: return "ip6gre";
-    case ARPHRD_RAWIP: return "rawip";
-    case ARPHRD_IEEE802: return "ieee802";
-    case ARPHRD_IEEE80211_RADIOTAP: return "ieee802.11/radiotap";
-    case ARPHRD_INFINIBAND: return "infiniband";
-    case ARPHRD_CAN: return "can";
-    case ARPHRD_IEEE802154: return "ieee802.15.4";
-    default: return "unknown";
-    }
+    const ArphrdType* t = arphrd_find(arphrd);
+    return kArphrdNames + (t != nullptr ? t->off : kArphrdUnknown);
 }
 
 // What the owner lock file says: the last owner's pid and the ids of the programs it attached
@@ -191,7 +231,10 @@ Owner owner_of(uint32_t id, const R& rec, char* name, size_t len)
 {
     int err = prog_name(id, name, len);
     if (err == 0) {
-        for (const char* ours : kOurNames)
+        // Program names of every flowagent object (L2 and L3 entries), for telling a stale
+        // program of ours that no owner record names (left by a version without records) from
+        // a foreign one.
+        for (const char* ours = kBpfProgNames; *ours != 0; ours += std::strlen(ours) + 1)
             if (std::strcmp(name, ours) == 0) return Owner::stale_ours;
         return rec.names(id) ? Owner::stale_ours : Owner::foreign;
     }
@@ -199,11 +242,26 @@ Owner owner_of(uint32_t id, const R& rec, char* name, size_t len)
     return rec.names(id) ? Owner::stale_ours : Owner::unknown;
 }
 
+// obj's programs for an L2 or L3 device: XDP, or tc ingress and egress. Their number (1 or 2),
+// or 0 when the object lacks one.
+static_assert(int(BpfHook::tc_in) == int(BpfHook::xdp) + 1 &&
+                  int(BpfHook::tc_eg) == int(BpfHook::xdp) + 2 &&
+                  int(BpfHook::xdp_l3) == int(BpfHook::xdp) + 3 &&
+                  int(BpfHook::tc_eg_l3) == int(BpfHook::xdp_l3) + 2,
+              "BpfHook: xdp, tc_in, tc_eg, then the same for L3");
+int entries(const BpfFlowObject& obj, bool l3, bool xdp, int* progs)
+{
+    const int base = l3 ? int(BpfHook::xdp_l3) : int(BpfHook::xdp);
+    progs[0] = obj.prog_fd(BpfHook(base + (xdp ? 0 : 1)));
+    progs[1] = xdp ? -1 : obj.prog_fd(BpfHook(base + 2));
+    return progs[0] < 0 || (!xdp && progs[1] < 0) ? 0 : xdp ? 1 : 2;
+}
+
 void log_not_ours(Owner o, const char* ifname, const char* hook, const char* name, uint32_t id)
 {
     if (o == Owner::foreign)
         FA_ERROR("bpf: %s already has %s program '%s' (id %u), not ours: remove it%s", ifname,
-                 hook, name, id, std::strcmp(hook, "XDP") == 0 ? " or use source = tc" : "");
+                 hook, name, id, hook[0] == 'X' ? " or use source = tc" : "");  // "XDP"
     else
         FA_ERROR("bpf: %s already has %s %s (id %u), which no owner record names as ours, and "
                  "its name cannot be read without CAP_SYS_ADMIN (dropped after start): not "
@@ -239,11 +297,13 @@ int BpfAttachments::lock(Item& it, Record& rec)
             FA_ERROR("bpf: cannot open the owner lock %s: %s", it.lock_path, std::strerror(err));
             return -err;
         }
+        // The record, read once the lock is ours, or while a live owner holds it (which
+        // wrote it before attaching).
+        const int err = flock(fd, LOCK_EX | LOCK_NB) != 0 ? errno : 0;
         char boot[40] = {};
         rec = Record{};
         read_record(fd, &rec.pid, boot, sizeof(boot), rec.ids);
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            int err = errno;
+        if (err) {
             ::close(fd);
             if (err == EWOULDBLOCK) {
                 FA_ERROR("bpf: interface %s is metered by a running flowagent (pid %ld): not "
@@ -258,9 +318,6 @@ int BpfAttachments::lock(Item& it, Record& rec)
         struct stat a, b;
         if (fstat(fd, &a) == 0 && stat(it.lock_path, &b) == 0 && a.st_dev == b.st_dev &&
             a.st_ino == b.st_ino) {
-            rec = Record{};
-            std::memset(boot, 0, sizeof(boot));
-            read_record(fd, &rec.pid, boot, sizeof(boot), rec.ids);
             rec.ids_valid = std::strcmp(boot, boot_id()) == 0;
             it.lock_fd = fd;
             return 0;
@@ -291,19 +348,18 @@ void BpfAttachments::write_record(const Item& it)
 }
 
 // Our own references to the programs we attach (for the expected-program checks at replace
-// and detach, also after the object that loaded them is closed), and their ids.
+// and detach, also after the object that loaded them is closed), and their ids: the first n
+// become references to progs[0..n) (nullptr: none).
 int BpfAttachments::set_progs(Item& it, const int* progs, int n)
 {
-    for (int i = 0; i < 2; ++i) {
+    int err = 0;
+    for (int i = 0; i < n; ++i) {
         if (it.prog_fd[i] >= 0) ::close(it.prog_fd[i]);
-        it.prog_fd[i] = -1;
-        it.prog_id[i] = 0;
-        if (i >= n) continue;
-        it.prog_fd[i] = fcntl(progs[i], F_DUPFD_CLOEXEC, 3);
-        if (it.prog_fd[i] < 0) return -errno;
-        it.prog_id[i] = prog_id_of(it.prog_fd[i]);
+        it.prog_fd[i] = progs != nullptr ? fcntl(progs[i], F_DUPFD_CLOEXEC, 3) : -1;
+        if (progs != nullptr && it.prog_fd[i] < 0) err = -errno;
+        it.prog_id[i] = it.prog_fd[i] >= 0 ? prog_id_of(it.prog_fd[i]) : 0;
     }
-    return 0;
+    return err;
 }
 
 const char* BpfAttachments::mode(uint32_t slot) const
@@ -361,12 +417,9 @@ int BpfAttachments::attach(BpfFlowObject& obj, const char* ifname, uint32_t slot
         return -EPROTONOSUPPORT;
     }
     it.l3 = kind == LinkKind::l3;
-    const BpfHook hx = it.l3 ? BpfHook::xdp_l3 : BpfHook::xdp;
-    const BpfHook hin = it.l3 ? BpfHook::tc_in_l3 : BpfHook::tc_in;
-    const BpfHook heg = it.l3 ? BpfHook::tc_eg_l3 : BpfHook::tc_eg;
-    const int progs[2] = {obj.prog_fd(xdp ? hx : hin), xdp ? -1 : obj.prog_fd(heg)};
-    const int nprogs = xdp ? 1 : 2;
-    if (progs[0] < 0 || (!xdp && progs[1] < 0)) {
+    int progs[2];
+    const int nprogs = entries(obj, it.l3, xdp, progs);
+    if (nprogs == 0) {
         FA_ERROR("bpf: %s is %s device (link type %s) and the loaded object has no %s program "
                  "for it",
                  ifname, it.l3 ? "an IP (L3)" : "an Ethernet", arphrd_name(type),
@@ -386,17 +439,16 @@ int BpfAttachments::attach(BpfFlowObject& obj, const char* ifname, uint32_t slot
     }
     if (err) {
         obj.clear_slot(it.ifindex);
-        set_progs(it, nullptr, 0);
+        set_progs(it, nullptr, 2);
         // Keep a record that still names a stale program we did not replace.
-        if (rec.ids_valid && (rec.ids[0] || rec.ids[1])) {
-            Item keep = it;
-            keep.prog_id[0] = rec.ids[0];
-            keep.prog_id[1] = rec.ids[1];
-            write_record(keep);
-            unlock(it, false);
-        } else {
-            unlock(it, true);
+        // (`it` is dropped: its ids may name them.)
+        const bool keep = rec.ids_valid && (rec.ids[0] || rec.ids[1]);
+        if (keep) {
+            it.prog_id[0] = rec.ids[0];
+            it.prog_id[1] = rec.ids[1];
+            write_record(it);
         }
+        unlock(it, !keep);
         return err;
     }
     it.used = true;
@@ -405,122 +457,107 @@ int BpfAttachments::attach(BpfFlowObject& obj, const char* ifname, uint32_t slot
     return 0;
 }
 
-int BpfAttachments::attach_xdp(Item& it, int prog, const Record& rec)
+// A program `id` on a hook we are about to take (side < 0: XDP of xdp_mode; else tc side 0
+// ingress or 1 egress at our handle): a stale one of ours is removed (0); anything else is
+// refused (-EBUSY), as is a failed removal (negative errno), after logging.
+int BpfAttachments::remove_stale(const Item& it, const Record& rec, uint32_t id,
+                                 uint32_t xdp_mode, int side)
 {
     const int idx = int(it.ifindex);
-    for (uint32_t m : kXdpModes) {
-        uint32_t id = 0;
-        if (bpf_xdp_query_id(idx, int(m), &id) != 0 || id == 0) continue;
-        char name[64];
-        Owner o = owner_of(id, rec, name, sizeof(name));
-        if (o != Owner::stale_ours) {
-            log_not_ours(o, it.name, "XDP", name, id);
-            return -EBUSY;
-        }
-        FA_WARN("bpf: replacing stale %s (id %u) on %s left by an earlier run%s", name, id,
-                it.name, rec.names(id) ? " (its owner is no longer running)" : "");
+    const bool xdp = side < 0;
+    char name[64];
+    Owner o = owner_of(id, rec, name, sizeof(name));
+    if (o != Owner::stale_ours) {
+        log_not_ours(o, it.name, xdp ? "XDP" : side == 0 ? "a tc ingress" : "a tc egress", name,
+                     id);
+        return -EBUSY;
+    }
+    FA_WARN("bpf: replacing stale %s (id %u) on %s%s%s left by an earlier run%s", name, id,
+            it.name, xdp ? "" : " ", xdp ? "" : kTcPointNames[side],
+            rec.names(id) ? " (its owner is no longer running)" : "");
+    int err;
+    if (xdp) {
         // Detach exactly that program: with its fd as the expected one when we can get it;
         // after the capability drop (no fd by id), by the id just read (the owner lock keeps
         // every other flowagent off this interface).
         int fd = bpf_prog_get_fd_by_id(id);
-        int err;
-        if (fd >= 0) {
-            LIBBPF_OPTS(bpf_xdp_attach_opts, xo, .old_prog_fd = fd);
-            err = bpf_xdp_detach(idx, m, &xo);
-            ::close(fd);
-        } else {
-            err = bpf_xdp_detach(idx, m, nullptr);
-        }
+        err = xdp_detach(idx, xdp_mode, fd >= 0 ? &fd : nullptr);
+        if (fd >= 0) ::close(fd);
         if (err == -EBUSY) {
             FA_ERROR("bpf: %s: %s is held through a BPF link by a running process (another "
                      "flowagent with another run directory?): not attaching",
                      it.name, name);
             return err;
         }
-        if (err) {
-            FA_ERROR("bpf: cannot remove the stale XDP program from %s: %s", it.name,
-                     std::strerror(-err));
-            return err;
-        }
+    } else {
+        err = tc_set(idx, side, -1, 0);
+    }
+    if (err)
+        FA_ERROR("bpf: cannot remove the stale %s from %s: %s",
+                 xdp ? "XDP program" : "tc filter", it.name, std::strerror(-err));
+    return err;
+}
+
+int BpfAttachments::attach_xdp(Item& it, int prog, const Record& rec)
+{
+    const int idx = int(it.ifindex);
+    for (uint32_t m : kXdpModes) {
+        uint32_t id = 0;
+        if (bpf_xdp_query_id(idx, int(m), &id) != 0 || id == 0) continue;
+        const int err = remove_stale(it, rec, id, m, -1);
+        if (err) return err;
     }
     // Native XDP where the driver has it. Not on L3 devices: the only one with native XDP is
     // tun, which runs it for TAP frames only; generic XDP sees every packet of an L3 device.
+    // Through a BPF link where the kernel has them (5.9), else netlink.
     const int first = it.l3 ? 1 : 0;
     int err = -EINVAL;
-    if (opt_.xdp_link && xdp_link_ok_) {
+    for (;;) {
+        const bool link = opt_.xdp_link && xdp_link_ok_;
         for (int i = first; i < 2; ++i) {
-            LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = kXdpModes[i]);
-            int fd = bpf_link_create(prog, idx, BPF_XDP, &lo);
-            if (fd >= 0) {
-                it.link_fd[0] = fd;
-                it.via = Via::xdp_link;
+            if (link) {
+                LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = kXdpModes[i]);
+                const int fd = bpf_link_create(prog, idx, BPF_XDP, &lo);
+                err = fd >= 0 ? 0 : fd;  // negative errno (libbpf >= 1.0)
+                if (fd >= 0) it.link_fd[0] = fd;
+            } else {
+                // UPDATE_IF_NOEXIST: never replace a program that appeared since the check
+                // above.
+                err = bpf_xdp_attach(idx, prog, kXdpModes[i] | XDP_FLAGS_UPDATE_IF_NOEXIST,
+                                     nullptr);
+            }
+            if (err == 0) {
+                it.via = link ? Via::xdp_link : Via::xdp;
                 it.xdp_flags = kXdpModes[i];
-                FA_INFO("bpf: XDP (%s, link) attached to %s (ifindex %u%s)",
-                        i == 0 ? "native" : "generic", it.name, it.ifindex, it.l3 ? ", L3" : "");
+                FA_INFO("bpf: XDP (%s%s) attached to %s (ifindex %u%s)",
+                        i == 0 ? "native" : "generic", link ? ", link" : "", it.name, it.ifindex,
+                        it.l3 ? ", L3" : "");
                 return 0;
             }
-            err = -errno;
             if (err == -EPERM) break;
-            if (i == 0 && err != -EINVAL)
+            if (i == 0 && (!link || err != -EINVAL))
                 FA_INFO("bpf: native XDP unavailable on %s (%s), using generic XDP", it.name,
                         std::strerror(-err));
         }
-        if (err != -EINVAL) {
-            FA_ERROR("bpf: cannot attach XDP to %s: %s%s", it.name, std::strerror(-err),
-                     err == -EPERM ? " (not permitted: needs CAP_BPF, CAP_NET_ADMIN)"
-                                   : " (try source = tc)");
-            return err;
-        }
+        if (!link || err != -EINVAL) break;
         xdp_link_ok_ = false;
         FA_INFO("bpf: XDP links not available (kernel before 5.9): attaching through netlink");
     }
-    for (int i = first; i < 2; ++i) {
-        // UPDATE_IF_NOEXIST: never replace a program that appeared since the check above.
-        err = bpf_xdp_attach(idx, prog, kXdpModes[i] | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr);
-        if (err == 0) {
-            it.via = Via::xdp;
-            it.xdp_flags = kXdpModes[i];
-            FA_INFO("bpf: XDP (%s) attached to %s (ifindex %u%s)", i == 0 ? "native" : "generic",
-                    it.name, it.ifindex, it.l3 ? ", L3" : "");
-            return 0;
-        }
-        if (err == -EPERM) break;
-        if (i == 0)
-            FA_INFO("bpf: native XDP unavailable on %s (%s), using generic XDP", it.name,
-                    std::strerror(-err));
-    }
     FA_ERROR("bpf: cannot attach XDP to %s: %s%s", it.name, std::strerror(-err),
-             err == -EPERM ? " (not permitted: needs CAP_BPF, CAP_NET_ADMIN)"
-                           : " (try source = tc)");
+             err == -EPERM ? kNotPermitted : " (try source = tc)");
     return err;
 }
 
 int BpfAttachments::attach_tc(Item& it, const int* progs, const Record& rec)
 {
     const int idx = int(it.ifindex);
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = idx, .attach_point = BPF_TC_INGRESS);
     // A clsact filter at our handle/priority: a stale one of ours (left by a killed run without
     // tcx) is removed; anything else there is refused.
     for (int i = 0; i < 2; ++i) {
-        hook.attach_point = kTcPoints[i];
-        LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
-        if (bpf_tc_query(&hook, &q) != 0 || q.prog_id == 0) continue;
-        char name[64];
-        Owner o = owner_of(q.prog_id, rec, name, sizeof(name));
-        if (o != Owner::stale_ours) {
-            log_not_ours(o, it.name, i == 0 ? "a tc ingress" : "a tc egress", name, q.prog_id);
-            return -EBUSY;
-        }
-        FA_WARN("bpf: replacing stale %s (id %u) on %s %s left by an earlier run%s", name,
-                q.prog_id, it.name, kTcPointNames[i],
-                rec.names(q.prog_id) ? " (its owner is no longer running)" : "");
-        LIBBPF_OPTS(bpf_tc_opts, d, .handle = kTcHandle, .priority = kTcPriority);
-        int err = bpf_tc_detach(&hook, &d);
-        if (err) {
-            FA_ERROR("bpf: cannot remove the stale tc filter from %s: %s", it.name,
-                     std::strerror(-err));
-            return err;
-        }
+        const uint32_t id = tc_prog_at(idx, i);
+        if (id == 0) continue;
+        const int err = remove_stale(it, rec, id, 0, i);
+        if (err) return err;
     }
 
     if (opt_.tcx && tcx_ok_) {
@@ -528,18 +565,15 @@ int BpfAttachments::attach_tc(Item& it, const int* progs, const Record& rec)
         int err = 0;
         for (int i = 0; i < 2 && err == 0; ++i) {
             it.link_fd[i] = bpf_link_create(progs[i], idx, bpf_attach_type(types[i]), nullptr);
-            if (it.link_fd[i] < 0) err = -errno;
+            if (it.link_fd[i] < 0) err = it.link_fd[i];
         }
         if (err == 0) {
             it.via = Via::tcx;
-            FA_INFO("bpf: tcx ingress+egress attached to %s (ifindex %u%s)", it.name, it.ifindex,
-                    it.l3 ? ", L3" : "");
+            FA_INFO("bpf: %s ingress+egress attached to %s (ifindex %u%s)", "tcx", it.name,
+                    it.ifindex, it.l3 ? ", L3" : "");
             return 0;
         }
-        for (int& fd : it.link_fd) {
-            if (fd >= 0) ::close(fd);
-            fd = -1;
-        }
+        close_links(it);
         if (err == -EPERM) {
             FA_ERROR("bpf: cannot attach tcx programs to %s: not permitted (needs CAP_BPF, "
                      "CAP_NET_ADMIN)",
@@ -550,21 +584,18 @@ int BpfAttachments::attach_tc(Item& it, const int* progs, const Record& rec)
         FA_INFO("bpf: tcx not available (%s), using a clsact qdisc", std::strerror(-err));
     }
 
-    hook.attach_point = kTcPoints[0];
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = idx, .attach_point = BPF_TC_INGRESS);
     int err = bpf_tc_hook_create(&hook);
     if (err && err != -EEXIST) {
         FA_ERROR("bpf: cannot create clsact qdisc on %s: %s%s", it.name, std::strerror(-err),
-                 err == -EPERM ? " (not permitted: needs CAP_BPF, CAP_NET_ADMIN)" : "");
+                 err == -EPERM ? kNotPermitted : "");
         return err;
     }
     it.created_qdisc = err == 0;
     it.via = Via::clsact;
     for (int i = 0; i < 2; ++i) {
-        hook.attach_point = kTcPoints[i];
         // No BPF_TC_F_REPLACE: whatever took our handle since the check above stays.
-        LIBBPF_OPTS(bpf_tc_opts, to, .prog_fd = progs[i], .handle = kTcHandle,
-                    .priority = kTcPriority);
-        err = bpf_tc_attach(&hook, &to);
+        err = tc_set(idx, i, progs[i], 0);
         if (err) {
             FA_ERROR("bpf: cannot attach tc %s program to %s: %s", kTcPointNames[i], it.name,
                      std::strerror(-err));
@@ -572,52 +603,54 @@ int BpfAttachments::attach_tc(Item& it, const int* progs, const Record& rec)
             return err;
         }
     }
-    FA_INFO("bpf: tc clsact ingress+egress attached to %s (ifindex %u%s)", it.name, it.ifindex,
-            it.l3 ? ", L3" : "");
+    FA_INFO("bpf: %s ingress+egress attached to %s (ifindex %u%s)", "tc clsact", it.name,
+            it.ifindex, it.l3 ? ", L3" : "");
     return 0;
+}
+
+// Closes our links (the last reference detaches a link's program).
+void BpfAttachments::close_links(Item& it)
+{
+    for (int& fd : it.link_fd) {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
 }
 
 // Removes what `it` attached, and only that. Does not touch the lock or the program refs.
 void BpfAttachments::undo(Item& it)
 {
     const int idx = int(it.ifindex);
-    for (int& fd : it.link_fd) {
-        if (fd >= 0) ::close(fd);  // our link: the last reference detaches it
-        fd = -1;
-    }
+    close_links(it);
     if (it.via == Via::xdp) {
         // The expected program is ours: an interface that took our old ifindex, or a program
         // that replaced ours, is left alone (-EEXIST).
-        LIBBPF_OPTS(bpf_xdp_attach_opts, xo, .old_prog_fd = it.prog_fd[0]);
-        int err = bpf_xdp_detach(idx, it.xdp_flags, &xo);
+        int err = xdp_detach(idx, it.xdp_flags, &it.prog_fd[0]);
         if (err == -EINVAL) {  // kernel < 5.7: no XDP_FLAGS_REPLACE; check the id instead
             uint32_t id = 0;
             err = bpf_xdp_query_id(idx, int(it.xdp_flags), &id) == 0 && id == it.prog_id[0]
-                      ? bpf_xdp_detach(idx, it.xdp_flags, nullptr)
+                      ? xdp_detach(idx, it.xdp_flags, nullptr)
                       : -EEXIST;
         }
         if (err == -EEXIST)
-            FA_WARN("bpf: the XDP program on ifindex %u is no longer ours (%s): left in place",
-                    it.ifindex, it.name);
+            FA_WARN("bpf: the %s%s on ifindex %u is no longer ours (%s): left in place", "XDP",
+                    " program", it.ifindex, it.name);
     }
     if (it.via == Via::clsact) {
-        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = idx, .attach_point = BPF_TC_INGRESS);
         int removed = 0;
         for (int i = 0; i < 2; ++i) {
-            hook.attach_point = kTcPoints[i];
-            LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
-            if (bpf_tc_query(&hook, &q) != 0 || q.prog_id == 0) continue;
-            if (q.prog_id != it.prog_id[i]) {
-                FA_WARN("bpf: the tc %s filter on ifindex %u is no longer ours (%s): left in "
-                        "place",
-                        kTcPointNames[i], it.ifindex, it.name);
+            const uint32_t id = tc_prog_at(idx, i);
+            if (id == 0) continue;
+            if (id != it.prog_id[i]) {
+                FA_WARN("bpf: the %s%s on ifindex %u is no longer ours (%s): left in place",
+                        i == 0 ? "tc ingress" : "tc egress", " filter", it.ifindex, it.name);
                 continue;
             }
-            LIBBPF_OPTS(bpf_tc_opts, d, .handle = kTcHandle, .priority = kTcPriority);
-            if (bpf_tc_detach(&hook, &d) == 0) ++removed;
+            if (tc_set(idx, i, -1, 0) == 0) ++removed;
         }
         if (it.created_qdisc && removed == 2) {
-            hook.attach_point = bpf_tc_attach_point(BPF_TC_INGRESS | BPF_TC_EGRESS);
+            LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = idx,
+                        .attach_point = bpf_tc_attach_point(BPF_TC_INGRESS | BPF_TC_EGRESS));
             bpf_tc_hook_destroy(&hook);
         }
     }
@@ -631,13 +664,9 @@ int BpfAttachments::replace(BpfAttachments& old, BpfFlowObject& obj, const char*
     if (at < 0) return 1;
     if (!slot_ok(slot) || items_[slot].used) return -EINVAL;
     Item& o = old.items_[at];
-    const bool xdp = o.via == Via::xdp_link || o.via == Via::xdp;
-    const BpfHook hooks[2] = {
-        xdp ? (o.l3 ? BpfHook::xdp_l3 : BpfHook::xdp) : (o.l3 ? BpfHook::tc_in_l3 : BpfHook::tc_in),
-        o.l3 ? BpfHook::tc_eg_l3 : BpfHook::tc_eg};
-    const int n = xdp ? 1 : 2;
-    int progs[2] = {obj.prog_fd(hooks[0]), xdp ? -1 : obj.prog_fd(hooks[1])};
-    if (progs[0] < 0 || (!xdp && progs[1] < 0)) {
+    int progs[2];
+    const int n = entries(obj, o.l3, o.via == Via::xdp_link || o.via == Via::xdp, progs);
+    if (n == 0) {
         FA_WARN("bpf: the new object has no program for %s (%s): not replaced in place", ifname,
                 o.l3 ? "L3" : "Ethernet");
         return -EOPNOTSUPP;
@@ -650,26 +679,22 @@ int BpfAttachments::replace(BpfAttachments& old, BpfFlowObject& obj, const char*
         for (int i = 0; i < n && err == 0; ++i) {
             LIBBPF_OPTS(bpf_link_update_opts, lo, .flags = BPF_F_REPLACE,
                         .old_prog_fd = uint32_t(o.prog_fd[i]));
-            if (bpf_link_update(o.link_fd[i], progs[i], &lo) != 0) err = -errno;
-            else ++done;
+            err = bpf_link_update(o.link_fd[i], progs[i], &lo);
+            if (err == 0) ++done;
         }
     } else if (o.via == Via::xdp) {
         LIBBPF_OPTS(bpf_xdp_attach_opts, xo, .old_prog_fd = o.prog_fd[0]);
         err = bpf_xdp_attach(idx, progs[0], o.xdp_flags | XDP_FLAGS_REPLACE, &xo);
         if (err == 0) done = 1;
     } else if (o.via == Via::clsact) {
-        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = idx, .attach_point = BPF_TC_INGRESS);
         for (int i = 0; i < 2 && err == 0; ++i) {
-            hook.attach_point = kTcPoints[i];
             // tc has no expected-program replace: check the program at our handle first.
-            LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
-            if (bpf_tc_query(&hook, &q) != 0 || q.prog_id != o.prog_id[i]) {
+            const uint32_t id = tc_prog_at(idx, i);
+            if (id == 0 || id != o.prog_id[i]) {
                 err = -EEXIST;
                 break;
             }
-            LIBBPF_OPTS(bpf_tc_opts, to, .prog_fd = progs[i], .flags = BPF_TC_F_REPLACE,
-                        .handle = kTcHandle, .priority = kTcPriority);
-            err = bpf_tc_attach(&hook, &to);
+            err = tc_set(idx, i, progs[i], BPF_TC_F_REPLACE);
             if (err == 0) ++done;
         }
     } else {
@@ -680,16 +705,12 @@ int BpfAttachments::replace(BpfAttachments& old, BpfFlowObject& obj, const char*
                 std::strerror(-err));
         return err;
     }
-    Item it = o;
+    Item& it = items_[slot];
+    it = o;
     o = Item{};
     --old.count_;
-    for (int i = 0; i < done; ++i) {
-        ::close(it.prog_fd[i]);
-        it.prog_fd[i] = fcntl(progs[i], F_DUPFD_CLOEXEC, 3);
-        it.prog_id[i] = it.prog_fd[i] >= 0 ? prog_id_of(it.prog_fd[i]) : 0;
-    }
+    set_progs(it, progs, done);
     write_record(it);
-    items_[slot] = it;
     ++count_;
     if (err) FA_ERROR("bpf: %s: ingress replaced, egress not: %s", ifname, std::strerror(-err));
     else FA_INFO("bpf: program on %s replaced in place (%s)", ifname, mode(slot));
@@ -701,7 +722,7 @@ int BpfAttachments::detach(uint32_t slot)
     if (!attached(slot)) return -ENOENT;
     Item& it = items_[slot];
     undo(it);
-    set_progs(it, nullptr, 0);
+    set_progs(it, nullptr, 2);
     unlock(it, true);
     FA_INFO("bpf: detached from %s", it.name);
     it = Item{};

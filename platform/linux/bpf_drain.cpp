@@ -31,8 +31,7 @@ int BpfFlowObject::sync_programs()
 {
     uint32_t zero = 0;
     int inner = sync_inner_fd_;
-    if (bpf_map_update_elem(sync_fd_, &zero, &inner, BPF_ANY) != 0) return -errno;
-    return 0;
+    return bpf_map_update_elem(sync_fd_, &zero, &inner, BPF_ANY);  // 0 or negative errno
 }
 
 // Deletes the old-generation entries among keys_[0..n) / vals_[0..n) from fa_flows (their
@@ -52,8 +51,8 @@ int BpfFlowObject::deliver_chunk(uint32_t n, uint32_t old, MonoMs now, SourceSin
     int err = 0;
     uint32_t gone = ndel;
     if (batch_ok_) {
-        LIBBPF_OPTS(bpf_map_batch_opts, bo);
-        if (bpf_map_delete_batch(flows_fd_, keys_, &gone, &bo) != 0) err = -errno;  // gone: done
+        // gone: how many were deleted. (No batch options: nullptr, libbpf's defaults.)
+        err = bpf_map_delete_batch(flows_fd_, keys_, &gone, nullptr);
         for (uint32_t i = 0; i < gone; ++i) deliver(keys_[i], vals_[i], now, sink, delivered);
     } else {
         for (uint32_t i = 0; i < ndel; ++i)
@@ -74,17 +73,15 @@ int BpfFlowObject::drain_flows(uint32_t old, MonoMs now, SourceSink& sink, int* 
         uint64_t in_batch = 0, out_batch = 0;
         for (bool first = true;; first = false) {
             uint32_t n = kDrainChunk;
-            LIBBPF_OPTS(bpf_map_batch_opts, bo);
             int r = bpf_map_lookup_batch(flows_fd_, first ? nullptr : &in_batch, &out_batch,
-                                         keys_, vals_, &n, &bo);
-            int e = r != 0 ? errno : 0;
-            if (r != 0 && e != ENOENT) {
-                if (first && (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP)) {
+                                         keys_, vals_, &n, nullptr);
+            if (r != 0 && r != -ENOENT) {
+                if (first && bpf_no_batch(r)) {
                     batch_ok_ = false;  // kernel < 5.6: the walk below
                     FA_INFO("bpf: batch map operations unavailable, draining key by key");
                     break;
                 }
-                return -e;
+                return r;
             }
             int d = deliver_chunk(n, old, now, sink, delivered);
             if (d < 0) return d;
@@ -127,13 +124,10 @@ int BpfFlowObject::drain(SourceSink& sink)
     if (obj_ == nullptr) return -EBADF;
     const uint32_t old = gen_;
     gen_ ^= 1u;
-    uint32_t zero = 0;
-    const MonoMs now = clock_ != nullptr ? clock_->mono_ms() : LinuxClock().mono_ms();
-    fa_ctl ctl{};
-    ctl.gen = gen_;
-    ctl.now_ms = uint32_t(now);
-    if (bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0) return -errno;
-    int err = sync_programs();
+    const MonoMs now = now_ms();
+    int err = stamp_time(now);  // with the new generation
+    if (err) return err;
+    err = sync_programs();
     if (err) return err;
 
     int delivered = 0;
@@ -143,6 +137,12 @@ int BpfFlowObject::drain(SourceSink& sink)
     return err ? err : delivered;
 }
 
+// Out of line: one copy of the clock read for load() and drain().
+__attribute__((noinline)) MonoMs BpfFlowObject::now_ms() const
+{
+    return clock_ != nullptr ? clock_->mono_ms() : LinuxClock().mono_ms();
+}
+
 int BpfFlowObject::stamp_time(MonoMs now)
 {
     if (obj_ == nullptr) return -EBADF;
@@ -150,7 +150,7 @@ int BpfFlowObject::stamp_time(MonoMs now)
     fa_ctl ctl{};
     ctl.gen = gen_;
     ctl.now_ms = uint32_t(now);
-    return bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0 ? -errno : 0;
+    return bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY);
 }
 
 void BpfFlowObject::deliver(const fa_flow_key& k, const fa_flow_val& v, MonoMs now,
@@ -228,15 +228,11 @@ int BpfFlowObject::drain_cache_chunk(uint32_t first, uint32_t n, MonoMs now, Sou
         // The batch walk starts after the key in in_batch (or at 0 without one).
         uint32_t in_batch = first - 1, out_batch = 0;
         got = n;
-        LIBBPF_OPTS(bpf_map_batch_opts, bo);
         int r = bpf_map_lookup_batch(cache_fd_, first == 0 ? nullptr : &in_batch, &out_batch,
-                                     slot_keys_, slots_, &got, &bo);
-        if (r != 0 && errno != ENOENT) {
-            if (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP) {
-                got = 0;  // batch_ok_ turns false in drain_flows() for the same kernels
-            } else {
-                return -errno;
-            }
+                                     slot_keys_, slots_, &got, nullptr);
+        if (r != 0 && r != -ENOENT) {
+            if (!bpf_no_batch(r)) return r;
+            got = 0;  // batch_ok_ turns false in drain_flows() for the same kernels
         }
     }
     bool batched = got == n;
@@ -248,26 +244,25 @@ int BpfFlowObject::drain_cache_chunk(uint32_t first, uint32_t n, MonoMs now, Sou
     uint32_t nused = 0;
     for (uint32_t s = 0; s < n; ++s) {
         uint32_t idx = first + s;
-        if (!batched && bpf_map_lookup_elem(cache_fd_, &idx, &slots_[s]) != 0) return -errno;
+        int r = batched ? 0 : bpf_map_lookup_elem(cache_fd_, &idx, &slots_[s]);
+        if (r != 0) return r;
         if (slots_[s].val.packets == 0) continue;
         if (batched) {
             slot_keys_[nused] = idx;
             if (nused != s) slots_[nused] = slots_[s];
             ++nused;
-        } else if (bpf_map_update_elem(cache_fd_, &idx, &zeros[0], BPF_ANY) != 0) {
-            return -errno;
-        } else {
-            deliver(slots_[s].key, slots_[s].val, now, sink, delivered);
+            continue;
         }
+        r = bpf_map_update_elem(cache_fd_, &idx, &zeros[0], BPF_ANY);
+        if (r != 0) return r;
+        deliver(slots_[s].key, slots_[s].val, now, sink, delivered);
     }
     if (batched && nused > 0) {
         uint32_t cnt = nused;
-        LIBBPF_OPTS(bpf_map_batch_opts, bo);
-        const int r = bpf_map_update_batch(cache_fd_, slot_keys_, zeros, &cnt, &bo);
-        const int err = r != 0 ? -errno : 0;
+        const int r = bpf_map_update_batch(cache_fd_, slot_keys_, zeros, &cnt, nullptr);
         for (uint32_t i = 0; i < (r != 0 ? cnt : nused); ++i)  // cnt: how many it cleared
             deliver(slots_[i].key, slots_[i].val, now, sink, delivered);
-        return err;
+        return r;
     }
     return 0;
 }

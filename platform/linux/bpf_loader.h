@@ -2,6 +2,7 @@
 // Loads the flow object (bpf/fa_flow.bpf.c), attaches it, and drains its maps exactly.
 // Used by BpfSource and, unattached, by the BPF_PROG_TEST_RUN fixtures in tests/bpf.
 #pragma once
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 
@@ -16,6 +17,9 @@ namespace fa {
 // The L2 entries (Ethernet) and the L3 entries (packets that start at the IP header).
 enum class BpfHook : uint8_t { xdp, tc_in, tc_eg, xdp_l3, tc_in_l3, tc_eg_l3 };
 constexpr int kBpfHooks = 6;
+// The programs' names in BpfHook order, one after the other, "" after the last.
+inline constexpr char kBpfProgNames[] = FA_PROG_XDP "\0" FA_PROG_TC_IN "\0" FA_PROG_TC_EG
+    "\0" FA_PROG_XDP_L3 "\0" FA_PROG_TC_IN_L3 "\0" FA_PROG_TC_EG_L3 "\0";
 
 struct BpfLoadOptions {
     uint32_t max_flows = 65536;      // fa_flows max_entries (preallocated)
@@ -105,6 +109,7 @@ public:
     uint64_t decode_errors() const { return decode_errors_; }
 
 private:
+    MonoMs now_ms() const;  // clock_'s, or CLOCK_MONOTONIC's
     int sync_programs();
     int read_slot_stats(uint32_t slot, BpfStats& out) const;
     int drain_flows(uint32_t old, MonoMs now, SourceSink& sink, int* delivered);
@@ -239,10 +244,13 @@ private:
     int lock(Item& it, Record& rec);
     void unlock(Item& it, bool remove);
     void write_record(const Item& it);
+    int remove_stale(const Item& it, const Record& rec, uint32_t id, uint32_t xdp_mode,
+                     int side);
     int attach_xdp(Item& it, int prog, const Record& rec);
     int attach_tc(Item& it, const int* progs, const Record& rec);
     int set_progs(Item& it, const int* progs, int n);
     void undo(Item& it);
+    static void close_links(Item& it);
 
     Item items_[kBpfMaxSlots + 1];  // by slot; 0 unused
     int count_ = 0;
@@ -250,6 +258,12 @@ private:
     bool xdp_link_ok_ = true;  // cleared when the kernel has no XDP links (< 5.9)
     bool tcx_ok_ = true;       // cleared when the kernel has no tcx (< 6.6)
 };
+
+// A batch map call's error (negative errno) on a kernel without batch operations (< 5.6).
+inline bool bpf_no_batch(int err)
+{
+    return err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP;
+}
 
 // Text for errors: the tail of the last libbpf/verifier log (kept in a fixed buffer).
 const char* bpf_log_tail();

@@ -4,6 +4,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/libbpf_version.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -22,6 +23,10 @@
 #endif
 
 namespace fa {
+
+// libbpf 1.0 and later return the negative errno from the bpf_map_*, bpf_link_* and
+// bpf_prog_* calls (0.x: -1, the error in errno); the BPF code here uses those values.
+static_assert(LIBBPF_MAJOR_VERSION >= 1, "libbpf 1.0 or later");
 
 static_assert(sizeof(fa_flow_key) == 40 && sizeof(fa_flow_val) == 40 &&
                   sizeof(fa_cache_ent) == 128,
@@ -72,7 +77,6 @@ int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap)
     return 0;
 }
 
-// In BpfHook order.
 // The last `max_lines` lines of the captured libbpf output, one log line each (a log line holds
 // at most 512 bytes; the verifier's reason is at the very end of its log).
 void log_tail_lines(int max_lines)
@@ -92,31 +96,22 @@ void log_tail_lines(int max_lines)
     }
 }
 
-const char* kProgNames[kBpfHooks] = {FA_PROG_XDP,    FA_PROG_TC_IN,    FA_PROG_TC_EG,
-                                     FA_PROG_XDP_L3, FA_PROG_TC_IN_L3, FA_PROG_TC_EG_L3};
 bool is_xdp(int hook) { return hook == int(BpfHook::xdp) || hook == int(BpfHook::xdp_l3); }
 
 // Oldest kernel we claim: 5.4 (global .rodata data needs 5.2, BPF_MAP_LOOKUP_AND_DELETE and
 // batch ops are optional, bpf_xdp_attach/bpf_tc_* go through netlink).
 int probe_kernel(const BpfLoadOptions& opt)
 {
-    struct Probe {
-        bool prog;
-        int type;
-        const char* what;
-    };
-    const Probe probes[] = {
-        {true, BPF_PROG_TYPE_XDP, "XDP programs"},
-        {true, BPF_PROG_TYPE_SCHED_CLS, "tc (sched_cls) programs"},
-        {false, BPF_MAP_TYPE_HASH, "hash maps"},
-        {false, BPF_MAP_TYPE_PERCPU_ARRAY, "per-CPU arrays"},
-        {false, BPF_MAP_TYPE_ARRAY_OF_MAPS, "array-of-maps (drain synchronisation)"},
-    };
-    for (const Probe& p : probes) {
-        if (p.prog && p.type == BPF_PROG_TYPE_XDP && !opt.load_xdp) continue;
-        if (p.prog && p.type == BPF_PROG_TYPE_SCHED_CLS && !opt.load_tc) continue;
-        int r = p.prog ? libbpf_probe_bpf_prog_type(bpf_prog_type(p.type), nullptr)
-                       : libbpf_probe_bpf_map_type(bpf_map_type(p.type), nullptr);
+    // Two program types, then three map types; what each is called in kWhat.
+    const uint8_t types[5] = {BPF_PROG_TYPE_XDP, BPF_PROG_TYPE_SCHED_CLS, BPF_MAP_TYPE_HASH,
+                              BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_ARRAY_OF_MAPS};
+    static const char kWhat[] = "XDP programs\0tc (sched_cls) programs\0hash maps\0"
+                                "per-CPU arrays\0array-of-maps (drain synchronisation)";
+    const char* what = kWhat;
+    for (int i = 0; i < 5; ++i, what += std::strlen(what) + 1) {
+        if ((i == 0 && !opt.load_xdp) || (i == 1 && !opt.load_tc)) continue;
+        int r = i < 2 ? libbpf_probe_bpf_prog_type(bpf_prog_type(types[i]), nullptr)
+                      : libbpf_probe_bpf_map_type(bpf_map_type(types[i]), nullptr);
         if (r == -EPERM) {
             FA_ERROR("bpf: not permitted: loading BPF needs root or CAP_BPF+CAP_NET_ADMIN");
             return -EPERM;
@@ -126,7 +121,7 @@ int probe_kernel(const BpfLoadOptions& opt)
             uname(&u);
             FA_ERROR("bpf: kernel too old: %s not supported by kernel %s (%d); flowagent needs "
                      "Linux >= 5.4 with CONFIG_BPF_SYSCALL, or use source = conntrack",
-                     p.what, u.release, r);
+                     what, u.release, r);
             return -EOPNOTSUPP;
         }
     }
@@ -198,14 +193,12 @@ int BpfFlowObject::set_slot(uint32_t ifindex, uint32_t slot)
     if (slot == 0 || slot > FA_MAX_SLOTS || ifindex == 0) return -EINVAL;
     const uint32_t ai = ifindex & (FA_IFARR_ENTRIES - 1);
     fa_ifslot_ent e{};
-    if (bpf_map_lookup_elem(ifarr_fd_, &ai, &e) != 0) return -errno;
+    int rc = bpf_map_lookup_elem(ifarr_fd_, &ai, &e);
+    if (rc != 0) return rc;
     uint32_t cur = 0;
-    bool in_hash = true;
-    if (bpf_map_lookup_elem(ifslot_fd_, &ifindex, &cur) != 0) {
-        if (errno != ENOENT) return -errno;
-        in_hash = false;
-    }
-    int rc;
+    rc = bpf_map_lookup_elem(ifslot_fd_, &ifindex, &cur);
+    if (rc != 0 && rc != -ENOENT) return rc;
+    const bool in_hash = rc == 0;
     if (e.ifindex == ifindex || (e.ifindex == 0 && !in_hash)) {
         // Its own entry (a reader sees the old slot or the new one), or a free one.
         const fa_ifslot_ent ne{ifindex, slot};
@@ -214,7 +207,7 @@ int BpfFlowObject::set_slot(uint32_t ifindex, uint32_t slot)
         // Another ifindex holds the entry: the hash, which the programs look in on a mismatch.
         rc = bpf_map_update_elem(ifslot_fd_, &ifindex, &slot, BPF_ANY);
     }
-    if (rc != 0) return -errno;
+    if (rc != 0) return rc;
     slot_ifindex_[slot] = ifindex;
     return 0;
 }
@@ -224,13 +217,12 @@ int BpfFlowObject::clear_slot(uint32_t ifindex)
     if (ifslot_fd_ < 0 || ifarr_fd_ < 0) return -EBADF;
     const uint32_t ai = ifindex & (FA_IFARR_ENTRIES - 1);
     fa_ifslot_ent e{};
-    if (bpf_map_lookup_elem(ifarr_fd_, &ai, &e) != 0) return -errno;
-    if (ifindex == 0 || e.ifindex != ifindex) {
-        if (bpf_map_delete_elem(ifslot_fd_, &ifindex) != 0) return -errno;
-        return 0;
-    }
+    int rc = bpf_map_lookup_elem(ifarr_fd_, &ai, &e);
+    if (rc != 0) return rc;
+    if (ifindex == 0 || e.ifindex != ifindex) return bpf_map_delete_elem(ifslot_fd_, &ifindex);
     const fa_ifslot_ent free_ent{};
-    if (bpf_map_update_elem(ifarr_fd_, &ai, &free_ent, BPF_ANY) != 0) return -errno;
+    rc = bpf_map_update_elem(ifarr_fd_, &ai, &free_ent, BPF_ANY);
+    if (rc != 0) return rc;
     // The freed entry goes to an ifindex of the hash that maps to it (at most FA_IFSLOT_ENTRIES
     // keys to look at), so that it takes the cheap path from now on.
     uint32_t key = 0, next = 0;
@@ -240,14 +232,16 @@ int BpfFlowObject::clear_slot(uint32_t ifindex)
         key = next;
         if ((key & (FA_IFARR_ENTRIES - 1)) != ai) continue;
         uint32_t slot = 0;
-        if (bpf_map_lookup_elem(ifslot_fd_, &key, &slot) != 0) return -errno;
+        rc = bpf_map_lookup_elem(ifslot_fd_, &key, &slot);
+        if (rc != 0) return rc;
         const fa_ifslot_ent ne{key, slot};
-        if (bpf_map_update_elem(ifarr_fd_, &ai, &ne, BPF_ANY) != 0) return -errno;
-        if (bpf_map_delete_elem(ifslot_fd_, &key) != 0) {
+        rc = bpf_map_update_elem(ifarr_fd_, &ai, &ne, BPF_ANY);
+        if (rc != 0) return rc;
+        rc = bpf_map_delete_elem(ifslot_fd_, &key);
+        if (rc != 0) {
             // Never in both maps: clear_slot(key) would free the entry and leave the hash's.
-            const int err = -errno;
             bpf_map_update_elem(ifarr_fd_, &ai, &free_ent, BPF_ANY);
-            return err;
+            return rc;
         }
         break;
     }
@@ -280,7 +274,7 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     if (path == nullptr || path[0] == 0) path = FA_BPF_INSTALL_PATH;
     obj_ = bpf_object__open_file(path, nullptr);
 #endif
-    err = obj_ == nullptr ? -errno : int(libbpf_get_error(obj_));
+    err = int(libbpf_get_error(obj_));  // nullptr too: -errno (libbpf >= 1.0)
     if (obj_ == nullptr || err != 0) {
         obj_ = nullptr;
         if (err == -LIBBPF_ERRNO__ENDIAN) {
@@ -372,10 +366,12 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
     }
     // The L2 and L3 entries come from the same source and are loaded together: one that fails
     // the verifier fails the load (the object is broken for this kernel, not one device type).
-    for (int i = 0; i < kBpfHooks; ++i) {
-        bpf_program* p = bpf_object__find_program_by_name(obj_, kProgNames[i]);
+    bpf_program* progs[kBpfHooks];
+    const char* pname = kBpfProgNames;
+    for (int i = 0; i < kBpfHooks; ++i, pname += std::strlen(pname) + 1) {
+        bpf_program* p = progs[i] = bpf_object__find_program_by_name(obj_, pname);
         if (p == nullptr) {
-            FA_ERROR("bpf: object %s lacks program %s", path, kProgNames[i]);
+            FA_ERROR("bpf: object %s lacks program %s", path, pname);
             close();
             return -EINVAL;
         }
@@ -405,21 +401,24 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
         close();
         return err;
     }
-    for (int i = 0; i < kBpfHooks; ++i) {
-        bpf_program* p = bpf_object__find_program_by_name(obj_, kProgNames[i]);
-        prog_fd_[i] = bpf_program__autoload(p) ? bpf_program__fd(p) : -1;
-    }
+    for (int i = 0; i < kBpfHooks; ++i)
+        prog_fd_[i] = bpf_program__autoload(progs[i]) ? bpf_program__fd(progs[i]) : -1;
     flows_fd_ = bpf_map__fd(flows);
-    cache_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_CACHE);
-    stats_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_STATS);
-    ctl_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_CTL);
-    sync_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_SYNC);
-    sync_inner_fd_ = bpf_object__find_map_fd_by_name(obj_, "fa_sync_in");
-    frags_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_FRAGS);
-    ifslot_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_IFSLOT);
-    ifarr_fd_ = bpf_object__find_map_fd_by_name(obj_, FA_MAP_IFARR);
-    if (cache_fd_ < 0 || stats_fd_ < 0 || ctl_fd_ < 0 || sync_fd_ < 0 || sync_inner_fd_ < 0 ||
-        frags_fd_ < 0 || ifslot_fd_ < 0 || ifarr_fd_ < 0) {
+    // In the order of kMapNames.
+    static constexpr int BpfFlowObject::*const kFds[] = {
+        &BpfFlowObject::cache_fd_,  &BpfFlowObject::stats_fd_,      &BpfFlowObject::ctl_fd_,
+        &BpfFlowObject::sync_fd_,   &BpfFlowObject::sync_inner_fd_, &BpfFlowObject::frags_fd_,
+        &BpfFlowObject::ifslot_fd_, &BpfFlowObject::ifarr_fd_};
+    static const char kMapNames[] = FA_MAP_CACHE "\0" FA_MAP_STATS "\0" FA_MAP_CTL
+        "\0" FA_MAP_SYNC "\0fa_sync_in\0" FA_MAP_FRAGS "\0" FA_MAP_IFSLOT "\0" FA_MAP_IFARR;
+    bool all = true;
+    const char* name = kMapNames;
+    for (int BpfFlowObject::*fd : kFds) {
+        this->*fd = bpf_object__find_map_fd_by_name(obj_, name);
+        all = all && this->*fd >= 0;
+        name += std::strlen(name) + 1;
+    }
+    if (!all) {
         FA_ERROR("bpf: object %s lacks one of its maps: ABI mismatch", path);
         close();
         return -EINVAL;
@@ -447,11 +446,8 @@ int BpfFlowObject::load(const BpfLoadOptions& opt)
         close();
         return -ENOMEM;
     }
-    uint32_t zero = 0;
-    fa_ctl ctl{};
-    ctl.now_ms = uint32_t(clock_ != nullptr ? clock_->mono_ms() : LinuxClock().mono_ms());
-    if (bpf_map_update_elem(ctl_fd_, &zero, &ctl, BPF_ANY) != 0) {
-        err = -errno;
+    err = stamp_time(now_ms());  // generation 0
+    if (err) {
         close();
         return err;
     }
@@ -466,11 +462,10 @@ int BpfFlowObject::read_slot_stats(uint32_t slot, BpfStats& out) const
     bool got = false;
     if (stats_batch_ok_) {
         uint32_t in_batch = first - 1, out_batch = 0, n = FA_R_MAX;
-        LIBBPF_OPTS(bpf_map_batch_opts, bo);
         const int r = bpf_map_lookup_batch(stats_fd_, first == 0 ? nullptr : &in_batch,
-                                           &out_batch, stat_keys_, percpu_, &n, &bo);
-        if (r != 0 && errno != ENOENT) {
-            if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP) return -errno;
+                                           &out_batch, stat_keys_, percpu_, &n, nullptr);
+        if (r != 0 && r != -ENOENT) {
+            if (!bpf_no_batch(r)) return r;
             stats_batch_ok_ = false;  // kernel < 5.6
         }
         got = n == FA_R_MAX && stat_keys_[0] == first &&
@@ -480,7 +475,8 @@ int BpfFlowObject::read_slot_stats(uint32_t slot, BpfStats& out) const
         fa_stat* v = percpu_ + size_t(r) * size_t(ncpu_);
         if (!got) {
             uint32_t idx = first + r;
-            if (bpf_map_lookup_elem(stats_fd_, &idx, v) != 0) return -errno;
+            const int rc = bpf_map_lookup_elem(stats_fd_, &idx, v);
+            if (rc != 0) return rc;
         }
         for (int c = 0; c < ncpu_; ++c) {
             out.reason[slot][r].packets += v[c].packets;

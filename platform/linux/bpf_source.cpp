@@ -26,9 +26,26 @@ constexpr MonoMs kStatsLogEveryMs = 60000;
 // agent's main idle cost; the map only has to hold the flows of one interval.
 constexpr MonoMs kDrainEveryMs = 1000;
 
-class BpfSource final : public Source {
+// BpfSource's plain state, all zero at the start (one value-initialisation).
+struct BpfSourceState {
+    char ifnames_[kBpfMaxSlots][16];
+    // The not-IP warning, per slot: IP packets metered and not-IP packets counted since the
+    // last verdict, the not-IP counter last read, warned for the current attachment.
+    uint64_t ip_packets_[kBpfMaxSlots + 1];
+    uint64_t not_ip_window_[kBpfMaxSlots + 1];
+    uint64_t not_ip_seen_[kBpfMaxSlots + 1];
+    bool not_ip_warned_[kBpfMaxSlots + 1];
+    int nif_;
+    bool drain_error_logged_;
+    MonoMs last_frag_age_;
+    MonoMs last_drain_;
+    MonoMs last_stats_log_;
+    char desc_[256];
+};
+
+class BpfSource final : public Source, BpfSourceState {
 public:
-    explicit BpfSource(const BpfSourceOptions& opt) : sopt_(opt) {}
+    explicit BpfSource(const BpfSourceOptions& opt) : BpfSourceState(), sopt_(opt) {}
 
     int start(const Config& cfg) override { return start_with(cfg, nullptr); }
 
@@ -206,11 +223,12 @@ public:
         }
         // The programs count per reason over all interfaces (per-CPU array, one per reason).
         if (n < len) n += snprintf(buf + n, size_t(len - n), "],\"packets_by_reason\":{");
-        for (uint32_t r = 0; r < FA_R_MAX && n < len; ++r)
+        for (uint32_t r = 0; r < FA_R_MAX && n < len; ++r) {
+            const fa_stat t = stats_.total(r);
             n += snprintf(buf + n, size_t(len - n), "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}",
-                          r ? "," : "", bpf_reason_name(r),
-                          (unsigned long long)stats_.total(r).packets,
-                          (unsigned long long)stats_.total(r).bytes);
+                          r ? "," : "", bpf_reason_name(r), (unsigned long long)t.packets,
+                          (unsigned long long)t.bytes);
+        }
         if (n < len) n += snprintf(buf + n, size_t(len - n), "},\"decode_errors\":%llu",
                                    (unsigned long long)obj_.decode_errors());
         if (n >= len && len > 0) buf[0] = 0;  // truncated JSON is worse than none
@@ -260,8 +278,9 @@ private:
         DropCounters d;
         for (uint32_t r = 0; r < FA_R_MAX; ++r) {
             if (!bpf_reason_is_loss(r)) continue;
-            d.source_packets += stats_.total(r).packets;
-            d.source_octets += stats_.total(r).bytes;
+            const fa_stat t = stats_.total(r);
+            d.source_packets += t.packets;
+            d.source_octets += t.bytes;
         }
         drops_ = d;
         check_not_ip();
@@ -330,22 +349,9 @@ private:
     BpfSourceOptions sopt_;
     BpfFlowObject obj_;
     BpfAttachments att_;
-    char ifnames_[kBpfMaxSlots][16] = {};
-    // The not-IP warning, per slot: IP packets metered and not-IP packets counted since the
-    // last verdict, the not-IP counter last read, warned for the current attachment.
-    uint64_t ip_packets_[kBpfMaxSlots + 1] = {};
-    uint64_t not_ip_window_[kBpfMaxSlots + 1] = {};
-    uint64_t not_ip_seen_[kBpfMaxSlots + 1] = {};
-    bool not_ip_warned_[kBpfMaxSlots + 1] = {};
-    int nif_ = 0;
     BpfStats stats_;
     DropCounters drops_;
     bool xdp_ = true;
-    bool drain_error_logged_ = false;
-    MonoMs last_frag_age_ = 0;
-    MonoMs last_drain_ = 0;
-    MonoMs last_stats_log_ = 0;
-    char desc_[256] = {};
 };
 
 } // namespace
