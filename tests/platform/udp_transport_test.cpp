@@ -27,6 +27,7 @@
 #include <cstring>
 #include <vector>
 
+#include "alloc_counter.h"
 #include "linux/daemon.h"
 #include "linux/udp_transport.h"
 
@@ -367,24 +368,6 @@ TEST(UdpTransport, NewSessionSendsTemplatesBeforeQueuedDatagrams)
 }
 
 namespace {
-// Counts every allocation through CppUTest's new/new[]/malloc hooks, then delegates.
-struct CountingAllocator : TestMemoryAllocator {
-    TestMemoryAllocator* real;
-    int count = 0;
-    explicit CountingAllocator(TestMemoryAllocator* r) : real(r) {}
-    char* alloc_memory(size_t size, const char* file, size_t line) override
-    {
-        count++;
-        return real->alloc_memory(size, file, line);
-    }
-    void free_memory(char* mem, size_t size, const char* file, size_t line) override
-    {
-        real->free_memory(mem, size, file, line);
-    }
-    const char* alloc_name() const override { return real->alloc_name(); }
-    const char* free_name() const override { return real->free_name(); }
-};
-
 // A feedback that keeps counts only (the Recorder's vectors allocate).
 struct CountingFeedback : SendFeedback {
     int outcomes = 0, templates = 0;
@@ -414,17 +397,8 @@ TEST(UdpTransport, NoHeapAllocationOnSendReopenAndNewSession)
     pc.slots = 8;
     pc.slot_bytes = 100;
     CHECK(t.set_pacing(pc));
-    TestMemoryAllocator* nw = getCurrentNewAllocator();
-    TestMemoryAllocator* na = getCurrentNewArrayAllocator();
-    TestMemoryAllocator* ml = getCurrentMallocAllocator();
-    CountingAllocator cn(nw), ca(na), cm(ml);
-    setCurrentNewAllocator(&cn);
-    setCurrentNewArrayAllocator(&ca);
-    setCurrentMallocAllocator(&cm);
-    int* probe = new int(1);  // the hook must see allocations, or the zero proves nothing
-    delete probe;
-    const int probe_count = cn.count;
-    cn.count = 0;
+    fa_test::AllocCounter counter;
+    const int probe_count = counter.start();  // 1: the hook sees allocations
     uint8_t buf[100];
     for (uint32_t n = 1; n <= 4; ++n) {
         dgram(buf, n);
@@ -433,10 +407,7 @@ TEST(UdpTransport, NoHeapAllocationOnSendReopenAndNewSession)
     const bool moved = t.on_local_address_removed(ipv4("127.0.0.1"));
     const int open_rc = t.open_addr(rx2.addr, rx2.len, err, sizeof err);
     t.drain_until(mono_ms() + 5000);
-    const int allocs = cn.count + ca.count + cm.count;
-    setCurrentNewAllocator(nw);
-    setCurrentNewArrayAllocator(na);
-    setCurrentMallocAllocator(ml);
+    const int allocs = counter.stop();
     LONGS_EQUAL(1, probe_count);
     LONGS_EQUAL(0, allocs);
     CHECK(moved);

@@ -8,6 +8,8 @@
 #include <CppUTest/TestHarness.h>
 #include <CppUTest/TestMemoryAllocator.h>
 
+#include "alloc_counter.h"
+
 using namespace fa;
 
 namespace {
@@ -554,26 +556,6 @@ TEST(FlowTable, ExpiryIsAmortised)
     CHECK(now <= 1100);   // within one sweep of becoming idle
 }
 
-namespace {
-// Counts every allocation through CppUTest's new/new[]/malloc hooks, then delegates.
-struct CountingAllocator : TestMemoryAllocator {
-    TestMemoryAllocator* real;
-    int count = 0;
-    explicit CountingAllocator(TestMemoryAllocator* r) : real(r) {}
-    char* alloc_memory(size_t size, const char* file, size_t line) override
-    {
-        count++;
-        return real->alloc_memory(size, file, line);
-    }
-    void free_memory(char* mem, size_t size, const char* file, size_t line) override
-    {
-        real->free_memory(mem, size, file, line);
-    }
-    const char* alloc_name() const override { return real->alloc_name(); }
-    const char* free_name() const override { return real->free_name(); }
-};
-} // namespace
-
 TEST(FlowTable, NoHeapAllocationAfterInit)
 {
     FlowTableConfig c = cfg_small(256);
@@ -581,18 +563,8 @@ TEST(FlowTable, NoHeapAllocationAfterInit)
     c.inactive_timeout_ms = 300;
     c.active_timeout_ms = 2000;
     CHECK(t.init(c) == Status::ok);
-    TestMemoryAllocator* nw = getCurrentNewAllocator();
-    TestMemoryAllocator* na = getCurrentNewArrayAllocator();
-    TestMemoryAllocator* ml = getCurrentMallocAllocator();
-    CountingAllocator cn(nw), ca(na), cm(ml);
-    setCurrentNewAllocator(&cn);
-    setCurrentNewArrayAllocator(&ca);
-    setCurrentMallocAllocator(&cm);
-    // The hook must see allocations, or the zero below would prove nothing.
-    int* probe = new int(1);
-    delete probe;
-    int probe_count = cn.count;
-    cn.count = 0;
+    fa_test::AllocCounter counter;
+    const int probe_count = counter.start();  // 1: the hook sees allocations
     Rng rng{5};
     MonoMs now = 0;
     for (int i = 0; i < 5000; ++i) {
@@ -602,10 +574,7 @@ TEST(FlowTable, NoHeapAllocationAfterInit)
         t.expire(now, sink);
         if (i % 1000 == 999) t.flush(now, EndReason::forced_end, sink);
     }
-    int allocs = cn.count + ca.count + cm.count;
-    setCurrentNewAllocator(nw);
-    setCurrentNewArrayAllocator(na);
-    setCurrentMallocAllocator(ml);
+    const int allocs = counter.stop();
     LONGS_EQUAL(1, probe_count);
     LONGS_EQUAL(0, allocs);
     CHECK(sink.n > 1000);
