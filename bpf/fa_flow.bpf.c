@@ -271,8 +271,14 @@ static __always_inline int fa_key_eq(const struct fa_flow_key *a, const struct f
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 
-/* l3: 0 = L2 entry (Ethernet), 1 = XDP L3 entry, 2 = tc L3 entry; a constant at every call. */
-static __always_inline void fa_handle(struct fa_pkt *p, int l3)
+/* Where a hook's packets start; a constant at every call, so each program keeps one parser. */
+enum fa_entry {
+	FA_ENTRY_L2 = 0,     /* Ethernet header (Ethernet, VLAN, PPPoE session) */
+	FA_ENTRY_XDP_L3 = 1, /* IP header, version from its first nibble */
+	FA_ENTRY_TC_L3 = 2,  /* IP header, version from skb->protocol */
+};
+
+static __always_inline void fa_handle(struct fa_pkt *p, enum fa_entry l3)
 {
 	struct fa_parsed r = {};
 	struct fa_cache_ent *e;
@@ -289,7 +295,7 @@ static __always_inline void fa_handle(struct fa_pkt *p, int l3)
 		fa_count(slot, FA_R_SAMPLED_OUT, p->len);
 		return;
 	}
-	reason = l3 ? fa_parse_l3(p, &r, l3 == 1) : fa_parse(p, &r);
+	reason = l3 != FA_ENTRY_L2 ? fa_parse_l3(p, &r, l3 == FA_ENTRY_XDP_L3) : fa_parse(p, &r);
 	if (reason != FA_METER) {
 		fa_count(slot, reason, p->len);
 		return;
@@ -367,7 +373,7 @@ int fa_xdp(struct xdp_md *ctx)
 	struct fa_pkt p;
 
 	fa_pkt_from_xdp(&p, ctx);
-	fa_handle(&p, 0);
+	fa_handle(&p, FA_ENTRY_L2);
 	return XDP_PASS;
 }
 
@@ -377,7 +383,7 @@ int fa_tc_in(struct __sk_buff *skb)
 	struct fa_pkt p;
 
 	fa_pkt_from_skb(&p, skb, 0);
-	fa_handle(&p, 0);
+	fa_handle(&p, FA_ENTRY_L2);
 	return TC_ACT_UNSPEC;
 }
 
@@ -387,7 +393,7 @@ int fa_tc_eg(struct __sk_buff *skb)
 	struct fa_pkt p;
 
 	fa_pkt_from_skb(&p, skb, 1);
-	fa_handle(&p, 0);
+	fa_handle(&p, FA_ENTRY_L2);
 	return TC_ACT_UNSPEC;
 }
 
@@ -397,7 +403,7 @@ int fa_xdp_l3(struct xdp_md *ctx)
 	struct fa_pkt p;
 
 	fa_pkt_from_xdp(&p, ctx);
-	fa_handle(&p, 1);
+	fa_handle(&p, FA_ENTRY_XDP_L3);
 	return XDP_PASS;
 }
 
@@ -407,7 +413,7 @@ int fa_tc_in_l3(struct __sk_buff *skb)
 	struct fa_pkt p;
 
 	fa_pkt_from_skb(&p, skb, 0);
-	fa_handle(&p, 2);
+	fa_handle(&p, FA_ENTRY_TC_L3);
 	return TC_ACT_UNSPEC;
 }
 
@@ -417,6 +423,6 @@ int fa_tc_eg_l3(struct __sk_buff *skb)
 	struct fa_pkt p;
 
 	fa_pkt_from_skb(&p, skb, 1);
-	fa_handle(&p, 2);
+	fa_handle(&p, FA_ENTRY_TC_L3);
 	return TC_ACT_UNSPEC;
 }
