@@ -6,7 +6,9 @@
 # and 300 IPv6 UDP datagrams into the host through tun0 and, at the same time, the host sends
 # 300 + 300 through tun0 to the peer, which reads every packet. The agent (xdp; tc on tcx;
 # tc on clsact) meters tun0 with the L3 entries and exports NetFlow v9 to nfcapd. Ground truth
-# is what tun_peer.py wrote and read (per flow: packets, sum of IP total lengths). nfdump must
+# is what tun_peer.py wrote (in) and what the host's sockets sent (out: tc egress sees them
+# before the tun's queue, which may drop a few; the peer checks that it read back the same
+# flows and no more) (per flow: packets, sum of IP total lengths). nfdump must
 # show exactly those flows with exactly those packets and bytes, the tun's ifindex as input
 # (in) or output (out) interface; xdp sees only the incoming ones; the agent must not warn
 # that the packets were not IP (what an Ethernet parser would make of them). Also:
@@ -39,9 +41,8 @@ peer=$here/lib/tun_peer.py
 tun_up() {
     in_t ip tuntap add dev "$1" mode tun
     [ -z "${2:-}" ] || in_t python3 "$peer" settype "$1" "$2"
-    # A queue that holds every datagram the host sends (2 x 500): the truth is what the peer
-    # reads, and with the default 500 a loaded machine dropped some behind the egress hook,
-    # which (rightly) counted them.
+    # A queue that holds every datagram the host sends (2 x 500), so that drops behind the
+    # egress hook (counted by it, rightly) stay rare.
     in_t ip link set "$1" txqueuelen 4096
     in_t ip link set "$1" up
     in_t ip addr add 10.88.0.1/24 dev "$1"
